@@ -1,0 +1,12 @@
+/** Three projects: `unit` (pure domain), `integration` (brokers on the embedded database),
+ *  `cluster` (several node processes over real NATS, PostgreSQL and Redis). */
+const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
+const common = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
+module.exports = {
+  testTimeout: 120000,
+  projects: [
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
+    { ...common, displayName: "integration", testMatch: ["<rootDir>/test/integration/**/*.test.ts"] },
+    { ...common, displayName: "cluster", testMatch: ["<rootDir>/test/cluster/**/*.test.ts"] },
+  ],
+};

@@ -1,0 +1,58 @@
+/**
+ * Builds the broker options from the environment (src/platform/config.ts).
+ *
+ * Registry choices, and why:
+ * - The default strategy is RoundRobin with `preferLocal: true`: stateless services (api, auth,
+ *   catalog, orders, ...) are cheaper served in-process when the node has them.
+ * - The `seats` service must NOT use preferLocal or random balancing: one actor per session lives
+ *   on exactly one node, so its actions route by `sessionId` with the session-affinity strategy
+ *   the seats service registers for itself (see services/seats.service.ts), and a call without a
+ *   session key is refused.
+ * - Heartbeats every second, a node is declared dead after 3 s of silence (Moleculer's default
+ *   is ~10 s / 30 s), so the sessions of a killed node move within a few seconds.
+ * - requestTimeout is 10 s (Moleculer's default is none) and retryable errors (a node that just
+ *   left, a service not yet started) are retried a few times with backoff.
+ */
+import type { BrokerOptions } from "moleculer";
+import { Validators } from "moleculer";
+import type { Config } from "./src/platform/config";
+import { loadConfig } from "./src/platform/config";
+
+type ParamSchema = Record<string, unknown>;
+
+/**
+ * fastest-validator that rejects unknown fields by default (`$$strict: true`), so that
+ * `{"price": 1}` sent to a route that does not take a price is a 400, not silently ignored.
+ */
+class StrictValidator extends Validators.Fastest {
+  compile(schema: ParamSchema) {
+    const strict = schema && typeof schema === "object" && !("$$strict" in schema) ? { $$strict: true, ...schema } : schema;
+    return super.compile(strict);
+  }
+}
+
+export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
+  return {
+    namespace: process.env.NAMESPACE || "ticketflash",
+    nodeID: config.nodeID,
+    transporter: config.transporter
+      ? { type: "NATS", options: { url: config.transporter, maxReconnectAttempts: -1 } }
+      : undefined,
+    logger: {
+      type: "Console",
+      options: { level: config.logLevel, formatter: "short", colors: process.stdout.isTTY },
+    },
+    logLevel: config.logLevel as BrokerOptions["logLevel"],
+    heartbeatInterval: 1,
+    heartbeatTimeout: 3,
+    requestTimeout: 10_000,
+    retryPolicy: { enabled: true, retries: 5, delay: 100, maxDelay: 1000, factor: 2, check: (err) => !!(err as { retryable?: boolean }).retryable },
+    registry: { strategy: "RoundRobin", preferLocal: true },
+    tracking: { enabled: true, shutdownTimeout: 5000 },
+    metrics: { enabled: true, reporter: [] },
+    validator: new StrictValidator(),
+    errorRegenerator: undefined,
+  };
+}
+
+export default brokerOptions();

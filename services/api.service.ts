@@ -1,0 +1,197 @@
+/**
+ * The gateway: REST routes of shared/API.md (generated from each action's `rest`), auth and
+ * role checks declared on actions and enforced here, the API error shape for every failure,
+ * per-client rate limits, body limits, CORS, health/readiness/metrics and the static UI.
+ */
+import path from "path";
+import type { IncomingMessage, ServerResponse } from "http";
+import ApiGateway from "moleculer-web";
+import { MetricReporters, ServiceSchema } from "moleculer";
+import { platformOf } from "../src/platform/platform";
+import { AuthUser, hasRole, Meta, Role, verifyAccessToken } from "../src/platform/auth";
+import { ApiError, forbidden, toHttpError, unauthorized } from "../src/platform/errors";
+import { MemoryRateLimiter, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
+import { buildOpenApi, openApiPage } from "../src/platform/openapi";
+
+type Req = IncomingMessage & {
+  $action?: { name: string; auth?: string; roles?: Role[]; rateLimit?: { limit: number; windowMs: number } };
+  $ctx?: { meta: Meta };
+  socket: { remoteAddress?: string };
+};
+
+function sendError(this: { logger: { error: (...a: unknown[]) => void } }, req: Req, res: ServerResponse, err: unknown) {
+  const http = toHttpError(err);
+  if (http.status >= 500 && http.status !== 503) this.logger.error("Request failed", req.method, req.url, err);
+  if (res.headersSent) return res.end();
+  res.statusCode = http.status;
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  for (const [k, v] of Object.entries(http.headers)) res.setHeader(k, v);
+  res.end(JSON.stringify(http.body));
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, contentType = "application/json; charset=utf-8") {
+  res.statusCode = status;
+  res.setHeader("Content-Type", contentType);
+  res.end(typeof body === "string" ? body : JSON.stringify(body));
+}
+
+/** Moleculer's Prometheus text format, rendered on our port instead of a second server. */
+class InlinePrometheus extends MetricReporters.Prometheus {
+  init(registry: unknown) {
+    const self = this as unknown as { registry: unknown; broker: unknown; logger: unknown };
+    self.registry = registry;
+    self.broker = (registry as { broker: unknown }).broker;
+    self.logger = (registry as { logger: unknown }).logger;
+  }
+}
+
+const ApiService: ServiceSchema = {
+  name: "api",
+  mixins: [ApiGateway],
+
+  settings: {
+    port: Number(process.env.PORT ?? 3000),
+    ip: process.env.HOST ?? "0.0.0.0",
+    // Never serve /api/<service>/<action> by name: only the routes the actions declare.
+    routes: [
+      {
+        path: "/api",
+        autoAliases: true,
+        mappingPolicy: "restrict",
+        authentication: true,
+        authorization: true,
+        mergeParams: true,
+        logging: false,
+        bodyParsers: { json: { strict: false, limit: "64kb" }, urlencoded: false },
+        aliases: {
+          "GET openapi.json"(this: { broker: { registry: unknown } }, _req: Req, res: ServerResponse) {
+            sendJson(res, 200, buildOpenApi(this.broker as never));
+          },
+          "GET docs"(_req: Req, res: ServerResponse) {
+            sendJson(res, 200, openApiPage("/api/openapi.json"), "text/html; charset=utf-8");
+          },
+        },
+        onBeforeCall(ctx: { meta: Meta }, _route: unknown, req: Req) {
+          ctx.meta.clientIp = req.socket.remoteAddress;
+        },
+        onError: sendError,
+      },
+      {
+        path: "/",
+        mappingPolicy: "restrict",
+        logging: false,
+        bodyParsers: false,
+        aliases: {
+          "GET health"(_req: Req, res: ServerResponse) {
+            sendJson(res, 200, { status: "ok" });
+          },
+          async "GET ready"(this: { ready(): Promise<Record<string, string>> }, _req: Req, res: ServerResponse) {
+            const checks = await this.ready();
+            const ok = Object.values(checks).every((v) => v === "ok");
+            if (!ok) res.setHeader("Retry-After", "5");
+            sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", checks });
+          },
+          "GET metrics"(this: { metricsText(): string }, _req: Req, res: ServerResponse) {
+            sendJson(res, 200, this.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
+          },
+        },
+        onError: sendError,
+      },
+    ],
+    assets: { folder: path.resolve(__dirname, "../public"), options: { index: "index.html" } },
+    onError: sendError,
+  },
+
+  // moleculer-web's own actions have `rest` too; never publish them.
+  actions: { listAliases: false, addRoute: false, removeRoute: false },
+
+  created() {
+    const platform = platformOf(this.broker);
+    this.settings.port = platform.config.port;
+    this.settings.routes[0].bodyParsers.json.limit = platform.config.bodyLimit;
+    const origins = platform.config.corsOrigins;
+    this.settings.cors = {
+      origin: origins === "*" ? "*" : origins.split(","),
+      methods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+      allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
+      exposedHeaders: ["ETag", "Retry-After", "X-Rate-Limit-Remaining"],
+      maxAge: 600,
+    };
+    const redis = platform.redis();
+    this.rateLimiter = redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter();
+    this.prometheus = new InlinePrometheus({});
+  },
+
+  started() {
+    this.prometheus.init(this.broker.metrics);
+  },
+
+  methods: {
+    /** A bearer token, when present, must be valid; no token means an anonymous caller. */
+    async authenticate(_ctx: unknown, _route: unknown, req: Req): Promise<AuthUser | null> {
+      const header = req.headers.authorization;
+      if (!header) return null;
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match) throw unauthorized("Send the access token as 'Authorization: Bearer <token>'.", "INVALID_TOKEN");
+      const platform = platformOf(this.broker);
+      return verifyAccessToken(platform.secrets.jwtSecret, match[1]);
+    },
+
+    /** Enforces the action's declared `auth`/`roles`, then the caller's rate limit. */
+    async authorize(ctx: { meta: Meta }, _route: unknown, req: Req) {
+      const action = req.$action;
+      const user = ctx.meta.user ?? null;
+      if (action) {
+        const auth = action.auth ?? "required";
+        if (auth === "required" && !user) throw unauthorized();
+        if (action.roles && action.roles.length && !hasRole(user, action.roles)) {
+          if (!user) throw unauthorized();
+          throw forbidden();
+        }
+      }
+      const platform = platformOf(this.broker);
+      const client = user ? `u:${user.id}` : `ip:${req.socket.remoteAddress ?? "unknown"}`;
+      const limiter = this.rateLimiter as RateLimiter;
+      const checks: Array<[string, number, number]> = [[client, platform.config.rateLimitPerMinute, 60_000]];
+      // Actions may add a tighter limit of their own (login, register), per address.
+      if (action?.rateLimit) {
+        checks.push([`${action.name}:ip:${req.socket.remoteAddress}`, action.rateLimit.limit, action.rateLimit.windowMs]);
+      }
+      for (const [key, limit, windowMs] of checks) {
+        const decision = await limiter.hit(key, limit, windowMs);
+        if (!decision.allowed) {
+          throw new ApiError(429, "RATE_LIMITED", "Too many requests, slow down.", { retryAfter: decision.retryAfterSeconds });
+        }
+      }
+    },
+
+    async ready(): Promise<Record<string, string>> {
+      const platform = platformOf(this.broker);
+      const checks: Record<string, string> = {};
+      try {
+        const db = await platform.db();
+        await db.raw("select 1");
+        checks.database = "ok";
+      } catch (err) {
+        checks.database = (err as Error).message;
+      }
+      const redis = platform.redis();
+      if (redis) {
+        try {
+          await redis.ping();
+          checks.redis = "ok";
+        } catch (err) {
+          checks.redis = (err as Error).message;
+        }
+      }
+      if (this.broker.transit) checks.transporter = this.broker.transit.connected ? "ok" : "disconnected";
+      return checks;
+    },
+
+    metricsText(): string {
+      return (this.prometheus as { generatePrometheusResponse(): string }).generatePrometheusResponse();
+    },
+  },
+};
+
+export default ApiService;

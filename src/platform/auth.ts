@@ -1,0 +1,75 @@
+/**
+ * Who is asking. Access tokens are JWTs (HS256, 15 minutes) signed with a key from the
+ * environment (embedded mode: generated into ./data). The algorithm is pinned when verifying,
+ * so `alg: none` or a token signed with another algorithm is refused.
+ *
+ * REST actions declare what they need and the gateway enforces it in one place:
+ *   auth: "required" (the default for any action with `rest`) | "optional" | "public"
+ *   roles: ["organizer", "admin"]   (any of them; admin passes every role check)
+ * Ownership ("a buyer sees only their own orders") is the service's job, answered with 404.
+ */
+import jwt from "jsonwebtoken";
+import type { Context } from "moleculer";
+import { unauthorized } from "./errors";
+
+export const ROLES = ["buyer", "organizer", "scanner", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface AuthUser {
+  id: string;
+  email: string;
+  name: string;
+  roles: Role[];
+}
+
+export interface Meta {
+  user?: AuthUser | null;
+  /** Set by the gateway for HTTP calls: the client's socket address (never a forwarded header). */
+  clientIp?: string;
+  $statusCode?: number;
+  $responseType?: string;
+  $responseHeaders?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export type AuthContext<P = Record<string, unknown>> = Context<P, Meta>;
+
+export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+const ISSUER = "ticketflash";
+
+export function signAccessToken(secret: string, user: AuthUser): string {
+  return jwt.sign({ email: user.email, name: user.name, roles: user.roles }, secret, {
+    algorithm: "HS256",
+    subject: user.id,
+    issuer: ISSUER,
+    expiresIn: ACCESS_TOKEN_TTL_SECONDS,
+  });
+}
+
+export function verifyAccessToken(secret: string, token: string): AuthUser {
+  try {
+    const payload = jwt.verify(token, secret, { algorithms: ["HS256"], issuer: ISSUER }) as jwt.JwtPayload;
+    if (!payload.sub || !Array.isArray(payload.roles)) throw new Error("malformed");
+    return {
+      id: payload.sub,
+      email: String(payload.email ?? ""),
+      name: String(payload.name ?? ""),
+      roles: (payload.roles as string[]).filter((r): r is Role => (ROLES as readonly string[]).includes(r)),
+    };
+  } catch {
+    throw unauthorized("The access token is invalid or expired.", "INVALID_TOKEN");
+  }
+}
+
+export function hasRole(user: AuthUser | null | undefined, roles: readonly Role[]): boolean {
+  if (!user) return false;
+  if (user.roles.includes("admin")) return true;
+  return roles.some((r) => user.roles.includes(r));
+}
+
+/** The signed-in user of a call, or 401. */
+export function currentUser(ctx: Context<unknown, Meta>): AuthUser {
+  const user = ctx.meta.user;
+  if (!user) throw unauthorized();
+  return user;
+}

@@ -1,0 +1,65 @@
+/**
+ * Every setting TicketFlash reads from the environment, in one place, with its default.
+ * README's configuration table mirrors this file.
+ */
+import path from "path";
+
+export interface Config {
+  /** "embedded": one node, PGlite in-process, in-process channels. "cluster": NATS + PostgreSQL + Redis. */
+  mode: "embedded" | "cluster";
+  nodeID?: string;
+  port: number;
+  /** Where embedded mode keeps its database, keys and mail; "memory" keeps nothing (tests). */
+  dataDir: string;
+  transporter?: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  /** Service names this node runs; empty means all. */
+  services: string[];
+  logLevel: string;
+  adminEmail?: string;
+  adminPassword?: string;
+  jwtSecret?: string;
+  oidcIssuer?: string;
+  corsOrigins: string;
+  rateLimitPerMinute: number;
+  bodyLimit: string;
+  smtpUrl?: string;
+  /** Seed demo venues/events on first start (embedded default on, cluster default off). */
+  seedDemo: boolean;
+}
+
+function bool(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === "") return fallback;
+  return ["1", "true", "yes", "on"].includes(value.toLowerCase());
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? "").split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argvServices: string[] = []): Config {
+  const transporter = env.TRANSPORTER || undefined;
+  const mode = transporter || env.DATABASE_URL ? "cluster" : "embedded";
+  const dataDir = env.DATA_DIR === "memory" ? "memory" : path.resolve(env.DATA_DIR || "./data");
+  return {
+    mode,
+    nodeID: env.NODE_ID || undefined,
+    port: Number(env.PORT ?? 3000),
+    dataDir,
+    transporter,
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    services: argvServices.length ? argvServices : list(env.SERVICES),
+    logLevel: env.LOG_LEVEL || "info",
+    adminEmail: env.ADMIN_EMAIL || undefined,
+    adminPassword: env.ADMIN_PASSWORD || undefined,
+    jwtSecret: env.JWT_SECRET || undefined,
+    oidcIssuer: env.OIDC_ISSUER || undefined,
+    corsOrigins: env.CORS_ORIGINS || "*",
+    rateLimitPerMinute: Number(env.RATE_LIMIT_PER_MINUTE ?? 6000),
+    bodyLimit: env.BODY_LIMIT || "64kb",
+    smtpUrl: env.SMTP_URL || undefined,
+    seedDemo: bool(env.SEED_DEMO, mode === "embedded"),
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * Creates a TicketFlash node: a broker with the services it should run. Used by `npm start`,
+ * `npm run node -- <services>` and by the broker-level tests, so all three share one code path.
+ */
+import fs from "fs";
+import path from "path";
+import { ServiceBroker, ServiceSchema } from "moleculer";
+import { brokerOptions } from "../../moleculer.config";
+import { Config } from "./config";
+import { attachPlatform, Platform } from "./platform";
+
+export const SERVICES_DIR = path.resolve(__dirname, "../../services");
+
+/** Every service name with a file `services/<name>.service.ts`. */
+export function availableServices(): string[] {
+  return fs
+    .readdirSync(SERVICES_DIR)
+    .filter((f) => f.endsWith(".service.ts"))
+    .map((f) => f.replace(/\.service\.ts$/, ""))
+    .sort();
+}
+
+export function loadServiceSchema(name: string): ServiceSchema {
+   
+  const mod = require(path.join(SERVICES_DIR, `${name}.service.ts`));
+  return (mod.default ?? mod) as ServiceSchema;
+}
+
+export interface NodeHandle {
+  broker: ServiceBroker;
+  platform: Platform;
+  stop(): Promise<void>;
+}
+
+export function createNode(config: Config, overrides: Record<string, unknown> = {}): NodeHandle {
+  const wanted = config.services.length ? config.services : availableServices();
+  const unknown = wanted.filter((s) => !availableServices().includes(s));
+  if (unknown.length) throw new Error(`Unknown service(s): ${unknown.join(", ")}. Known: ${availableServices().join(", ")}`);
+
+  const platform = new Platform(config);
+  const broker = new ServiceBroker({ ...brokerOptions(config), ...overrides });
+  attachPlatform(broker, platform);
+  for (const name of wanted) broker.createService(loadServiceSchema(name));
+
+  let stopped = false;
+  return {
+    broker,
+    platform,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await broker.stop();
+      await platform.close();
+    },
+  };
+}

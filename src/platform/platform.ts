@@ -1,0 +1,73 @@
+/**
+ * The process-level resources a node's services share: configuration, keys, the database
+ * (opened and migrated once per node) and Redis (cluster mode). Attached to the broker so that
+ * tests can run several independent brokers in one process.
+ */
+import type { ServiceBroker } from "moleculer";
+import type { Knex } from "knex";
+import type Redis from "ioredis";
+import { Config, loadConfig } from "./config";
+import { loadSecrets, Secrets } from "./secrets";
+import { Database, migrate, openDatabase } from "./database";
+
+export class Platform {
+  readonly secrets: Secrets;
+  private database?: Promise<Database>;
+  private redisClient?: Redis;
+
+  constructor(readonly config: Config) {
+    this.secrets = loadSecrets(config);
+  }
+
+  /** The migrated database; opened on first use. */
+  db(): Promise<Knex> {
+    if (!this.database) {
+      this.database = (async () => {
+        const db = await openDatabase(this.config);
+        await migrate(db.knex);
+        return db;
+      })();
+      // A failed open must not stick: the next caller retries.
+      this.database.catch(() => (this.database = undefined));
+    }
+    return this.database.then((d) => d.knex);
+  }
+
+  get embedded(): boolean {
+    return !this.config.databaseUrl;
+  }
+
+  /** Redis in cluster mode (REDIS_URL), undefined when embedded. */
+  redis(): Redis | undefined {
+    if (!this.config.redisUrl) return undefined;
+    if (!this.redisClient) {
+       
+      const IORedis = require("ioredis") as typeof import("ioredis").default;
+      this.redisClient = new IORedis(this.config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
+    }
+    return this.redisClient;
+  }
+
+  async close(): Promise<void> {
+    const db = this.database;
+    this.database = undefined;
+    if (db) await (await db).close().catch(() => undefined);
+    if (this.redisClient) {
+      this.redisClient.disconnect();
+      this.redisClient = undefined;
+    }
+  }
+}
+
+const platforms = new WeakMap<ServiceBroker, Platform>();
+
+export function attachPlatform(broker: ServiceBroker, platform: Platform): Platform {
+  platforms.set(broker, platform);
+  return platform;
+}
+
+export function platformOf(broker: ServiceBroker): Platform {
+  let platform = platforms.get(broker);
+  if (!platform) platform = attachPlatform(broker, new Platform(loadConfig()));
+  return platform;
+}
