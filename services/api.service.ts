@@ -19,6 +19,9 @@ type Req = IncomingMessage & {
   socket: { remoteAddress?: string };
 };
 
+/** Request headers copied into `ctx.meta.headers` (lower-case names). */
+const FORWARDED_HEADERS = ["if-none-match", "idempotency-key", "accept-encoding", "accept-language"] as const;
+
 function sendError(this: { logger: { error: (...a: unknown[]) => void } }, req: Req, res: ServerResponse, err: unknown) {
   const http = toHttpError(err);
   if (http.status >= 500 && http.status !== 503) this.logger.error("Request failed", req.method, req.url, err);
@@ -73,6 +76,13 @@ const ApiService: ServiceSchema = {
         },
         onBeforeCall(ctx: { meta: Meta }, _route: unknown, req: Req) {
           ctx.meta.clientIp = req.socket.remoteAddress;
+          // The few request headers actions may need (conditional GETs, idempotent POSTs, gzip).
+          const headers: Record<string, string> = {};
+          for (const h of FORWARDED_HEADERS) {
+            const v = req.headers[h];
+            if (typeof v === "string") headers[h] = v;
+          }
+          ctx.meta.headers = headers;
         },
         onError: sendError,
       },

@@ -26,6 +26,8 @@ export interface Meta {
   user?: AuthUser | null;
   /** Set by the gateway for HTTP calls: the client's socket address (never a forwarded header). */
   clientIp?: string;
+  /** Set by the gateway: if-none-match, idempotency-key, accept-encoding, accept-language. */
+  headers?: Record<string, string>;
   $statusCode?: number;
   $responseType?: string;
   $responseHeaders?: Record<string, string>;

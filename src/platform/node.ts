@@ -32,8 +32,29 @@ export interface NodeHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * Names that stand for several services on the command line: `npm run node -- api catalog`.
+ * Members without a service file yet are skipped.
+ */
+export const SERVICE_GROUPS: Record<string, string[]> = {
+  accounts: ["auth", "users"],
+  catalog: ["venues", "events", "sessions"],
+  sales: ["seats", "holds", "orders", "payments"],
+  fulfilment: ["tickets", "checkin", "notifications", "webhooks", "analytics"],
+};
+
+export function expandServices(names: string[]): string[] {
+  const known = availableServices();
+  const out = new Set<string>();
+  for (const name of names) {
+    if (SERVICE_GROUPS[name]) SERVICE_GROUPS[name].filter((s) => known.includes(s)).forEach((s) => out.add(s));
+    else out.add(name);
+  }
+  return [...out];
+}
+
 export function createNode(config: Config, overrides: Record<string, unknown> = {}): NodeHandle {
-  const wanted = config.services.length ? config.services : availableServices();
+  const wanted = config.services.length ? expandServices(config.services) : availableServices();
   const unknown = wanted.filter((s) => !availableServices().includes(s));
   if (unknown.length) throw new Error(`Unknown service(s): ${unknown.join(", ")}. Known: ${availableServices().join(", ")}`);
 
