@@ -1,0 +1,91 @@
+/**
+ * Catalog rules that do not need a database: when a session is on sale, which language a
+ * visitor gets, and whether a session's prices fit its venue.
+ */
+
+export type EventStatus = "draft" | "on_sale" | "cancelled";
+export type SessionStatus = "scheduled" | "cancelled";
+
+/** English is the language of an event's own title and description; translations add others. */
+export const BASE_LANGUAGE = "en";
+
+export interface Translation {
+  title: string;
+  description: string;
+}
+
+export interface SaleWindow {
+  status: SessionStatus;
+  startsAt: Date | string;
+  salesOpenAt?: Date | string | null;
+  salesCloseAt?: Date | string | null;
+}
+
+const time = (v: Date | string) => (v instanceof Date ? v.getTime() : Date.parse(v));
+
+/**
+ * On sale = the event is on_sale, the session is scheduled and `now` is within
+ * [salesOpenAt ?? -inf, salesCloseAt ?? startsAt) (shared/CONTRACTS.md).
+ */
+export function isOnSale(eventStatus: EventStatus, session: SaleWindow, now: Date): boolean {
+  if (eventStatus !== "on_sale" || session.status !== "scheduled") return false;
+  const t = now.getTime();
+  if (session.salesOpenAt && t < time(session.salesOpenAt)) return false;
+  const close = session.salesCloseAt ? time(session.salesCloseAt) : time(session.startsAt);
+  return t < close;
+}
+
+/**
+ * The languages of an Accept-Language header, most preferred first, reduced to their primary
+ * subtag ("de-AT;q=0.8" -> "de"). Malformed parts are skipped; "*" means nothing specific.
+ */
+export function acceptedLanguages(header: string | undefined): string[] {
+  if (!header) return [];
+  const parsed: Array<{ lang: string; q: number; order: number }> = [];
+  header
+    .slice(0, 500)
+    .split(",")
+    .forEach((part, order) => {
+      const [tag, ...params] = part.trim().split(";");
+      const lang = tag.trim().toLowerCase().split("-")[0];
+      if (!/^[a-z]{2,3}$/.test(lang)) return;
+      let q = 1;
+      for (const p of params) {
+        const m = /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p);
+        if (m) q = Number(m[1]);
+      }
+      if (Number.isFinite(q) && q > 0) parsed.push({ lang, q, order });
+    });
+  parsed.sort((a, b) => b.q - a.q || a.order - b.order);
+  return [...new Set(parsed.map((p) => p.lang))];
+}
+
+/**
+ * The language to show: an explicit `lang` wins, then the Accept-Language preferences; the
+ * first one the event has (English always counts as available), else English.
+ */
+export function chooseLanguage(available: string[], lang?: string, acceptLanguage?: string): string {
+  const wanted = lang ? [lang.toLowerCase().split("-")[0]] : acceptedLanguages(acceptLanguage);
+  for (const l of wanted) if (l === BASE_LANGUAGE || available.includes(l)) return l;
+  return BASE_LANGUAGE;
+}
+
+/** Title and description in `lang`, falling back to English field by field. */
+export function localize(
+  base: Translation,
+  translations: Record<string, Partial<Translation>> | null | undefined,
+  lang: string,
+): Translation & { lang: string } {
+  const t = lang === BASE_LANGUAGE ? undefined : translations?.[lang];
+  if (!t) return { ...base, lang: BASE_LANGUAGE };
+  return { title: t.title || base.title, description: t.description || base.description, lang };
+}
+
+/** Categories a price list misses or names without the venue having them. */
+export function priceProblems(prices: Record<string, number>, categories: string[]): { missing: string[]; unknown: string[] } {
+  const given = Object.keys(prices);
+  return {
+    missing: categories.filter((c) => !given.includes(c)),
+    unknown: given.filter((c) => !categories.includes(c)),
+  };
+}
