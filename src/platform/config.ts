@@ -25,6 +25,8 @@ export interface Config {
   rateLimitPerMinute: number;
   bodyLimit: string;
   smtpUrl?: string;
+  /** Sender of notification emails. */
+  mailFrom: string;
   /** Seed demo venues/events on first start (embedded default on, cluster default off). */
   seedDemo: boolean;
 }
@@ -60,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argvServices: s
     rateLimitPerMinute: Number(env.RATE_LIMIT_PER_MINUTE ?? 6000),
     bodyLimit: env.BODY_LIMIT || "64kb",
     smtpUrl: env.SMTP_URL || undefined,
+    mailFrom: env.MAIL_FROM || "TicketFlash <tickets@ticketflash.local>",
     seedDemo: bool(env.SEED_DEMO, mode === "embedded"),
   };
 }
