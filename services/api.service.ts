@@ -1,7 +1,8 @@
 /**
  * The gateway: REST routes of shared/API.md (generated from each action's `rest`), auth and
  * role checks declared on actions and enforced here, the API error shape for every failure,
- * per-client rate limits, body limits, CORS, health/readiness/metrics and the static UI.
+ * per-client rate limits, body limits, CORS, health/readiness/metrics, the static UI and
+ * socket.io (src/platform/realtime.ts) on the same port.
  */
 import path from "path";
 import type { IncomingMessage, ServerResponse } from "http";
@@ -12,6 +13,7 @@ import { AuthUser, hasRole, Meta, Role, verifyAccessToken } from "../src/platfor
 import { ApiError, forbidden, toHttpError, unauthorized } from "../src/platform/errors";
 import { MemoryRateLimiter, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
 import { buildOpenApi, openApiPage } from "../src/platform/openapi";
+import { Realtime } from "../src/platform/realtime";
 
 type Req = IncomingMessage & {
   $action?: { name: string; auth?: string; roles?: Role[]; rateLimit?: { limit: number; windowMs: number } };
@@ -47,6 +49,20 @@ class InlinePrometheus extends MetricReporters.Prometheus {
     self.logger = (registry as { logger: unknown }).logger;
   }
 }
+
+// A probe that hangs is as bad as one that fails: orchestrators time out and restart the pod.
+const READY_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+type EventCtx<P> = { params: P };
+type GatewayThis = { realtime?: Realtime };
 
 const ApiService: ServiceSchema = {
   name: "api",
@@ -115,6 +131,39 @@ const ApiService: ServiceSchema = {
   // moleculer-web's own actions have `rest` too; never publish them.
   actions: { listAliases: false, addRoute: false, removeRoute: false },
 
+  // Relayed to the sockets of this node. Payloads are re-shaped so that nothing internal leaks.
+  events: {
+    "seats.changed"(this: GatewayThis, ctx: EventCtx<{ sessionId?: unknown; version?: unknown; changes?: unknown }>) {
+      const { sessionId, version, changes } = ctx.params ?? {};
+      this.realtime?.toSession(sessionId, "seats", { sessionId, version, changes });
+    },
+    "seats.stock"(this: GatewayThis, ctx: EventCtx<Record<string, unknown>>) {
+      const p = ctx.params ?? {};
+      this.realtime?.toSession(p.sessionId, "stock", { ...p });
+    },
+    "orders.status"(this: GatewayThis, ctx: EventCtx<{ orderId?: unknown; userId?: unknown; status?: unknown; reason?: unknown }>) {
+      const { orderId, userId, status, reason } = ctx.params ?? {};
+      this.realtime?.toUser(userId, "order", reason === undefined || reason === null ? { orderId, status } : { orderId, status, reason });
+    },
+    "tickets.ready"(this: GatewayThis, ctx: EventCtx<{ ticketId?: unknown; orderId?: unknown; userId?: unknown }>) {
+      const { ticketId, orderId, userId } = ctx.params ?? {};
+      this.realtime?.toUser(userId, "ticket", { ticketId, orderId });
+    },
+  },
+
+  /**
+   * Each gateway node is its own event group: an event sent with `emit` (balanced: one receiver
+   * per group) must still reach every gateway node, since the browser may be on any of them.
+   */
+  merged(schema: ServiceSchema) {
+    const group = `api@${this.broker.nodeID}`;
+    const events: Record<string, unknown> = {};
+    for (const [name, def] of Object.entries(schema.events ?? {})) {
+      events[name] = typeof def === "function" ? { group, handler: def } : { ...(def as object), group };
+    }
+    schema.events = events as ServiceSchema["events"];
+  },
+
   created() {
     const platform = platformOf(this.broker);
     this.settings.port = platform.config.port;
@@ -134,6 +183,22 @@ const ApiService: ServiceSchema = {
 
   started() {
     this.prometheus.init(this.broker.metrics);
+    const platform = platformOf(this.broker);
+    this.realtime = new Realtime(this.server, {
+      corsOrigins: platform.config.corsOrigins,
+      logger: this.logger,
+      // The same check as REST (including whatever issuers authenticate() accepts).
+      authenticate: async (token: string) => {
+        const user = await this.authenticate(null, null, { headers: { authorization: `Bearer ${token}` } });
+        if (!user) throw unauthorized("The access token is invalid or expired.", "INVALID_TOKEN");
+        return user as AuthUser;
+      },
+    });
+  },
+
+  stopped() {
+    (this.realtime as Realtime | undefined)?.close();
+    this.realtime = undefined;
   },
 
   methods: {
@@ -179,8 +244,7 @@ const ApiService: ServiceSchema = {
       const platform = platformOf(this.broker);
       const checks: Record<string, string> = {};
       try {
-        const db = await platform.db();
-        await db.raw("select 1");
+        await withTimeout(platform.db().then((db) => db.raw("select 1")), READY_TIMEOUT_MS);
         checks.database = "ok";
       } catch (err) {
         checks.database = (err as Error).message;
@@ -188,7 +252,7 @@ const ApiService: ServiceSchema = {
       const redis = platform.redis();
       if (redis) {
         try {
-          await redis.ping();
+          await withTimeout(redis.ping(), READY_TIMEOUT_MS);
           checks.redis = "ok";
         } catch (err) {
           checks.redis = (err as Error).message;

@@ -4,6 +4,7 @@
  * `http` is a tiny JSON client for the gateway when the node runs `api`.
  */
 import { AddressInfo } from "net";
+import type { ServiceSchema } from "moleculer";
 import { loadConfig } from "../../src/platform/config";
 import { createNode, NodeHandle } from "../../src/platform/node";
 import { runSeeds } from "../../src/platform/seed";
@@ -18,6 +19,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Run the seeds in src/seed (admin account; demo data when SEED_DEMO=1). */
   seed?: boolean;
+  /** Extra service schemas started with the node (test fixtures, e.g. a route with given auth/roles). */
+  schemas?: ServiceSchema[];
 }
 
 export async function startTestNode(opts: StartOptions = {}): Promise<TestNode> {
@@ -26,6 +29,7 @@ export async function startTestNode(opts: StartOptions = {}): Promise<TestNode> 
   const node = createNode(config, { logger: env.LOG_LEVEL === "silent" ? false : undefined });
   await node.platform.db();
   if (opts.seed) await runSeeds(node.platform, node.broker.logger);
+  for (const schema of opts.schemas ?? []) node.broker.createService(schema);
   await node.broker.start();
   const api = node.broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo } } | undefined;
   const port = api?.server?.address().port;
