@@ -17,6 +17,7 @@ import type { BrokerOptions } from "moleculer";
 import { Validators } from "moleculer";
 import type { Config } from "./src/platform/config";
 import { loadConfig } from "./src/platform/config";
+import { channelMiddlewares } from "./channels/adapter";
 
 type ParamSchema = Record<string, unknown>;
 
@@ -51,6 +52,8 @@ export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
     tracking: { enabled: true, shutdownTimeout: 5000 },
     metrics: { enabled: true, reporter: [] },
     validator: new StrictValidator(),
+    // @moleculer/channels (NATS JetStream in cluster, in-process when embedded) + the outbox relay.
+    middlewares: channelMiddlewares(config),
     errorRegenerator: undefined,
   };
 }

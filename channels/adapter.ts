@@ -1,0 +1,115 @@
+/**
+ * How @moleculer/channels is wired into every broker (moleculer.config.ts):
+ * - cluster: NATS JetStream, URL in object form (a plain string may silently connect to localhost);
+ * - embedded: the in-process adapter below, with the PostgreSQL outbox as the durable source.
+ * A second, tiny middleware starts the outbox relay only after the channel adapter is connected
+ * and every channel is subscribed, and stops it before any consumer unsubscribes, so that
+ * nothing is relayed into a half-subscribed broker and marked sent.
+ */
+import type { Middleware, ServiceBroker } from "moleculer";
+import { Adapters, Middleware as ChannelsMiddleware } from "@moleculer/channels";
+import type { Config } from "../src/platform/config";
+import { durableRuntime } from "../mixins/outbox.mixin";
+
+interface Chan {
+  id: string;
+  name: string;
+  group: string;
+  unsubscribing?: boolean;
+  handler: (payload: unknown, raw: InProcessMessage) => Promise<unknown>;
+}
+
+interface InProcessMessage {
+  payload: unknown;
+  headers: Record<string, string>;
+}
+
+const BaseAdapter = Adapters.Base as unknown as new (opts?: object) => {
+  broker: ServiceBroker;
+  connected: boolean;
+  opts: Record<string, unknown>;
+  init(broker: ServiceBroker, logger: unknown): void;
+  addPrefixTopic(name: string): string;
+};
+
+/**
+ * In-process delivery that, unlike the library's Fake adapter (a fire-and-forget event),
+ * resolves `publish` only when one consumer of every group has handled the message (or recorded
+ * its failure durably). The relay marks an outbox row sent only then, so a crash at any point
+ * leaves the row pending and it is delivered again; the consumers' inbox drops the duplicates.
+ */
+export class InProcessAdapter extends BaseAdapter {
+  private groups = new Map<string, Map<string, Chan[]>>();
+  private turn = 0;
+
+  constructor() {
+    super({ maxInFlight: 100, maxRetries: 0, deadLettering: { enabled: false } });
+  }
+
+  async connect() {
+    this.connected = true;
+  }
+
+  async disconnect() {
+    this.connected = false;
+  }
+
+  async subscribe(chan: Chan) {
+    const byGroup = this.groups.get(chan.name) ?? new Map<string, Chan[]>();
+    this.groups.set(chan.name, byGroup);
+    byGroup.set(chan.group, [...(byGroup.get(chan.group) ?? []).filter((c) => c.id !== chan.id), chan]);
+  }
+
+  async unsubscribe(chan: Chan) {
+    chan.unsubscribing = true;
+    const byGroup = this.groups.get(chan.name);
+    const members = byGroup?.get(chan.group)?.filter((c) => c.id !== chan.id) ?? [];
+    if (members.length) byGroup!.set(chan.group, members);
+    else byGroup?.delete(chan.group);
+  }
+
+  async publish(channelName: string, payload: unknown, opts: { headers?: Record<string, string> } = {}) {
+    if (!this.connected) throw new Error("in-process channel adapter is not connected");
+    const byGroup = this.groups.get(channelName);
+    if (!byGroup) return;
+    const raw: InProcessMessage = { payload, headers: { ...(opts.headers ?? {}) } };
+    await Promise.all(
+      [...byGroup.values()].map((members) => {
+        const chan = members[this.turn++ % members.length];
+        // A copy per group, as a broker would deliver: one consumer must not see another's edits.
+        return chan.handler(structuredClone(payload), { ...raw, payload: structuredClone(payload) });
+      }),
+    );
+  }
+
+  parseMessageHeaders(raw: InProcessMessage) {
+    return raw?.headers ?? null;
+  }
+}
+
+export function channelAdapterOptions(config: Config) {
+  if (config.transporter) {
+    return { type: "NATS", options: { nats: { url: config.transporter }, maxInFlight: 16 } };
+  }
+  return new InProcessAdapter();
+}
+
+/** The middlewares every broker gets: @moleculer/channels and the outbox lifecycle. */
+export function channelMiddlewares(config: Config): Middleware[] {
+  const lifecycle = {
+    name: "DurableEvents",
+    // Runs after the Channels middleware's `started` (registration order): adapter connected,
+    // every channel subscribed.
+    started(broker: ServiceBroker) {
+      durableRuntime(broker).ready();
+    },
+    // `stopping` hooks run before any service stops (and unsubscribes its channels).
+    async stopping(broker: ServiceBroker) {
+      await durableRuntime(broker).stop();
+    },
+  };
+  return [
+    ChannelsMiddleware({ adapter: channelAdapterOptions(config), context: false } as never) as unknown as Middleware,
+    lifecycle as unknown as Middleware,
+  ];
+}

@@ -1,0 +1,500 @@
+/**
+ * Durable events: the transactional outbox, its relay, and idempotent consumers with retries and
+ * a dead-letter table.
+ *
+ * Producing: `writeOutbox(trx, channel, payload, {key})` inserts the event into `outbox` inside
+ * the caller's transaction, so the event exists if and only if the change committed. A relay loop
+ * on every node that runs a service with this mixin claims pending rows (FOR UPDATE SKIP LOCKED
+ * plus a short lease, so several nodes share the work and a dead node's claim runs out), publishes
+ * them with `broker.sendToChannel` outside any transaction, and only then marks them sent. A crash
+ * between commit and publish, or between publish and marking, leaves the row pending: it is
+ * published again and the consumers' inbox drops the duplicate. Rows with the same `key` (an
+ * order id) are published in commit order: a later one waits while an earlier one is pending.
+ *
+ * Consuming: `channels: { [name]: durable(handler, opts) }` in a service that uses OutboxMixin.
+ * The handler runs in a transaction that also inserts (message id, consumer group) into
+ * `channel_inbox`; a redelivered message finds the row and changes nothing. A handler that throws
+ * is not redelivered at once (the library would, with no backoff): the failure is recorded in
+ * `failed_messages` and retried with exponential backoff by any node running that consumer;
+ * after `maxAttempts` it is DEAD, listed by `outbox.deadLetters` and put back by `outbox.replay`.
+ * Because the failure record is written to PostgreSQL before the broker's message is acked, a
+ * dead letter cannot get lost the way the library's own dead-letter publish can.
+ */
+import { randomUUID } from "crypto";
+import type { Knex } from "knex";
+import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
+import { CHANNEL_HEADER, ChannelName, ChannelPayloads, MESSAGE_ID_HEADER } from "../channels";
+import { backoffDelay, BackoffPolicy } from "../src/domain/backoff";
+import { platformOf } from "../src/platform/platform";
+
+export interface MessageInfo {
+  id: string;
+  channel: string;
+  group: string;
+  /** 1 for the first delivery, 2 for the first retry, ... */
+  attempt: number;
+}
+
+export type DurableHandler<P = any> = (this: any, payload: P, trx: Knex.Transaction, message: MessageInfo) => Promise<unknown>;
+
+export interface DurableOptions {
+  /** Consumer group; defaults to the service's full name (as @moleculer/channels does). */
+  group?: string;
+  /** Deliveries before the message is dead-lettered (first delivery included). Default 6. */
+  maxAttempts?: number;
+  /** Backoff between attempts. Default 250 ms doubling to 30 s. */
+  backoff?: BackoffPolicy;
+  /** Messages handled at once by this node for this consumer (NATS max_ack_pending). Default 16. */
+  maxInFlight?: number;
+}
+
+const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
+const DEFAULT_MAX_ATTEMPTS = 6;
+/** How long a claim on an outbox row or a failed message lasts; publishes take milliseconds. */
+const LEASE_SECONDS = 15;
+const RELAY_BATCH = 100;
+const RELAY_POLL_MS = 50;
+const RETRY_POLL_MS = 200;
+const OUTBOX_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 10_000 };
+
+interface Consumer {
+  svc: Service;
+  channel: string;
+  group: string;
+  handler: DurableHandler;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+}
+
+interface OutboxRow {
+  seq: number;
+  id: string;
+  channel: string;
+  key: string | null;
+  payload: unknown;
+  attempts: number;
+}
+
+interface FailedRow {
+  id: string;
+  message_id: string;
+  consumer_group: string;
+  channel: string;
+  payload: unknown;
+  attempts: number;
+}
+
+const runtimes = new WeakMap<ServiceBroker, DurableRuntime>();
+/** Every runtime of this process, so that a commit can wake the relays without knowing the broker. */
+const live = new Set<DurableRuntime>();
+
+export function durableRuntime(broker: ServiceBroker): DurableRuntime {
+  let rt = runtimes.get(broker);
+  if (!rt) {
+    rt = new DurableRuntime(broker);
+    runtimes.set(broker, rt);
+  }
+  return rt;
+}
+
+/**
+ * Writes an event to the outbox inside `trx`. Publish happens after commit (the relay is woken
+ * as soon as the transaction commits). `key` orders events: same key, same order as committed.
+ */
+export async function writeOutbox<C extends ChannelName>(
+  trx: Knex.Transaction,
+  channel: C,
+  payload: ChannelPayloads[C],
+  opts: { key?: string } = {},
+): Promise<string> {
+  const id = randomUUID();
+  await trx("outbox").insert({ id, channel, key: opts.key ?? null, payload: JSON.stringify(payload) });
+  trx.executionPromise.then(() => live.forEach((rt) => rt.wake()), () => undefined);
+  return id;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class DurableRuntime {
+  private consumers = new Map<string, Consumer>();
+  private users = 0;
+  private isReady = false;
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private wakeUp?: () => void;
+  private woken = false;
+  private streams = new Set<string>();
+  private relayPaused = false;
+
+  constructor(private broker: ServiceBroker) {}
+
+  private get logger() {
+    return this.broker.logger;
+  }
+
+  private db(): Promise<Knex> {
+    return platformOf(this.broker).db();
+  }
+
+  register(consumer: Consumer) {
+    this.consumers.set(`${consumer.svc.fullName}|${consumer.channel}`, consumer);
+  }
+
+  consumerFor(svc: Service, channel: string): Consumer | undefined {
+    return this.consumers.get(`${svc.fullName}|${channel}`);
+  }
+
+  /** A service using the mixin started; the loops run while at least one does. */
+  acquire() {
+    this.users++;
+    this.maybeStart();
+  }
+
+  async release() {
+    this.users = Math.max(0, this.users - 1);
+    if (this.users === 0) await this.stop();
+  }
+
+  /** The channel adapter is connected and every channel subscribed. */
+  ready() {
+    this.isReady = true;
+    this.maybeStart();
+  }
+
+  wake() {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** For tests that simulate a crash between commit and publish: nothing is relayed while paused. */
+  pauseRelay(paused = true) {
+    this.relayPaused = paused;
+    if (!paused) this.wake();
+  }
+
+  async stop() {
+    this.isReady = false;
+    if (!this.running) return;
+    this.running = false;
+    live.delete(this);
+    this.wake();
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+
+  private maybeStart() {
+    if (this.running || !this.isReady || this.users === 0) return;
+    this.running = true;
+    live.add(this);
+    this.loops = [this.loop("relay", () => this.relayOnce(), RELAY_POLL_MS), this.loop("retry", () => this.retryOnce(), RETRY_POLL_MS)];
+  }
+
+  private async loop(name: string, once: () => Promise<number>, pollMs: number) {
+    try {
+      // One node in embedded mode: leases left by a previous run of this process are stale.
+      if (name === "relay" && platformOf(this.broker).embedded) {
+        const db = await this.db();
+        await db("outbox").where({ status: "PENDING" }).whereNotNull("locked_until").update({ locked_until: null, locked_by: null });
+        await db("failed_messages").whereNotNull("locked_until").update({ locked_until: null });
+      }
+    } catch (err) {
+      this.logger.warn("Outbox: could not reset stale leases", (err as Error).message);
+    }
+    while (this.running) {
+      let busy = 0;
+      try {
+        busy = await once();
+      } catch (err) {
+        if (this.running) this.logger.warn(`Outbox ${name} loop:`, (err as Error).message);
+        await sleep(500);
+      }
+      if (!this.running) break;
+      if (busy > 0 && name === "relay" && busy >= RELAY_BATCH) continue;
+      if (name === "relay" && this.woken) {
+        this.woken = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        if (name === "relay") {
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        }
+      });
+      if (name === "relay") {
+        this.wakeUp = undefined;
+        this.woken = false;
+      }
+    }
+  }
+
+  // ---- relay -------------------------------------------------------------------------------
+
+  /** Claims a batch of pending rows, publishes them in order, marks them sent. Returns the count claimed. */
+  async relayOnce(): Promise<number> {
+    if (this.relayPaused) return 0;
+    const db = await this.db();
+    const claimed = await db.raw<{ rows: OutboxRow[] }>(
+      `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
+        WHERE seq IN (
+          SELECT o.seq FROM outbox o
+           WHERE o.status = 'PENDING' AND o.next_attempt_at <= now()
+             AND (o.locked_until IS NULL OR o.locked_until < now())
+             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'PENDING' AND p.key = o.key AND p.seq < o.seq)
+           ORDER BY o.seq
+           LIMIT ?
+           FOR UPDATE SKIP LOCKED)
+        RETURNING seq, id, channel, key, payload, attempts`,
+      [LEASE_SECONDS, this.broker.nodeID, RELAY_BATCH],
+    );
+    const rows = claimed.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+    if (!rows.length) return 0;
+    const sent: string[] = [];
+    const skipped: string[] = [];
+    const blockedKeys = new Set<string>();
+    for (const row of rows) {
+      if (!this.running || this.relayPaused || (row.key && blockedKeys.has(row.key))) {
+        skipped.push(row.id);
+        continue;
+      }
+      try {
+        await this.publish(row);
+        sent.push(row.id);
+      } catch (err) {
+        if (row.key) blockedKeys.add(row.key);
+        const delay = backoffDelay(row.attempts + 1, OUTBOX_BACKOFF);
+        this.logger.warn(`Outbox: publishing ${row.channel} ${row.id} failed (attempt ${row.attempts + 1}), retrying in ${delay} ms:`, (err as Error).message);
+        await db("outbox")
+          .where({ id: row.id })
+          .update({
+            attempts: row.attempts + 1,
+            last_error: String((err as Error).message ?? err).slice(0, 1000),
+            next_attempt_at: db.raw("now() + make_interval(secs => ?)", [delay / 1000]),
+            locked_until: null,
+            locked_by: null,
+          });
+      }
+    }
+    if (sent.length) {
+      await db("outbox").whereIn("id", sent).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
+    }
+    if (skipped.length) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
+    return rows.length;
+  }
+
+  private async publish(row: OutboxRow) {
+    const broker = this.broker as ServiceBroker & {
+      sendToChannel?: (name: string, payload: unknown, opts: object) => Promise<void>;
+      channelAdapter?: {
+        stopping?: boolean;
+        manager?: unknown;
+        addPrefixTopic(name: string): string;
+        createStream?: (name: string, subjects: string[], opts: object) => Promise<unknown>;
+      };
+    };
+    const adapter = broker.channelAdapter;
+    if (!broker.sendToChannel || !adapter) throw new Error("the @moleculer/channels middleware is not registered");
+    // JetStream refuses a publish to a subject no stream captures; the stream is otherwise made
+    // only when a consumer subscribes, which may be on a node that is not up yet.
+    if (adapter.createStream && adapter.manager && !this.streams.has(row.channel)) {
+      const subject = adapter.addPrefixTopic(row.channel);
+      await adapter.createStream(subject.split(".").join("_"), [subject], {});
+      this.streams.add(row.channel);
+    }
+    const payload = typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload;
+    await broker.sendToChannel(row.channel, payload, {
+      // JetStream drops a second publish with the same Nats-Msg-Id within its duplicate window.
+      msgID: row.id,
+      headers: { [MESSAGE_ID_HEADER]: row.id, [CHANNEL_HEADER]: row.channel },
+    });
+    // The NATS adapter returns without publishing when it is shutting down.
+    if (adapter.stopping) throw new Error("channel adapter is stopping");
+  }
+
+  // ---- consuming ---------------------------------------------------------------------------
+
+  /** First delivery of a message from the broker. Throws only if the outcome could not be recorded. */
+  async deliver(consumer: Consumer, payload: unknown, raw: unknown) {
+    const adapter = (this.broker as unknown as { channelAdapter?: { parseMessageHeaders(raw: unknown): Record<string, string> | null } }).channelAdapter;
+    const headers: Record<string, string> = (raw ? adapter?.parseMessageHeaders(raw) : null) ?? {};
+    const messageId = headers[MESSAGE_ID_HEADER];
+    if (!messageId) {
+      // Not from the outbox (a direct sendToChannel): no id to deduplicate on. Handle once, as is.
+      this.logger.warn(`Channel ${consumer.channel}: message without ${MESSAGE_ID_HEADER}; it was not sent through the outbox`);
+    }
+    const id = messageId ?? randomUUID();
+    try {
+      await this.handle(consumer, id, payload, 1);
+    } catch (err) {
+      try {
+        await this.recordFailure(consumer, id, payload, err);
+      } catch (recordErr) {
+        this.logger.error(`Channel ${consumer.channel}/${consumer.group}: could not record a failed delivery`, (recordErr as Error).message);
+        // Let the broker redeliver, but not in a tight loop.
+        await sleep(1000);
+        throw err;
+      }
+    }
+  }
+
+  /** Runs the handler with the inbox row in one transaction. False when already processed. */
+  private async handle(consumer: Consumer, messageId: string, payload: unknown, attempt: number): Promise<boolean> {
+    const db = await this.db();
+    return db.transaction(async (trx) => {
+      const inserted = await trx("channel_inbox")
+        .insert({ message_id: messageId, consumer_group: consumer.group, channel: consumer.channel })
+        .onConflict(["message_id", "consumer_group"])
+        .ignore()
+        .returning("message_id");
+      if (!inserted.length) return false;
+      await consumer.handler.call(consumer.svc, payload, trx, { id: messageId, channel: consumer.channel, group: consumer.group, attempt });
+      return true;
+    });
+  }
+
+  private async recordFailure(consumer: Consumer, messageId: string, payload: unknown, err: unknown) {
+    const db = await this.db();
+    const dead = consumer.maxAttempts <= 1;
+    const delay = backoffDelay(1, consumer.backoff);
+    this.logger.warn(`Channel ${consumer.channel}/${consumer.group}: message ${messageId} failed (attempt 1)${dead ? ", dead-lettered" : `, retrying in ${delay} ms`}:`, (err as Error)?.message);
+    await db("failed_messages")
+      .insert({
+        id: randomUUID(),
+        message_id: messageId,
+        consumer_group: consumer.group,
+        channel: consumer.channel,
+        payload: JSON.stringify(payload),
+        attempts: 1,
+        status: dead ? "DEAD" : "RETRYING",
+        next_attempt_at: db.raw("now() + make_interval(secs => ?)", [delay / 1000]),
+        last_error: errorText(err),
+      })
+      .onConflict(["message_id", "consumer_group"])
+      .ignore();
+  }
+
+  /** Retries due failed deliveries of the consumers this node runs. Returns how many it tried. */
+  async retryOnce(): Promise<number> {
+    const local = [...this.consumers.values()];
+    if (!local.length) return 0;
+    const db = await this.db();
+    const pairs = local.map(() => "(channel = ? AND consumer_group = ?)").join(" OR ");
+    const claimed = await db.raw<{ rows: FailedRow[] }>(
+      `UPDATE failed_messages SET locked_until = now() + make_interval(secs => ?)
+        WHERE id IN (
+          SELECT id FROM failed_messages
+           WHERE status = 'RETRYING' AND next_attempt_at <= now()
+             AND (locked_until IS NULL OR locked_until < now())
+             AND (${pairs})
+           ORDER BY next_attempt_at
+           LIMIT 20
+           FOR UPDATE SKIP LOCKED)
+        RETURNING id, message_id, consumer_group, channel, payload, attempts`,
+      [LEASE_SECONDS, ...local.flatMap((c) => [c.channel, c.group])],
+    );
+    for (const row of claimed.rows) {
+      const consumer = local.find((c) => c.channel === row.channel && c.group === row.consumer_group)!;
+      const attempt = row.attempts + 1;
+      const payload = typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload;
+      try {
+        await this.handle(consumer, row.message_id, payload, attempt);
+        await db("failed_messages").where({ id: row.id }).update({ status: "DONE", attempts: attempt, locked_until: null, updated_at: db.fn.now() });
+      } catch (err) {
+        const dead = attempt >= consumer.maxAttempts;
+        const delay = backoffDelay(attempt, consumer.backoff);
+        if (dead) this.logger.error(`Channel ${row.channel}/${row.consumer_group}: message ${row.message_id} dead-lettered after ${attempt} attempts:`, (err as Error)?.message);
+        else this.logger.warn(`Channel ${row.channel}/${row.consumer_group}: message ${row.message_id} failed (attempt ${attempt}), retrying in ${delay} ms`);
+        await db("failed_messages")
+          .where({ id: row.id })
+          .update({
+            attempts: attempt,
+            status: dead ? "DEAD" : "RETRYING",
+            next_attempt_at: db.raw("now() + make_interval(secs => ?)", [delay / 1000]),
+            last_error: errorText(err),
+            locked_until: null,
+            updated_at: db.fn.now(),
+          });
+      }
+    }
+    return claimed.rows.length;
+  }
+}
+
+function errorText(err: unknown): string {
+  const e = err as Error | undefined;
+  return String(e?.stack ?? e?.message ?? err).slice(0, 2000);
+}
+
+/**
+ * A durable consumer for a service's `channels`: idempotent by message id, retried with
+ * backoff, dead-lettered after `maxAttempts`. The handler gets the transaction that records
+ * the message as processed: write its effects through `trx` (and its own events through
+ * `writeOutbox(trx, ...)`) so that effect and "processed" commit together. Do not use
+ * `this.db` or call actions that need the database while `trx` is open: embedded mode has a
+ * single database connection.
+ */
+export function durable<P = any>(handler: DurableHandler<P>, opts: DurableOptions = {}) {
+  return {
+    group: opts.group,
+    maxInFlight: opts.maxInFlight ?? 16,
+    // The runtime below does retries and dead-lettering; to the library a delivery always
+    // succeeds unless its outcome could not be recorded, and then it must be redelivered
+    // (maxRetries high: with 0 the NATS adapter would drop it).
+    maxRetries: 1_000_000,
+    deadLettering: { enabled: false },
+    // A consumer group created after events were published must still get them.
+    nats: { consumerOptions: { config: { deliver_policy: "all" } } },
+    durable: { handler, opts },
+    async handler(this: Service, payload: P, raw: unknown) {
+      const rt = durableRuntime(this.broker);
+      const channel = (rawChannel(this, raw) ?? "") as string;
+      const consumer = rt.consumerFor(this, channel);
+      if (!consumer) throw new Error(`No durable consumer registered for '${channel}' in ${this.fullName}: add OutboxMixin to the service`);
+      await rt.deliver(consumer, payload, raw);
+    },
+  };
+}
+
+function rawChannel(svc: Service, raw: unknown): string | undefined {
+  const adapter = (svc.broker as unknown as { channelAdapter?: { parseMessageHeaders(raw: unknown): Record<string, string> | null } }).channelAdapter;
+  const fromHeader = raw ? adapter?.parseMessageHeaders(raw)?.[CHANNEL_HEADER] : undefined;
+  if (fromHeader) return fromHeader;
+  // Not sent by the relay: the only durable channel of this service with this handler.
+  const defs = Object.entries((svc.schema as { channels?: Record<string, { durable?: unknown }> }).channels ?? {}).filter(([, d]) => d?.durable);
+  return defs.length === 1 ? defs[0][0] : undefined;
+}
+
+/**
+ * Registers the service's `durable(...)` channels with this node's runtime and runs the relay
+ * and retry loops while the service runs. Gives the service `this.outbox(trx, channel, payload, key?)`.
+ */
+export const OutboxMixin: ServiceSchema = {
+  name: "",
+  started(this: Service) {
+    const rt = durableRuntime(this.broker);
+    const channels = (this.schema as { channels?: Record<string, { durable?: { handler: DurableHandler; opts: DurableOptions } }> }).channels ?? {};
+    for (const [channel, def] of Object.entries(channels)) {
+      if (!def?.durable) continue;
+      const { handler, opts } = def.durable;
+      rt.register({
+        svc: this,
+        channel,
+        group: opts.group ?? this.fullName,
+        handler,
+        maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        backoff: opts.backoff ?? DEFAULT_BACKOFF,
+      });
+    }
+    rt.acquire();
+  },
+  async stopped(this: Service) {
+    await durableRuntime(this.broker).release();
+  },
+  methods: {
+    outbox<C extends ChannelName>(trx: Knex.Transaction, channel: C, payload: ChannelPayloads[C], key?: string) {
+      return writeOutbox(trx, channel, payload, { key });
+    },
+  },
+};

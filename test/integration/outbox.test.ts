@@ -1,0 +1,242 @@
+/**
+ * Durable events end to end on a real node: outbox -> relay -> @moleculer/channels -> idempotent
+ * consumer; retries with backoff; dead letters and their replay; a crash between commit and
+ * publish; several relays sharing one outbox without publishing anything twice or out of order.
+ */
+import fs from "fs";
+import os from "os";
+import path from "path";
+import { randomUUID } from "crypto";
+import type { Knex } from "knex";
+import type { ServiceSchema } from "moleculer";
+import { Channels, OrdersFailed } from "../../channels";
+import { DbMixin } from "../../mixins/db.mixin";
+import { durable, durableRuntime, MessageInfo, OutboxMixin, writeOutbox } from "../../mixins/outbox.mixin";
+import { signAccessToken } from "../../src/platform/auth";
+import { startTestNode, TestNode } from "../helpers/node";
+import { createTestDatabase, TestDatabase, waitFor } from "../helpers/infra";
+
+interface Delivery {
+  orderId: string;
+  messageId: string;
+  attempt: number;
+  at: number;
+}
+
+/** A consumer of `orders.failed` whose behaviour per order id the test decides. */
+function probe(deliveries: Delivery[], failures: Map<string, number>, group?: string): ServiceSchema {
+  return {
+    name: "probe",
+    mixins: [DbMixin, OutboxMixin],
+    channels: {
+      [Channels.ORDERS_FAILED]: durable<OrdersFailed>(
+        async function (payload: OrdersFailed, trx: Knex.Transaction, message: MessageInfo) {
+          deliveries.push({ orderId: payload.orderId, messageId: message.id, attempt: message.attempt, at: Date.now() });
+          // An effect in the same transaction: rolled back when the handler fails.
+          await trx.raw("SELECT 1");
+          const left = failures.get(payload.orderId) ?? 0;
+          if (left > 0) {
+            failures.set(payload.orderId, left - 1);
+            throw new Error(`probe refuses ${payload.orderId}`);
+          }
+        },
+        { maxAttempts: 4, backoff: { baseMs: 150, maxMs: 2000 }, group },
+      ),
+    },
+  };
+}
+
+async function publish(node: TestNode, orderId: string, key?: string) {
+  const db = await node.platform.db();
+  await db.transaction((trx) =>
+    writeOutbox(trx, Channels.ORDERS_FAILED, { orderId, userId: "u1", email: "u1@example.com", reason: "PAYMENT_DECLINED" }, { key }),
+  );
+}
+
+describe("durable events (embedded)", () => {
+  let node: TestNode;
+  const deliveries: Delivery[] = [];
+  const failures = new Map<string, number>();
+  let adminToken: string;
+
+  beforeAll(async () => {
+    node = await startTestNode({ services: ["api", "outbox"], schemas: [probe(deliveries, failures)] });
+    adminToken = signAccessToken(node.platform.secrets.jwtSecret, { id: randomUUID(), email: "admin@example.com", name: "Admin", roles: ["admin"] });
+  });
+  afterAll(() => node.stop());
+
+  const of = (orderId: string) => deliveries.filter((d) => d.orderId === orderId);
+
+  it("delivers an event written in a committed transaction exactly once and marks it sent", async () => {
+    const orderId = randomUUID();
+    await publish(node, orderId);
+    await waitFor("delivery", async () => of(orderId).length === 1);
+    const db = await node.platform.db();
+    await waitFor("sent", async () => (await db("outbox").where({ status: "PENDING" }).count<{ c: number }[]>({ c: "*" }))[0].c == 0);
+    const row = await db("outbox").whereRaw("payload->>'orderId' = ?", [orderId]).first();
+    expect(row.status).toBe("SENT");
+    expect(await db("channel_inbox").where({ message_id: row.id })).toHaveLength(1);
+    expect(of(orderId)).toHaveLength(1);
+  });
+
+  it("publishes nothing when the transaction rolls back", async () => {
+    const orderId = randomUUID();
+    const db = await node.platform.db();
+    await expect(
+      db.transaction(async (trx) => {
+        await writeOutbox(trx, Channels.ORDERS_FAILED, { orderId, userId: "u1", email: "x@example.com", reason: "X" });
+        throw new Error("business rule failed");
+      }),
+    ).rejects.toThrow("business rule failed");
+    const marker = randomUUID();
+    await publish(node, marker);
+    await waitFor("later event", async () => of(marker).length === 1);
+    expect(of(orderId)).toHaveLength(0);
+    expect(await db("outbox").whereRaw("payload->>'orderId' = ?", [orderId])).toHaveLength(0);
+  });
+
+  it("drops a redelivered message: the handler's effect happens once", async () => {
+    const orderId = randomUUID();
+    await publish(node, orderId);
+    await waitFor("delivery", async () => of(orderId).length === 1);
+    const db = await node.platform.db();
+    // The relay crashed after publishing but before marking the row sent: it publishes again.
+    await db("outbox").whereRaw("payload->>'orderId' = ?", [orderId]).update({ status: "PENDING", sent_at: null });
+    durableRuntime(node.broker).wake();
+    await waitFor("re-sent", async () => (await db("outbox").whereRaw("payload->>'orderId' = ?", [orderId]).first()).status === "SENT");
+    const inbox = await db("channel_inbox").where({ consumer_group: "probe", channel: Channels.ORDERS_FAILED });
+    expect(inbox.filter((r: { message_id: string }) => r.message_id === of(orderId)[0].messageId)).toHaveLength(1);
+    expect(of(orderId)).toHaveLength(1);
+  });
+
+  it("retries a failing consumer with growing backoff until it succeeds", async () => {
+    const orderId = randomUUID();
+    failures.set(orderId, 2);
+    await publish(node, orderId);
+    const db = await node.platform.db();
+    await waitFor("third attempt", async () => of(orderId).length === 3, 20_000);
+    const attempts = of(orderId);
+    expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    // Backoff: at least base (150 ms), then at least twice the base, before each retry.
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(150);
+    expect(attempts[2].at - attempts[1].at).toBeGreaterThanOrEqual(300);
+    await waitFor("done", async () => (await db("failed_messages").where({ message_id: attempts[0].messageId }).first())?.status === "DONE");
+    const record = await db("failed_messages").where({ message_id: attempts[0].messageId }).first();
+    expect(record.attempts).toBe(3);
+    expect(await db("channel_inbox").where({ message_id: attempts[0].messageId })).toHaveLength(1);
+  });
+
+  it("dead-letters a message that always fails; an admin lists it and replays it", async () => {
+    const orderId = randomUUID();
+    failures.set(orderId, 4);
+    await publish(node, orderId);
+    const db = await node.platform.db();
+    await waitFor("dead letter", async () => (await db("failed_messages").where({ status: "DEAD" }).whereRaw("payload->>'orderId' = ?", [orderId]).first()), 20_000);
+    expect(of(orderId)).toHaveLength(4);
+
+    const api = node.http.as(adminToken);
+    const list = await api.get("/api/admin/dead-letters?channel=orders.failed");
+    expect(list.status).toBe(200);
+    const letter = list.body.items.find((l: { payload: { orderId: string } }) => l.payload.orderId === orderId);
+    expect(letter).toMatchObject({ channel: "orders.failed", group: "probe", attempts: 4, status: "DEAD" });
+    expect(letter.lastError).toContain("probe refuses");
+
+    // Buyers cannot see or replay dead letters.
+    const buyer = node.http.as(signAccessToken(node.platform.secrets.jwtSecret, { id: randomUUID(), email: "b@example.com", name: "B", roles: ["buyer"] }));
+    expect((await buyer.get("/api/admin/dead-letters")).status).toBe(403);
+    expect((await buyer.post(`/api/admin/dead-letters/${letter.id}/replay`)).status).toBe(403);
+
+    // The operator fixed the cause; replay delivers it once more and it succeeds.
+    const replay = await api.post(`/api/admin/dead-letters/${letter.id}/replay`);
+    expect(replay.status).toBe(200);
+    await waitFor("replayed", async () => of(orderId).length === 5, 20_000);
+    await waitFor("done", async () => (await db("failed_messages").where({ id: letter.id }).first()).status === "DONE");
+    expect((await api.post(`/api/admin/dead-letters/${letter.id}/replay`)).status).toBe(404);
+    expect(await db("channel_inbox").where({ message_id: letter.messageId })).toHaveLength(1);
+  });
+
+  it("publishes events with the same key in commit order, even when one of them is retried", async () => {
+    const db = await node.platform.db();
+    const key = randomUUID();
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    durableRuntime(node.broker).pauseRelay();
+    for (const id of ids) await publish(node, id, key);
+    // The first one cannot be published for now: the other two must wait behind it.
+    await db("outbox").whereRaw("payload->>'orderId' = ?", [ids[0]]).update({ next_attempt_at: db.raw("now() + interval '400 milliseconds'") });
+    durableRuntime(node.broker).pauseRelay(false);
+    await waitFor("all three", async () => ids.every((id) => of(id).length === 1), 10_000);
+    const order = deliveries.filter((d) => ids.includes(d.orderId)).map((d) => d.orderId);
+    expect(order).toEqual(ids);
+  });
+});
+
+describe("a crash between commit and publish", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-outbox-"));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("loses nothing: the next node on the same database delivers the event once", async () => {
+    const first: Delivery[] = [];
+    const node1 = await startTestNode({ services: ["outbox"], env: { DATA_DIR: dir }, schemas: [probe(first, new Map())] });
+    durableRuntime(node1.broker).pauseRelay();
+    const orderId = randomUUID();
+    await publish(node1, orderId);
+    await node1.stop();
+    expect(first).toHaveLength(0);
+
+    const second: Delivery[] = [];
+    const node2 = await startTestNode({ services: ["outbox"], env: { DATA_DIR: dir }, schemas: [probe(second, new Map())] });
+    try {
+      await waitFor("delivery after restart", async () => second.some((d) => d.orderId === orderId));
+      const db = await node2.platform.db();
+      await waitFor("sent", async () => (await db("outbox").whereRaw("payload->>'orderId' = ?", [orderId]).first()).status === "SENT");
+      expect(second.filter((d) => d.orderId === orderId)).toHaveLength(1);
+    } finally {
+      await node2.stop();
+    }
+  });
+});
+
+/** Several relays (nodes) on one PostgreSQL server share the outbox: each row is published once, per key in order. */
+describe("relays on several nodes (PostgreSQL)", () => {
+  let database: TestDatabase;
+  const nodes: TestNode[] = [];
+  const deliveries: Delivery[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase("tf_outbox");
+    for (let i = 0; i < 3; i++) {
+      nodes.push(await startTestNode({ services: ["outbox"], env: { DATABASE_URL: database.url }, schemas: [probe(deliveries, new Map(), `probe-${i}`)] }));
+    }
+  });
+  afterAll(async () => {
+    for (const n of nodes) await n.stop();
+    await database.drop();
+  });
+
+  it("claims each row on exactly one node and keeps each key's order", async () => {
+    for (const n of nodes) durableRuntime(n.broker).pauseRelay();
+    const db = await nodes[0].platform.db();
+    const keys = Array.from({ length: 10 }, () => randomUUID());
+    const expected = new Map<string, string[]>();
+    for (let i = 0; i < 200; i++) {
+      const key = keys[i % keys.length];
+      const orderId = randomUUID();
+      expected.set(key, [...(expected.get(key) ?? []), orderId]);
+      await db.transaction((trx) => writeOutbox(trx, Channels.ORDERS_FAILED, { orderId, userId: key, email: "k@example.com", reason: "R" }, { key }));
+    }
+    // All three relays race for the same rows. Each node's consumer is its own group, so a row
+    // published by two nodes would be handled twice instead of being dropped by the inbox.
+    await Promise.all(nodes.map((n) => durableRuntime(n.broker).pauseRelay(false)));
+    await waitFor("all delivered", async () => deliveries.length >= 200, 30_000);
+    await waitFor("all sent", async () => Number((await db("outbox").where({ status: "PENDING" }).count<{ c: number }[]>({ c: "*" }))[0].c) === 0);
+    expect(new Set(deliveries.map((d) => d.messageId)).size).toBe(200);
+    expect(deliveries).toHaveLength(200);
+    for (const key of keys) {
+      const seen = deliveries.filter((d) => expected.get(key)!.includes(d.orderId)).map((d) => d.orderId);
+      expect(seen).toEqual(expected.get(key));
+    }
+  });
+});
