@@ -1,0 +1,158 @@
+/** The readable report: bench/results/<date>.md, tables plus an ASCII chart of the rates. */
+import type { Results } from "../run";
+
+function fmt(n: unknown, digits = 0): string {
+  if (n === null || n === undefined || (typeof n === "number" && Number.isNaN(n))) return "-";
+  if (typeof n !== "number") return String(n);
+  return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+}
+
+function table(head: string[], rows: unknown[][]): string {
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const r of rows) lines.push(`| ${r.map((c) => String(c ?? "-").replace(/\|/g, "/")).join(" | ")} |`);
+  return lines.join("\n");
+}
+
+function bars(items: Array<[string, number]>, width = 48): string {
+  const max = Math.max(...items.map(([, v]) => v), 1);
+  const label = Math.max(...items.map(([k]) => k.length));
+  return items.map(([k, v]) => `${k.padEnd(label)} | ${"#".repeat(Math.max(v > 0 ? 1 : 0, Math.round((v / max) * width))).padEnd(width)} ${fmt(v)}/s`).join("\n");
+}
+
+function skippedOrError(s: any): string | undefined {
+  if (!s) return "not run";
+  if (s.skipped) return `skipped: ${s.skipped}`;
+  if (s.error) return `ERROR: ${s.error.split("\n")[0]}`;
+  return undefined;
+}
+
+function correctness(s: any): string {
+  const c = s?.correctness;
+  if (!c) return "";
+  const lines = [
+    `Correctness: **${c.violations === 0 ? "0 violations" : `${c.violations} VIOLATIONS`}**; checks run: ${c.checksRun.length ? c.checksRun.join("; ") : "none"}` +
+      (c.checksNotRun.length ? `; not run: ${c.checksNotRun.join("; ")}` : "") +
+      (c.warnings.length ? `; warnings: ${c.warnings.join("; ")}` : ""),
+  ];
+  for (const v of c.details ?? []) lines.push(`- FAIL ${v.check}: ${v.count} (e.g. \`${JSON.stringify(v.sample[0]).slice(0, 200)}\`)`);
+  const mem = (s.nodeMemory ?? []).map((m: any) => `${m.node} RSS ${fmt(m.rssMb, 1)} MB, heap ${fmt(m.heapUsedMb, 1)} MB`).join("; ");
+  if (mem) lines.push(`Node memory at the end: ${mem}.`);
+  return lines.join("\n");
+}
+
+function codes(map: Record<string, number> | undefined): string {
+  return Object.entries(map ?? {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k}: ${fmt(v)}`)
+    .join(", ");
+}
+
+function profile(s: any): string {
+  const top = s?.profile?.top as Array<{ fn: string; where: string; selfMs: number; percent: number }> | undefined;
+  if (!top?.length) return "";
+  return `\nCPU profile of the node(s) (self time, largest first):\n\n${table(["function", "where", "self ms", "%"], top.map((t) => [`\`${t.fn}\``, t.where, fmt(t.selfMs), fmt(t.percent, 1)]))}\n`;
+}
+
+export function renderMarkdown(r: Results): string {
+  const s = r.scenarios;
+  const out: string[] = [];
+  const verdict = r.violations > 0 ? `**FAIL: ${r.violations} invariant violation(s)**` : r.errors > 0 ? `**${r.errors} scenario(s) errored**` : "**PASS: 0 invariant violations**";
+  out.push(`# TicketFlash benchmark, ${r.startedAt.slice(0, 16).replace("T", " ")} UTC`);
+  out.push("");
+  out.push(`${verdict}. Mode: ${r.mode}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), Node ${r.machine.node}, load average at start ${r.machine.loadAvgAtStart.join(" / ")} (a shared, noisy machine: read rates as ratios to the ceilings of the same run).`);
+  out.push(`Options: ${r.options.quick ? "--quick, " : ""}${r.options.buyers} buyers, ${r.options.seats} seats, ${r.options.durationS} s per timed phase. Platform start-up: ${fmt(r.platformStartupS, 1)} s.`);
+  out.push("");
+  out.push("## Targets");
+  out.push("");
+  out.push(table(["target", "value", "goal", "met"], r.targets.map((t) => [t.name, fmt(t.value, 2), t.target, t.met === null ? "n/a" : t.met ? "yes" : "**no**", ...(t.note ? [] : [])].concat(t.note ? [] : []))));
+  const notes = r.targets.filter((t) => t.note).map((t) => `- ${t.name}: ${t.note}`);
+  if (notes.length) out.push("", ...notes);
+  const skipped = Object.entries(s).filter(([, v]) => v?.skipped || v?.error).map(([k, v]) => `- ${k}: ${skippedOrError(v)}`);
+  if (skipped.length) out.push("", "Not measured in this run:", ...skipped);
+
+  const chart: Array<[string, number]> = [];
+  if (s.ceilings?.bareHttp) chart.push(["bare node http", s.ceilings.bareHttp.reqPerSec]);
+  if (s.ceilings?.noopRoute) chart.push(["moleculer-web no-op", s.ceilings.noopRoute.reqPerSec]);
+  if (s.ceilings?.noopRouteNats) chart.push(["no-op across NATS", s.ceilings.noopRouteNats.reqPerSec]);
+  if (s.seatMap?.statusOnly) chart.push(["seat map statusOnly", s.seatMap.statusOnly.reqPerSec]);
+  if (s.hotHold?.holdsPerSec) chart.push(["hot hold (holds)", s.hotHold.holdsPerSec]);
+  if (s.manySessions?.holdsPerSec) chart.push(["many sessions (holds)", s.manySessions.holdsPerSec]);
+  if (s.fullPurchase?.confirmedPerMinute !== undefined && !s.fullPurchase.skipped) chart.push(["purchase (orders)", s.fullPurchase.confirmedPerMinute / 60]);
+  if (chart.length) out.push("", "## Rates in this run", "", "```", bars(chart), "```");
+
+  out.push("", "## 1. Ceilings");
+  const c = s.ceilings;
+  const ce = skippedOrError(c);
+  if (ce) out.push("", ce);
+  else {
+    const rows = [["bare node `http`, constant", c.bareHttp], ["moleculer-web route -> no-op action", c.noopRoute], ...(c.noopRouteNats ? [["same, action on another node via NATS", c.noopRouteNats]] : [])];
+    out.push("", `${c.connections} connections, ${c.durationS} s each, autocannon in its own process.`, "");
+    out.push(table(["server", "req/s", "p50 ms", "p99 ms", "errors"], rows.map(([n, x]: any) => [n, fmt(x.reqPerSec), fmt(x.latencyMs.p50), fmt(x.latencyMs.p99), fmt(x.non2xx + x.errors)])));
+  }
+
+  out.push("", "## 2. Hot hold");
+  const h = s.hotHold;
+  const he = skippedOrError(h);
+  if (he) out.push("", he);
+  else {
+    out.push("", `One session of ${fmt(h.seats)} seats; ${h.buyers} concurrent buyers, each a new buyer identity per hold, holding 1-4 seats (half explicit seats side by side, half best available) until ${h.soldOut ? "sold out" : "the time cap"} (${fmt(h.elapsedS, 1)} s).`, "");
+    out.push(table(["holds", "seats held", "holds/s", "/ no-op route", "p50 ms", "p95 ms", "p99 ms", "max ms"], [[fmt(h.holds), fmt(h.seatsHeld), fmt(h.holdsPerSec), fmt(h.ratioToNoopRoute, 3), fmt(h.latencyMs.p50, 1), fmt(h.latencyMs.p95, 1), fmt(h.latencyMs.p99, 1), fmt(h.latencyMs.max, 1)]]));
+    out.push("", `Responses: ${codes(h.codes)}.`, "", correctness(h), profile(h));
+  }
+
+  out.push("", "## 3. Full purchase");
+  const p = s.fullPurchase;
+  const pe = skippedOrError(p);
+  if (pe) out.push("", pe);
+  else {
+    out.push("", `${p.buyers} buyers for ${fmt(p.windowS, 1)} s: hold (best available 1-4) -> POST /api/orders (card 4242...) -> poll until CONFIRMED -> tickets -> every ticket's PDF answers 200.`, "");
+    out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
+    out.push("", `Responses: ${codes(p.codes)}.${Object.keys(p.failed ?? {}).length ? ` Failed orders: ${codes(p.failed)}.` : ""}`, "", correctness(p), profile(p));
+  }
+
+  out.push("", "## 4. Many sessions");
+  const m = s.manySessions;
+  const me = skippedOrError(m);
+  if (me) out.push("", me);
+  else {
+    out.push("", `${fmt(m.sessions)} sessions of 500 seats (created in ${fmt(m.setupS, 1)} s); ${m.buyers} buyers hold 1-4 seats in a random session, half release at once.`, "");
+    out.push(table(["holds", "releases", "sessions touched", "holds/s", "/ no-op route", "p50 ms", "p99 ms"], [[fmt(m.holds), fmt(m.releases), fmt(m.sessionsTouched), fmt(m.holdsPerSec), fmt(m.ratioToNoopRoute, 3), fmt(m.latencyMs.p50, 1), fmt(m.latencyMs.p99, 1)]]));
+    const rows = Object.entries(m.memory ?? {}).map(([k, v]: any) => [k, fmt(v[0]?.rssMb, 1), fmt(v[0]?.heapUsedMb, 1)]);
+    out.push("", table(["when", "RSS MB", "heap MB"], rows));
+    const am = m.actorMetrics ?? {};
+    const keys = Object.keys(am.afterLoad ?? {});
+    if (keys.length) out.push("", "Seat metrics from /metrics:", "", table(["series", ...Object.keys(am)], keys.map((k) => [k, ...Object.values(am).map((x: any) => fmt(x?.[k], 2))])));
+    out.push("", `Responses: ${codes(m.codes)}.`, "", correctness(m), profile(m));
+  }
+
+  out.push("", "## 5. Seat map");
+  const sm = s.seatMap;
+  const se = skippedOrError(sm);
+  if (se) out.push("", se);
+  else {
+    out.push("", `Session of ${fmt(sm.seats)} seats, ${fmt(sm.seatsHeldBeforeLoad)} seats held at random first; GET with \`Accept-Encoding: gzip\`, ${sm.statusOnly.connections} connections.`, "");
+    out.push(table(["variant", "bytes raw", "bytes gzip", "req/s", "p50 ms", "p99 ms", "errors"], [
+      ["statusOnly=1", fmt(sm.bytes.statusOnlyRaw), fmt(sm.bytes.statusOnlyGzip), fmt(sm.statusOnly.reqPerSec), fmt(sm.statusOnly.latencyMs.p50), fmt(sm.statusOnly.latencyMs.p99), fmt(sm.statusOnly.non2xx + sm.statusOnly.errors)],
+      ["full (with seatIds)", fmt(sm.bytes.fullRaw), fmt(sm.bytes.fullGzip), fmt(sm.full.reqPerSec), fmt(sm.full.latencyMs.p50), fmt(sm.full.latencyMs.p99), fmt(sm.full.non2xx + sm.full.errors)],
+    ]));
+    out.push("", correctness(sm), profile(sm));
+  }
+
+  out.push("", "## 6. Memory");
+  const mm = s.memory;
+  const mme = skippedOrError(mm);
+  if (mme) out.push("", mme);
+  else {
+    const a = mm.actor;
+    out.push("", `Seat actor alone (bench/actor.ts): ${a?.skipped ? `skipped: ${a.skipped}` : a?.error ? `ERROR: ${a.error}` : "`" + JSON.stringify(a) + "`"}`);
+    const pm = mm.platform;
+    const pe2 = skippedOrError(pm);
+    if (pe2) out.push("", `Platform: ${pe2}`);
+    else {
+      out.push("", table(["sessions x seats", "heap before MB", "heap after MB", "heap per session MB", "RSS before / after MB", "first call ms"], [[`${pm.sessions} x ${fmt(pm.seatsPerSession)}`, fmt(pm.heapBeforeMb, 1), fmt(pm.heapAfterMb, 1), fmt(pm.heapPerSessionMb, 2), `${fmt(pm.rssBeforeMb, 1)} / ${fmt(pm.rssAfterMb, 1)}`, (pm.firstCallMs ?? []).join(", ")]]));
+      out.push("", pm.note, "", correctness(pm));
+    }
+  }
+  out.push("", "---", `Generated by \`npm run bench\` (bench/run.ts). Raw numbers: the JSON file of the same name.`);
+  return out.join("\n") + "\n";
+}

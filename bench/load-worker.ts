@@ -1,0 +1,469 @@
+/**
+ * The load generator, run as its own process so that it never shares an event loop (or a CPU
+ * quantum it could avoid) with the server it measures. Usage: `load-worker.ts <job.json> <result.json>`.
+ * Jobs:
+ *   cannon   - autocannon against fixed URLs (ceilings, seat map);
+ *   hold     - N buyers hold 1-4 seats (explicit and best available, mixed) until sold out;
+ *   purchase - N buyers: hold -> order (card 4242...) -> CONFIRMED -> tickets -> PDFs;
+ *   spread   - N buyers hold and release over many sessions.
+ * Every buyer action uses a fresh buyer identity (a minted JWT), as in a real flash sale.
+ */
+import fs from "fs";
+import http from "http";
+import { randomUUID } from "crypto";
+import autocannon from "autocannon";
+import { mintToken } from "./lib/api";
+import { summarize, sleep, round } from "./lib/stats";
+
+interface Resp {
+  status: number;
+  body: any;
+  ms: number;
+  bytes: number;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });
+
+function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Resp> {
+  const url = new URL(path, base);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const h: Record<string, string | number> = { ...headers };
+  if (payload) {
+    h["content-type"] = "application/json";
+    h["content-length"] = Buffer.byteLength(payload);
+  }
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const buf = Buffer.concat(chunks);
+        let parsed: unknown = undefined;
+        const type = String(res.headers["content-type"] ?? "");
+        if (type.includes("json") && buf.length) {
+          try {
+            parsed = JSON.parse(buf.toString());
+          } catch {
+            parsed = undefined;
+          }
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - t0, bytes: buf.length });
+      });
+      res.on("error", () => resolve({ status: 0, body: { error: { code: "SOCKET_ERROR" } }, ms: performance.now() - t0, bytes: 0 }));
+    });
+    req.on("error", (err) => resolve({ status: 0, body: { error: { code: (err as NodeJS.ErrnoException).code ?? "NETWORK" } }, ms: performance.now() - t0, bytes: 0 }));
+    req.setTimeout(30_000, () => req.destroy(new Error("timeout")));
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+function codeOf(r: Resp): string {
+  return `${r.status} ${r.body?.error?.code ?? ""}`.trim();
+}
+
+function bump(map: Record<string, number>, key: string) {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
+// ---------------------------------------------------------------- cannon
+
+interface CannonJob {
+  type: "cannon";
+  urls: string[];
+  connections: number;
+  durationS: number;
+  headers?: Record<string, string>;
+}
+
+async function cannon(job: CannonJob) {
+  // One autocannon instance per URL (one per gateway node), connections split between them.
+  const per = Math.max(1, Math.floor(job.connections / job.urls.length));
+  const results = await Promise.all(
+    job.urls.map(
+      (url) =>
+        new Promise<autocannon.Result>((resolve, reject) => {
+          autocannon({ url, connections: per, duration: job.durationS, headers: job.headers ?? {}, pipelining: 1 }, (err, res) => (err ? reject(err) : resolve(res)));
+        }),
+    ),
+  );
+  const sum = (f: (r: autocannon.Result) => number) => results.reduce((a, r) => a + f(r), 0);
+  const worst = (f: (r: autocannon.Result) => number) => Math.max(...results.map(f));
+  return {
+    connections: per * job.urls.length,
+    durationS: job.durationS,
+    requests: sum((r) => r.requests.total),
+    reqPerSec: round(sum((r) => r.requests.average)),
+    latencyMs: { p50: worst((r) => r.latency.p50), p90: worst((r) => r.latency.p90), p99: worst((r) => r.latency.p99), max: worst((r) => r.latency.max) },
+    bytesPerSec: round(sum((r) => r.throughput.average)),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+  };
+}
+
+// ---------------------------------------------------------------- hold
+
+interface HoldJob {
+  type: "hold";
+  baseUrls: string[];
+  sessionId: string;
+  seatIds: string[];
+  buyers: number;
+  durationS: number;
+  jwtSecret: string;
+}
+
+/** What the load process believes is still available: every hold it got is removed at once. */
+class Availability {
+  private free: Uint8Array;
+  private pool: number[];
+  private index = new Map<string, number>();
+  left: number;
+  constructor(readonly seatIds: string[]) {
+    this.free = new Uint8Array(seatIds.length).fill(1);
+    this.pool = seatIds.map((_, i) => i);
+    seatIds.forEach((id, i) => this.index.set(id, i));
+    this.left = seatIds.length;
+  }
+  take(ids: string[]) {
+    for (const id of ids) {
+      const i = this.index.get(id);
+      if (i !== undefined && this.free[i]) {
+        this.free[i] = 0;
+        this.left--;
+      }
+    }
+  }
+  /** Up to `k` seats side by side from a random available seat. */
+  pick(k: number): string[] {
+    while (this.pool.length) {
+      const j = Math.floor(Math.random() * this.pool.length);
+      const i = this.pool[j];
+      if (!this.free[i]) {
+        this.pool[j] = this.pool[this.pool.length - 1];
+        this.pool.pop();
+        continue;
+      }
+      const out = [this.seatIds[i]];
+      for (let n = i + 1; n < this.seatIds.length && out.length < k && this.free[n]; n++) out.push(this.seatIds[n]);
+      return out;
+    }
+    return [];
+  }
+}
+
+async function hold(job: HoldJob) {
+  const avail = new Availability(job.seatIds);
+  const latencies: number[] = [];
+  const codes: Record<string, number> = {};
+  let holds = 0;
+  let seatsHeld = 0;
+  let explicit = 0;
+  let best = 0;
+  let soldOut = false;
+  const start = performance.now();
+  const deadline = start + job.durationS * 1000;
+  let lastHoldAt = start;
+  // Client-side invariant: no seat comes back in two acknowledged holds (none expire or are released here).
+  const holder = new Map<string, string>();
+  const acked: Record<string, string[]> = {};
+  const doubleHeld: Array<{ seatId: string; holds: string[] }> = [];
+
+  const buyer = async (b: number) => {
+    const base = job.baseUrls[b % job.baseUrls.length];
+    let misses = 0;
+    while (!soldOut && performance.now() < deadline) {
+      const k = 1 + Math.floor(Math.random() * 4);
+      const useExplicit = Math.random() < 0.5 && avail.left > 0;
+      const seats = useExplicit ? avail.pick(k) : [];
+      const body = seats.length ? { seats } : { quantity: Math.min(k, Math.max(1, avail.left)) };
+      const token = mintToken(job.jwtSecret);
+      const r = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, body, { authorization: `Bearer ${token}` });
+      latencies.push(r.ms);
+      bump(codes, codeOf(r));
+      if (r.status === 201) {
+        holds++;
+        lastHoldAt = performance.now();
+        if (seats.length) explicit++;
+        else best++;
+        const got: string[] = r.body?.seats ?? seats;
+        seatsHeld += got.length;
+        avail.take(got);
+        const holdId = String(r.body?.holdId);
+        acked[holdId] = got;
+        for (const seatId of got) {
+          const other = holder.get(seatId);
+          if (other) doubleHeld.push({ seatId, holds: [other, holdId] });
+          holder.set(seatId, holdId);
+        }
+        misses = 0;
+      } else {
+        const taken: string[] = r.body?.error?.details?.seats ?? [];
+        if (taken.length) avail.take(taken);
+        // Best available refused with nothing local left: the session is sold out.
+        if (!seats.length && avail.left === 0) soldOut = true;
+        if (r.status === 0 || r.status >= 500) await sleep(5);
+        if (++misses > 200) break;
+      }
+      if (avail.left === 0 && !seats.length && r.status !== 201) soldOut = true;
+    }
+  };
+  await Promise.all(Array.from({ length: job.buyers }, (_, b) => buyer(b)));
+  const elapsedS = (lastHoldAt - start) / 1000;
+  return {
+    buyers: job.buyers,
+    seats: job.seatIds.length,
+    holds,
+    explicitHolds: explicit,
+    bestAvailableHolds: best,
+    seatsHeld,
+    soldOut: avail.left === 0,
+    elapsedS: round(elapsedS),
+    holdsPerSec: round(holds / Math.max(elapsedS, 0.001)),
+    requestsPerSec: round(latencies.length / Math.max((performance.now() - start) / 1000, 0.001)),
+    latencyMs: summarize(latencies),
+    codes,
+    doubleHeld,
+    acked,
+  };
+}
+
+// ---------------------------------------------------------------- purchase
+
+interface PurchaseJob {
+  type: "purchase";
+  baseUrls: string[];
+  sessionId: string;
+  seatCount: number;
+  buyers: number;
+  durationS: number;
+  jwtSecret: string;
+  /** After the load window, how long to keep following orders already placed. */
+  drainS: number;
+}
+
+const CARD = { method: "card", card: { number: "4242424242424242", expMonth: 12, expYear: 2035, cvc: "123" } };
+
+async function poll(fn: () => Promise<boolean>, until: number): Promise<boolean> {
+  let wait = 20;
+  while (performance.now() < until) {
+    if (await fn()) return true;
+    await sleep(wait);
+    wait = Math.min(250, wait * 1.5);
+  }
+  return false;
+}
+
+async function purchase(job: PurchaseJob) {
+  const codes: Record<string, number> = {};
+  const holdMs: number[] = [];
+  const toConfirmed: number[] = [];
+  const toPdf: number[] = [];
+  const failed: Record<string, number> = {};
+  let orders = 0;
+  let confirmedInWindow = 0;
+  let confirmed = 0;
+  let ticketsIssued = 0;
+  let pdfs = 0;
+  let stuck = 0;
+  let soldOut = false;
+  let pdfRoute: "yes" | "no" | "unknown" = "unknown";
+  const start = performance.now();
+  const windowEnd = start + job.durationS * 1000;
+  const hardEnd = windowEnd + job.drainS * 1000;
+  const trackers: Promise<void>[] = [];
+  const soldTo = new Map<string, string>();
+  const doubleSold: Array<{ seatId: string; orders: string[] }> = [];
+
+  const followPdf = async (base: string, auth: Record<string, string>, orderId: string, seats: number, t0: number) => {
+    let ticketIds: string[] = [];
+    const issued = await poll(async () => {
+      const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth);
+      const t = r.body?.tickets;
+      if (Array.isArray(t) && t.length >= seats) {
+        ticketIds = t.map((x: any) => (typeof x === "string" ? x : x.id));
+        return true;
+      }
+      return false;
+    }, hardEnd);
+    if (!issued) return;
+    ticketsIssued++;
+    const pending = new Set(ticketIds);
+    const done = await poll(async () => {
+      for (const id of [...pending]) {
+        const r = await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth);
+        if (r.status === 200) pending.delete(id);
+        else if (r.status === 404 && pdfRoute === "unknown") return false;
+      }
+      return pending.size === 0;
+    }, hardEnd);
+    if (done) {
+      pdfRoute = "yes";
+      pdfs++;
+      toPdf.push(performance.now() - t0);
+    }
+  };
+
+  const buyer = async (b: number) => {
+    const base = job.baseUrls[b % job.baseUrls.length];
+    while (!soldOut && performance.now() < windowEnd) {
+      const token = mintToken(job.jwtSecret);
+      const auth = { authorization: `Bearer ${token}` };
+      const k = 1 + Math.floor(Math.random() * 4);
+      const h = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth);
+      holdMs.push(h.ms);
+      bump(codes, `hold ${codeOf(h)}`);
+      if (h.status !== 201) {
+        if (h.status === 409 || h.status === 422) {
+          // Fewer than k left: try one seat; if even that fails the session is sold out.
+          const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, auth);
+          bump(codes, `hold ${codeOf(one)}`);
+          if (one.status !== 201) {
+            soldOut = true;
+            break;
+          }
+          h.body = one.body;
+        } else {
+          await sleep(10);
+          continue;
+        }
+      }
+      const holdId = h.body.holdId as string;
+      const seatIds = h.body.seats as string[];
+      const seats = seatIds.length;
+      const t0 = performance.now();
+      const o = await request(base, "POST", "/api/orders", { holdId, payment: CARD }, { ...auth, "idempotency-key": randomUUID() });
+      bump(codes, `order ${codeOf(o)}`);
+      if (o.status !== 202 && o.status !== 201) continue;
+      orders++;
+      const orderId = (o.body.orderId ?? o.body.id) as string;
+      let status = "PENDING";
+      let reason = "";
+      await poll(async () => {
+        const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth);
+        status = r.body?.status ?? status;
+        reason = r.body?.reason ?? "";
+        return status !== "PENDING";
+      }, hardEnd);
+      if (status === "CONFIRMED") {
+        const now = performance.now();
+        confirmed++;
+        if (now <= windowEnd) confirmedInWindow++;
+        toConfirmed.push(now - t0);
+        for (const seatId of seatIds) {
+          const other = soldTo.get(seatId);
+          if (other) doubleSold.push({ seatId, orders: [other, orderId] });
+          soldTo.set(seatId, orderId);
+        }
+        trackers.push(followPdf(base, auth, orderId, seats, t0));
+      } else if (status === "PENDING") stuck++;
+      else bump(failed, `${status} ${reason}`.trim());
+    }
+  };
+  await Promise.all(Array.from({ length: job.buyers }, (_, b) => buyer(b)));
+  const loadEnd = Math.min(performance.now(), windowEnd);
+  await Promise.all(trackers);
+  const minutes = (loadEnd - start) / 60_000;
+  return {
+    buyers: job.buyers,
+    windowS: round((loadEnd - start) / 1000),
+    soldOut,
+    orders,
+    confirmed,
+    confirmedPerMinute: round(confirmedInWindow / Math.max(minutes, 1e-6)),
+    ticketsIssued,
+    pdfsAvailable: pdfs,
+    pdfRoute,
+    stuckPending: stuck,
+    failed,
+    holdLatencyMs: summarize(holdMs),
+    orderToConfirmedMs: summarize(toConfirmed),
+    orderToPdfMs: summarize(toPdf),
+    codes,
+    doubleSold,
+  };
+}
+
+// ---------------------------------------------------------------- spread
+
+interface SpreadJob {
+  type: "spread";
+  baseUrls: string[];
+  sessionIds: string[];
+  buyers: number;
+  durationS: number;
+  jwtSecret: string;
+}
+
+async function spread(job: SpreadJob) {
+  const codes: Record<string, number> = {};
+  const latencies: number[] = [];
+  const touched = new Set<string>();
+  let holds = 0;
+  let releases = 0;
+  const kept: Array<{ base: string; holdId: string; auth: Record<string, string> }> = [];
+  const start = performance.now();
+  const deadline = start + job.durationS * 1000;
+  const buyer = async (b: number) => {
+    const base = job.baseUrls[b % job.baseUrls.length];
+    while (performance.now() < deadline) {
+      const sessionId = job.sessionIds[Math.floor(Math.random() * job.sessionIds.length)];
+      const auth = { authorization: `Bearer ${mintToken(job.jwtSecret)}` };
+      const r = await request(base, "POST", `/api/sessions/${sessionId}/holds`, { quantity: 1 + Math.floor(Math.random() * 4) }, auth);
+      latencies.push(r.ms);
+      bump(codes, `hold ${codeOf(r)}`);
+      if (r.status === 201) {
+        holds++;
+        touched.add(sessionId);
+        // Half the buyers change their mind, so that sessions do not sell out during the run.
+        if (Math.random() < 0.5) {
+          const d = await request(base, "DELETE", `/api/holds/${r.body.holdId}`, undefined, auth);
+          bump(codes, `release ${codeOf(d)}`);
+          if (d.status === 204) releases++;
+        } else kept.push({ base, holdId: r.body.holdId, auth });
+      } else if (r.status === 0 || r.status >= 500) await sleep(5);
+    }
+  };
+  await Promise.all(Array.from({ length: job.buyers }, (_, b) => buyer(b)));
+  const elapsedS = (performance.now() - start) / 1000;
+  // Then everyone leaves: with no live holds left the actors may passivate once idle.
+  let releasedAtEnd = 0;
+  const leave = async () => {
+    for (let h = kept.pop(); h; h = kept.pop()) {
+      const d = await request(h.base, "DELETE", `/api/holds/${h.holdId}`, undefined, h.auth);
+      if (d.status === 204) releasedAtEnd++;
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, leave));
+  return {
+    buyers: job.buyers,
+    releasedAtEnd,
+    sessions: job.sessionIds.length,
+    sessionsTouched: touched.size,
+    holds,
+    releases,
+    holdsPerSec: round(holds / elapsedS),
+    latencyMs: summarize(latencies),
+    codes,
+  };
+}
+
+async function main() {
+  const [jobFile, resultFile] = process.argv.slice(2);
+  const job = JSON.parse(fs.readFileSync(jobFile, "utf8"));
+  const run = { cannon, hold, purchase, spread }[job.type as "cannon"] as (j: unknown) => Promise<unknown>;
+  if (!run) throw new Error(`unknown job type ${job.type}`);
+  const result = await run(job);
+  fs.writeFileSync(resultFile, JSON.stringify(result));
+  agent.destroy();
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,592 @@
+/**
+ * `npm run bench [-- --quick] [--cluster] [--pg] [--seats N] [--buyers N] [--duration S] [--scenario a,b] [--profile]`
+ *
+ * Starts TicketFlash itself (child processes), creates its own venues, events and sessions through
+ * the REST API as an admin, drives load from a separate process (bench/load-worker.ts), checks the
+ * database after every scenario, and writes bench/results/<date>.json and .md (and latest.*).
+ * Every rate is read against ceilings measured in the same run, because these machines are noisy.
+ * Any invariant violation prints FAIL and exits 1; a scenario that errored exits 2.
+ */
+import fs from "fs";
+import os from "os";
+import path from "path";
+import { Api, adminToken, createFixture, Fixture, mintToken, SetupError } from "./lib/api";
+import { checkDatabase, CorrectnessReport, AckedHolds } from "./lib/correctness";
+import { BenchPlatform, metricValue, NATS_URL } from "./lib/platform";
+import { Child, ROOT } from "./lib/proc";
+import { mb, round, sleep } from "./lib/stats";
+import { summarizeProfiles } from "./lib/profile";
+import { renderMarkdown } from "./lib/report";
+import { layoutSeats, VenueLayout } from "../src/domain/layout";
+
+// ------------------------------------------------------------------ options
+
+export interface Options {
+  quick: boolean;
+  cluster: boolean;
+  pg: boolean;
+  seats: number;
+  buyers: number;
+  durationS: number;
+  scenarios: string[];
+  profile: boolean;
+  manySessions: number;
+  manySessionSeats: number;
+  memorySessions: number;
+  memorySeats: number;
+  seatMapConnections: number;
+}
+
+export const ALL_SCENARIOS = ["ceilings", "hotHold", "fullPurchase", "manySessions", "seatMap", "memory"];
+
+function parseArgs(argv: string[]): Options {
+  const flag = (name: string) => argv.includes(`--${name}`);
+  const value = (name: string): string | undefined => {
+    const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+    if (i < 0) return undefined;
+    return argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1];
+  };
+  const num = (name: string, fallback: number) => {
+    const v = value(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, got ${v}`);
+    return n;
+  };
+  const quick = flag("quick");
+  const scenarioArg = value("scenario");
+  const scenarios = scenarioArg ? scenarioArg.split(",").map((s) => s.trim()) : ALL_SCENARIOS;
+  const unknown = scenarios.filter((s) => !ALL_SCENARIOS.includes(s));
+  if (unknown.length) throw new Error(`Unknown scenario(s) ${unknown.join(", ")}; known: ${ALL_SCENARIOS.join(", ")}`);
+  return {
+    quick,
+    cluster: flag("cluster"),
+    pg: flag("pg"),
+    seats: num("seats", 20_000),
+    buyers: num("buyers", 256),
+    durationS: num("duration", quick ? 6 : 30),
+    scenarios,
+    profile: flag("profile"),
+    manySessions: num("sessions", quick ? 100 : 1000),
+    manySessionSeats: 500,
+    memorySessions: quick ? 2 : 4,
+    memorySeats: 100_000,
+    seatMapConnections: num("seatmap-connections", 64),
+  };
+}
+
+// ------------------------------------------------------------------ results
+
+export interface Target {
+  name: string;
+  value: number | null;
+  target: string;
+  met: boolean | null;
+  note?: string;
+}
+
+export interface Results {
+  startedAt: string;
+  finishedAt?: string;
+  machine: { cpus: number; cpuModel: string; node: string; totalMemMb: number; loadAvgAtStart: number[] };
+  options: Options;
+  mode: string;
+  violations: number;
+  errors: number;
+  platformStartupS?: number;
+  targets: Target[];
+  scenarios: Record<string, any>;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-"));
+const results: Results = {
+  startedAt: new Date().toISOString(),
+  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", node: process.version, totalMemMb: Math.round(os.totalmem() / 1048576), loadAvgAtStart: os.loadavg().map((n) => round(n)) },
+  options: opts,
+  mode: opts.cluster ? "cluster: 3 nodes, NATS + PostgreSQL + Redis" : opts.pg ? "embedded node on PostgreSQL (no transporter)" : "embedded: 1 node, PGlite",
+  violations: 0,
+  errors: 0,
+  targets: [],
+  scenarios: {},
+};
+
+function log(msg: string) {
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+function target(name: string, value: number | null | undefined, op: "<" | ">=" | "=", limit: number, unit = "", note?: string) {
+  const v = value === undefined || value === null || Number.isNaN(value) ? null : round(value);
+  const met = v === null ? null : op === "<" ? v < limit : op === ">=" ? v >= limit : v === limit;
+  results.targets.push({ name, value: v, target: `${op} ${limit}${unit}`, met, ...(note ? { note } : {}) });
+}
+
+// ------------------------------------------------------------------ helpers
+
+let loadSeq = 0;
+async function runLoad<T = any>(job: Record<string, unknown>): Promise<T> {
+  const n = ++loadSeq;
+  const jobFile = path.join(tmpDir, `job-${n}.json`);
+  const resultFile = path.join(tmpDir, `result-${n}.json`);
+  fs.writeFileSync(jobFile, JSON.stringify(job));
+  const child = new Child({ name: `load-${n}-${job.type}`, script: path.join(__dirname, "load-worker.ts"), args: [jobFile, resultFile], logDir: tmpDir });
+  const code = await child.exited;
+  if (code !== 0 || !fs.existsSync(resultFile)) throw new Error(`load worker failed (${code}):\n${child.lastLines()}`);
+  return JSON.parse(fs.readFileSync(resultFile, "utf8")) as T;
+}
+
+/** Starts a ceiling server script and returns its URL plus a stop function. */
+async function startCeiling(name: string, script: string, env: Record<string, string> = {}): Promise<{ child: Child; port?: number }> {
+  const child = new Child({ name, script: path.join(__dirname, script), env, logDir: tmpDir });
+  const line = await child.waitForJsonLine<{ port?: number }>(60_000);
+  return { child, port: line.port };
+}
+
+/** The REST routes the running platform declares ("POST /api/sessions/{id}/holds", ...). */
+async function routes(baseUrl: string): Promise<string[]> {
+  const res = await fetch(`${baseUrl}/api/openapi.json`);
+  if (res.status !== 200) return [];
+  const doc = (await res.json()) as { paths?: Record<string, Record<string, unknown>> };
+  const out: string[] = [];
+  for (const [p, ops] of Object.entries(doc.paths ?? {})) for (const m of Object.keys(ops)) out.push(`${m.toUpperCase()} ${p.replace(/\{[^}]+\}|:[A-Za-z]+/g, ":id")}`);
+  return out;
+}
+
+class Skip extends Error {}
+
+function need(have: string[], ...wanted: string[]) {
+  const missing = wanted.filter((w) => !have.includes(w));
+  if (missing.length) throw new Skip(`backend missing: ${missing.join(", ")}`);
+}
+
+/** RSS of each node from /proc (exact, now) and heap used from its /metrics (refreshed every 5 s). */
+async function processMemory(platform: BenchPlatform) {
+  const out: Array<{ node: string; rssMb?: number; heapUsedMb?: number }> = [];
+  for (let i = 0; i < platform.nodes.length; i++) {
+    const text = await platform.metrics(i).catch(() => "");
+    const heap = metricValue(text, "process_memory_heap_size_used");
+    let rss = metricValue(text, "process_memory_rss");
+    try {
+      const kb = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${platform.nodes[i].child.pid}/status`, "utf8"));
+      if (kb) rss = Number(kb[1]) * 1024;
+    } catch {
+      /* not Linux: keep the metric */
+    }
+    out.push({ node: platform.nodes[i].name, rssMb: rss === undefined ? undefined : mb(rss), heapUsedMb: heap === undefined ? undefined : mb(heap) });
+  }
+  return out;
+}
+
+/** Seat ids of a session in canonical order, from its venue's layout (the seat map's index). */
+async function seatIdsOf(api: Api, fixture: Fixture): Promise<string[]> {
+  const venue = await api.must("GET", `/api/venues/${fixture.venueId}`);
+  return layoutSeats(venue.layout as VenueLayout).map((s) => s.id);
+}
+
+interface PlatformRun {
+  platform: BenchPlatform;
+  api: Api;
+  adminVia: string;
+  routes: string[];
+}
+
+/**
+ * One platform serves every scenario of the run. After each scenario its database is checked:
+ * live over pg when it is a PostgreSQL server; for PGlite (a single connection, owned by the
+ * node) the node is stopped, the check reads its data directory, and the node starts again on
+ * the same data, so each scenario also begins with actors rebuilt from the database.
+ */
+let shared: BenchPlatform | undefined;
+let sharedStartupS = 0;
+const profilesSeen = new Set<string>();
+const PLATFORM_SCENARIOS = ["hotHold", "fullPurchase", "manySessions", "seatMap", "memory"];
+
+async function platformFor(name: string): Promise<PlatformRun> {
+  if (!shared) {
+    log(`${name}: starting platform (${results.mode})`);
+    const t0 = Date.now();
+    shared = await BenchPlatform.start({ name: "bench", cluster: opts.cluster, pg: opts.pg, tmpDir, cpuProfDir: opts.profile ? path.join(tmpDir, "profiles") : undefined });
+    sharedStartupS = round((Date.now() - t0) / 1000, 1);
+    results.platformStartupS = sharedStartupS;
+  }
+  const platform = shared;
+  const admin = await adminToken(platform.baseUrls[0], platform.adminEmail, platform.adminPassword, platform.jwtSecret);
+  return { platform, api: new Api(platform.baseUrls[0], admin.token), adminVia: admin.via, routes: await routes(platform.baseUrls[0]) };
+}
+
+function moreAfter(name: string): boolean {
+  const i = PLATFORM_SCENARIOS.indexOf(name);
+  return PLATFORM_SCENARIOS.slice(i + 1).some((s) => opts.scenarios.includes(s));
+}
+
+type ScenarioOut = { result: Record<string, any>; acked?: AckedHolds; clientViolations?: Array<{ check: string; sample: unknown[] }> };
+
+async function withPlatform(name: string, fn: (run: PlatformRun) => Promise<ScenarioOut>) {
+  const run = await platformFor(name);
+  const { platform } = run;
+  const out = await fn(run);
+  const memory = await processMemory(platform);
+  let correctness: CorrectnessReport;
+  if (platform.live) {
+    correctness = await platform.withDatabase((q) => checkDatabase(q, out.acked));
+  } else {
+    log(`${name}: stopping the node to read its PGlite database`);
+    await platform.stopNodes();
+    correctness = await platform.withDatabase((q) => checkDatabase(q, out.acked));
+    if (moreAfter(name)) {
+      const t0 = Date.now();
+      await platform.restart();
+      log(`${name}: node restarted on the same data in ${round((Date.now() - t0) / 1000, 1)} s`);
+    }
+  }
+  const violations = [...correctness.violations, ...(out.clientViolations ?? []).filter((v) => v.sample.length).map((v) => ({ check: v.check, count: v.sample.length, sample: v.sample.slice(0, 5) }))];
+  const nViolations = violations.reduce((a, v) => a + v.count, 0);
+  results.violations += nViolations;
+  if (nViolations) log(`!!! ${name}: ${nViolations} INVARIANT VIOLATION(S): ${violations.map((v) => v.check).join("; ")}`);
+  else log(`${name}: correctness OK (${correctness.checksRun.length} checks${correctness.checksNotRun.length ? `, ${correctness.checksNotRun.length} not run` : ""})`);
+  if (opts.profile && !platform.live) out.result.profile = { top: newProfiles(12) };
+  return {
+    ...out.result,
+    nodeMemory: memory,
+    correctness: { violations: nViolations, details: violations, checksRun: correctness.checksRun, checksNotRun: correctness.checksNotRun, counts: correctness.counts, warnings: correctness.warnings },
+  };
+}
+
+/** Hot spots of the profiles written since the last call (one per node lifetime). */
+function newProfiles(top: number) {
+  const dir = path.join(tmpDir, "profiles");
+  if (!fs.existsSync(dir)) return [];
+  const fresh = fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile") && !profilesSeen.has(f));
+  fresh.forEach((f) => profilesSeen.add(f));
+  const sub = path.join(dir, `batch-${profilesSeen.size}`);
+  fs.mkdirSync(sub, { recursive: true });
+  for (const f of fresh) fs.renameSync(path.join(dir, f), path.join(sub, f));
+  return summarizeProfiles(sub, top);
+}
+
+// ------------------------------------------------------------------ scenarios
+
+const ceilingS = () => (opts.quick ? 4 : 10);
+
+async function ceilings() {
+  const out: Record<string, any> = { connections: opts.buyers, durationS: ceilingS() };
+  const bare = await startCeiling("ceiling-http", "ceiling-http.ts");
+  try {
+    log("ceilings: bare node http");
+    out.bareHttp = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${bare.port}/`], connections: opts.buyers, durationS: ceilingS() });
+  } finally {
+    await bare.child.stop();
+  }
+  const web = await startCeiling("ceiling-web", "ceiling-web.ts");
+  try {
+    log("ceilings: moleculer-web -> no-op action (local)");
+    out.noopRoute = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${web.port}/noop`], connections: opts.buyers, durationS: ceilingS() });
+  } finally {
+    await web.child.stop();
+  }
+  if (opts.cluster) {
+    const ns = `tf-bench-ceiling-${process.pid}`;
+    const svc = await startCeiling("ceiling-noop-service", "ceiling-web.ts", { ROLE: "service", TRANSPORTER: NATS_URL, NAMESPACE: ns });
+    const gw = await startCeiling("ceiling-web-nats", "ceiling-web.ts", { ROLE: "gateway", TRANSPORTER: NATS_URL, NAMESPACE: ns });
+    try {
+      log("ceilings: moleculer-web -> no-op action across NATS");
+      out.noopRouteNats = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${gw.port}/noop`], connections: opts.buyers, durationS: ceilingS() });
+    } finally {
+      await gw.child.stop();
+      await svc.child.stop();
+    }
+  }
+  out.noopToBareRatio = round(out.noopRoute.reqPerSec / out.bareHttp.reqPerSec, 3);
+  return out;
+}
+
+/** The no-op route rate the platform's numbers are read against (across NATS in cluster mode). */
+function noopRate(): number | undefined {
+  const c = results.scenarios.ceilings;
+  if (!c || c.skipped || c.error) return undefined;
+  return (opts.cluster ? c.noopRouteNats?.reqPerSec : undefined) ?? c.noopRoute?.reqPerSec;
+}
+
+async function hotHold() {
+  return withPlatform("hotHold", async ({ platform, api, adminVia, routes: have }) => {
+    need(have, "POST /api/venues", "POST /api/events", "POST /api/sessions", "POST /api/sessions/:id/holds");
+    log(`hotHold: creating a session of ${opts.seats} seats`);
+    const fixture = await createFixture(api, opts.seats, 1);
+    const seatIds = await seatIdsOf(api, fixture);
+    log(`hotHold: ${opts.buyers} buyers holding 1-4 seats until sold out`);
+    const cap = Math.max(opts.durationS * 4, opts.quick ? 25 : 120);
+    const r = await runLoad({ type: "hold", baseUrls: platform.baseUrls, sessionId: fixture.sessionIds[0], seatIds, buyers: opts.buyers, durationS: cap, jwtSecret: platform.jwtSecret });
+    const acked = r.acked as AckedHolds;
+    delete r.acked;
+    const noop = noopRate();
+    r.ratioToNoopRoute = noop ? round(r.holdsPerSec / noop, 3) : null;
+    r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: seatIds.length };
+    return { result: r, acked, clientViolations: [{ check: "no seat in two acknowledged holds (client view)", sample: r.doubleHeld }] };
+  });
+}
+
+async function fullPurchase() {
+  return withPlatform("fullPurchase", async ({ platform, api, adminVia, routes: have }) => {
+    need(have, "POST /api/sessions", "POST /api/sessions/:id/holds", "POST /api/orders", "GET /api/orders/:id");
+    const fixture = await createFixture(api, opts.seats, 1);
+    log(`fullPurchase: ${opts.buyers} buyers, hold -> order -> CONFIRMED -> tickets -> PDF, ${opts.durationS}s`);
+    const r = await runLoad({
+      type: "purchase",
+      baseUrls: platform.baseUrls,
+      sessionId: fixture.sessionIds[0],
+      seatCount: fixture.seatCount,
+      buyers: opts.buyers,
+      durationS: opts.durationS,
+      drainS: opts.quick ? 20 : 60,
+      jwtSecret: platform.jwtSecret,
+    });
+    r.ratioToPretix = round(r.confirmedPerMinute / 500, 2);
+    r.ticketsRoute = have.includes("GET /api/tickets/:id/pdf");
+    r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: fixture.seatCount };
+    return { result: r, clientViolations: [{ check: "no seat in two confirmed orders (client view)", sample: r.doubleSold }] };
+  });
+}
+
+async function manySessions() {
+  return withPlatform("manySessions", async ({ platform, api, adminVia, routes: have }) => {
+    need(have, "POST /api/sessions", "POST /api/sessions/:id/holds", "DELETE /api/holds/:id");
+    log(`manySessions: creating ${opts.manySessions} sessions of ${opts.manySessionSeats} seats`);
+    const t0 = Date.now();
+    const fixture = await createFixture(api, opts.manySessionSeats, opts.manySessions, { concurrency: 16 });
+    const setupS = round((Date.now() - t0) / 1000, 1);
+    await sleep(5500); // heap figures in /metrics are refreshed every 5 s
+    const before = await processMemory(platform);
+    const metricsBefore = actorMetrics(await platform.metrics(0));
+    log(`manySessions: ${opts.buyers} buyers over ${fixture.sessionIds.length} sessions, ${opts.durationS}s`);
+    const r = await runLoad({ type: "spread", baseUrls: platform.baseUrls, sessionIds: fixture.sessionIds, buyers: opts.buyers, durationS: opts.durationS, jwtSecret: platform.jwtSecret });
+    await sleep(5500);
+    const after = await processMemory(platform);
+    const metricsAfter = actorMetrics(await platform.metrics(0));
+    // Idle actors without live holds passivate (the bench runs the node with SEATS_IDLE_SECONDS=10).
+    const idleS = 15;
+    await sleep(idleS * 1000);
+    const idle = await processMemory(platform);
+    const metricsIdle = actorMetrics(await platform.metrics(0));
+    const noop = noopRate();
+    return {
+      result: {
+        ...r,
+        setupS,
+        ratioToNoopRoute: noop ? round(r.holdsPerSec / noop, 3) : null,
+        memory: { beforeLoad: before, afterLoad: after, [`after${idleS}sIdle`]: idle },
+        actorMetrics: { beforeLoad: metricsBefore, afterLoad: metricsAfter, [`after${idleS}sIdle`]: metricsIdle },
+        setup: { adminVia, layoutVia: fixture.layoutVia },
+      },
+    };
+  });
+}
+
+/** Seat-actor related series from /metrics (whatever the seats service exports). */
+function actorMetrics(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const m = /^([a-z_]*(?:actor|seat|session)[a-z_]*)(\{[^}]*\})?\s+([0-9.eE+-]+)/i.exec(line);
+    if (m && Object.keys(out).length < 30) out[m[1] + (m[2] ?? "")] = Number(m[3]);
+  }
+  return out;
+}
+
+async function seatMap() {
+  return withPlatform("seatMap", async ({ platform, api, adminVia, routes: have }) => {
+    need(have, "GET /api/sessions/:id/seat-map");
+    const fixture = await createFixture(api, opts.seats, 1);
+    const sessionId = fixture.sessionIds[0];
+    // A realistic mix: about 10% of the seats held, scattered, so the status string is not trivially compressible.
+    let scattered = 0;
+    if (have.includes("POST /api/sessions/:id/holds")) {
+      const seatIds = await seatIdsOf(api, fixture);
+      const want = Math.floor(seatIds.length / 10 / 4);
+      let next = 0;
+      const worker = async () => {
+        while (next < want) {
+          next++;
+          const seats = Array.from({ length: 4 }, () => seatIds[Math.floor(Math.random() * seatIds.length)]);
+          const res = await new Api(platform.baseUrls[0], mintToken(platform.jwtSecret)).req("POST", `/api/sessions/${sessionId}/holds`, { seats: [...new Set(seats)] });
+          if (res.status === 201) scattered += (res.body.seats as string[]).length;
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+    }
+    const url = (q: string) => `/api/sessions/${sessionId}/seat-map${q}`;
+    const bytes: Record<string, number> = {};
+    for (const [name, q] of [["statusOnly", "?statusOnly=1"], ["full", ""]] as const) {
+      for (const gz of [false, true]) {
+        // fetch() would decompress; read the wire size with node's http.
+        bytes[`${name}${gz ? "Gzip" : "Raw"}`] = await wireBytes(platform.baseUrls[0] + url(q), gz);
+      }
+    }
+    const headers = { "accept-encoding": "gzip" };
+    log(`seatMap: statusOnly, ${opts.seatMapConnections} connections`);
+    const statusOnly = await runLoad({ type: "cannon", urls: platform.baseUrls.map((b) => b + url("?statusOnly=1")), connections: opts.seatMapConnections, durationS: ceilingS(), headers });
+    log("seatMap: full");
+    const full = await runLoad({ type: "cannon", urls: platform.baseUrls.map((b) => b + url("")), connections: opts.seatMapConnections, durationS: ceilingS(), headers });
+    const noop = noopRate();
+    return {
+      result: {
+        seats: fixture.seatCount,
+        seatsHeldBeforeLoad: scattered,
+        bytes,
+        statusOnly: { ...statusOnly, ratioToNoopRoute: noop ? round(statusOnly.reqPerSec / noop, 3) : null },
+        full,
+        setup: { adminVia, layoutVia: fixture.layoutVia },
+      },
+    };
+  });
+}
+
+async function wireBytes(url: string, gzip: boolean): Promise<number> {
+  const http = await import("http");
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: gzip ? { "accept-encoding": "gzip" } : {} }, (res) => {
+        let n = 0;
+        res.on("data", (c: Buffer) => (n += c.length));
+        res.on("end", () => (res.statusCode === 200 ? resolve(n) : reject(new SetupError(`GET ${url} -> ${res.statusCode}`, res.statusCode ?? 0))));
+      })
+      .on("error", reject);
+  });
+}
+
+async function memory() {
+  const out: Record<string, any> = {};
+  const actorBench = path.join(__dirname, "actor.ts");
+  if (fs.existsSync(actorBench)) {
+    log("memory: seat actor micro-benchmark (bench/actor.ts)");
+    const child = new Child({ name: "actor-bench", script: actorBench, args: opts.quick ? ["--quick"] : [], logDir: tmpDir, nodeFlags: ["--expose-gc"] });
+    const line = await child.waitForJsonLine(180_000).catch((err: Error) => ({ error: err.message.slice(0, 500) }));
+    await child.stop();
+    out.actor = line;
+  } else out.actor = { skipped: "bench/actor.ts (the seat actor's own micro-benchmark) not present" };
+
+  out.platform = await withPlatform("memory", async ({ platform, api, routes: have }) => {
+    need(have, "POST /api/sessions", "GET /api/sessions/:id/seat-map");
+    const n = opts.memorySessions;
+    log(`memory: ${n} sessions of ${opts.memorySeats} seats, activated one by one`);
+    const fixture = await createFixture(api, opts.memorySeats, n);
+    await sleep(5500);
+    const before = (await processMemory(platform))[0];
+    const activation: number[] = [];
+    for (const id of fixture.sessionIds) {
+      const t = Date.now();
+      // One hold wakes the actor the way a buyer would; the seat map alone may be served from a cache.
+      const res = await new Api(platform.baseUrls[0], mintToken(platform.jwtSecret)).req("POST", `/api/sessions/${id}/holds`, { quantity: 1 });
+      if (res.status !== 201) await api.must("GET", `/api/sessions/${id}/seat-map?statusOnly=1`);
+      activation.push(Date.now() - t);
+    }
+    await sleep(5500);
+    const after = (await processMemory(platform))[0];
+    const perSession = before.heapUsedMb !== undefined && after.heapUsedMb !== undefined ? round((after.heapUsedMb - before.heapUsedMb) / n, 2) : null;
+    return {
+      result: {
+        sessions: n,
+        seatsPerSession: fixture.seatCount,
+        firstCallMs: activation,
+        heapBeforeMb: before.heapUsedMb,
+        heapAfterMb: after.heapUsedMb,
+        rssBeforeMb: before.rssMb,
+        rssAfterMb: after.rssMb,
+        heapPerSessionMb: perSession,
+        note: "heap delta of the node (process_memory_heap_size_used) across activating the sessions, divided by their number; uncollected garbage counts too, so this is an upper bound",
+      },
+    };
+  }).catch((err) => {
+    if (err instanceof Skip) return { skipped: err.message };
+    throw err;
+  });
+  return out;
+}
+
+// ------------------------------------------------------------------ targets
+
+function evaluateTargets() {
+  const s = results.scenarios;
+  target("invariant violations", results.violations, "=", 0);
+  const hh = s.hotHold;
+  if (hh && !hh.skipped && !hh.error) {
+    target("hot hold rate / no-op route rate", hh.ratioToNoopRoute, ">=", 0.5);
+    target(`hot hold p99 at ${opts.buyers} buyers (ms)`, hh.latencyMs?.p99, "<", 50, " ms", opts.cluster ? "cluster run; the target is for embedded mode" : undefined);
+  }
+  const fp = s.fullPurchase;
+  if (fp && !fp.skipped && !fp.error) {
+    target("confirmed orders per minute, one session", fp.confirmedPerMinute, ">=", 20_000);
+    target("order to CONFIRMED p99 (ms)", fp.orderToConfirmedMs?.count ? fp.orderToConfirmedMs.p99 : null, "<", 1000, " ms");
+    target("order to PDF available p99 (ms)", fp.orderToPdfMs?.count ? fp.orderToPdfMs.p99 : null, "<", 5000, " ms", fp.pdfsAvailable ? undefined : "no PDF became available");
+  }
+  const sm = s.seatMap;
+  if (sm && !sm.skipped && !sm.error) {
+    target("seat map status payload, 20,000 seats, gzip (bytes)", sm.bytes?.statusOnlyGzip, "<", 16_384, " B");
+    target("seat map statusOnly p99 (ms)", sm.statusOnly?.latencyMs?.p99, "<", 30, " ms", `${opts.seatMapConnections} connections`);
+  }
+  const mem = s.memory;
+  if (mem && !mem.skipped && !mem.error) {
+    const actorHeap = mem.actor?.heapPerSessionMb ?? mem.actor?.heapMbPer100kSeats;
+    const platformHeap = mem.platform?.heapPerSessionMb;
+    const value = typeof actorHeap === "number" ? actorHeap : platformHeap;
+    target("heap per active 100,000-seat session (MB)", value, "<", 10, " MB", typeof actorHeap === "number" ? "from bench/actor.ts" : "node heap delta (upper bound)");
+  }
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+  const started = Date.now();
+  log(`TicketFlash bench, ${results.mode}; scenarios: ${opts.scenarios.join(", ")}; temp dir ${tmpDir}`);
+  const runners: Record<string, () => Promise<unknown>> = { ceilings, hotHold, fullPurchase, manySessions, seatMap, memory };
+  for (const name of ALL_SCENARIOS) {
+    if (!opts.scenarios.includes(name)) continue;
+    const t = Date.now();
+    try {
+      results.scenarios[name] = await runners[name]();
+      log(`${name}: done in ${round((Date.now() - t) / 1000, 1)}s`);
+    } catch (err) {
+      if (err instanceof Skip) {
+        results.scenarios[name] = { skipped: err.message };
+        log(`${name}: skipped (${err.message})`);
+      } else {
+        results.errors++;
+        results.scenarios[name] = { error: (err as Error).message.slice(0, 2000) };
+        log(`${name}: ERROR ${(err as Error).message}`);
+      }
+    }
+  }
+  if (shared) {
+    await shared.stop().catch((err) => log(`stopping the platform: ${(err as Error).message}`));
+    if (opts.profile && shared.live) results.scenarios.profile = { top: newProfiles(15) };
+  }
+  evaluateTargets();
+  results.finishedAt = new Date().toISOString();
+  (results as unknown as Record<string, unknown>).durationS = round((Date.now() - started) / 1000, 1);
+
+  const dir = path.join(__dirname, "results");
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = results.startedAt.replace(/[:.]/g, "-");
+  const json = JSON.stringify(results, null, 2);
+  const md = renderMarkdown(results);
+  fs.writeFileSync(path.join(dir, `${stamp}.json`), json);
+  fs.writeFileSync(path.join(dir, `${stamp}.md`), md);
+  fs.writeFileSync(path.join(dir, "latest.json"), json);
+  fs.writeFileSync(path.join(dir, "latest.md"), md);
+  process.stdout.write("\n" + md + "\n");
+  log(`results: bench/results/${stamp}.json and .md (also latest.*); logs in ${tmpDir}`);
+  if (results.violations > 0) {
+    process.stdout.write(`\n${"!".repeat(72)}\nFAIL: ${results.violations} invariant violation(s). See "correctness" in the results.\n${"!".repeat(72)}\n`);
+    process.exit(1);
+  }
+  if (results.errors > 0) {
+    process.stdout.write(`\nERROR: ${results.errors} scenario(s) could not run; see "error" in the results.\n`);
+    process.exit(2);
+  }
+  process.exit(0);
+}
+
+void ROOT;
+main().catch((err) => {
+  console.error("bench failed:", err);
+  process.exit(2);
+});
