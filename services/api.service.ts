@@ -5,9 +5,9 @@
  * socket.io (src/platform/realtime.ts) on the same port.
  */
 import path from "path";
-import type { IncomingMessage, ServerResponse } from "http";
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "http";
 import ApiGateway from "moleculer-web";
-import { MetricReporters, ServiceSchema } from "moleculer";
+import { MetricReporters, ServiceBroker, ServiceSchema } from "moleculer";
 import { platformOf } from "../src/platform/platform";
 import { AuthUser, hasRole, Meta, Role, verifyAccessToken } from "../src/platform/auth";
 import { ApiError, forbidden, toHttpError, unauthorized } from "../src/platform/errors";
@@ -16,6 +16,7 @@ import { buildOpenApi, openApiPage } from "../src/platform/openapi";
 import { Realtime } from "../src/platform/realtime";
 
 type Req = IncomingMessage & {
+  $alias?: { method: string; fullPath: string };
   $action?: { name: string; auth?: string; roles?: Role[]; rateLimit?: { limit: number; windowMs: number } };
   $ctx?: { meta: Meta };
   socket: { remoteAddress?: string };
@@ -61,6 +62,36 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+function hasBody(req: IncomingMessage): boolean {
+  return Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+}
+
+interface HttpMetrics {
+  observe(req: Req, res: ServerResponse, startedNs: bigint): void;
+}
+
+/**
+ * Per-route HTTP metrics, also for answers no action produced (404, 401, 413, 429, assets).
+ * The route label is the alias pattern (`GET /api/events/:id`), so cardinality stays bounded.
+ */
+function registerHttpMetrics(metrics: ServiceBroker["metrics"]): HttpMetrics {
+  const labelNames = ["method", "route", "status"];
+  metrics.register({ name: "http.requests.total", type: "counter", labelNames, description: "HTTP requests answered" });
+  metrics.register({
+    name: "http.request.duration.seconds", type: "histogram", labelNames: ["method", "route"], unit: "seconds",
+    description: "HTTP answer time", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  });
+  return {
+    observe(req, res, startedNs) {
+      if (req.url?.startsWith("/socket.io/")) return;
+      const route = req.$alias ? `${req.$alias.method} ${req.$alias.fullPath}` : res.statusCode < 400 ? "static" : "unmatched";
+      const method = req.method ?? "GET";
+      metrics.increment("http.requests.total", { method, route, status: String(res.statusCode) });
+      metrics.observe("http.request.duration.seconds", Number(process.hrtime.bigint() - startedNs) / 1e9, { method, route });
+    },
+  };
+}
+
 type EventCtx<P> = { params: P };
 type GatewayThis = { realtime?: Realtime };
 
@@ -91,6 +122,10 @@ const ApiService: ServiceSchema = {
           },
         },
         onBeforeCall(ctx: { meta: Meta }, _route: unknown, req: Req) {
+          // Only JSON bodies are parsed; any other body would reach the action as "no fields".
+          if (hasBody(req) && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers["content-type"] ?? "")) {
+            throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.");
+          }
           ctx.meta.clientIp = req.socket.remoteAddress;
           // The few request headers actions may need (conditional GETs, idempotent POSTs, gzip).
           const headers: Record<string, string> = {};
@@ -133,6 +168,14 @@ const ApiService: ServiceSchema = {
 
   // Relayed to the sockets of this node. Payloads are re-shaped so that nothing internal leaks.
   events: {
+    /**
+     * moleculer-web rebuilds its routes 500 ms (debounced) after the registry changes, so a node
+     * would answer 404 for its own routes right after starting. All local services are registered
+     * by now: build the routes at once.
+     */
+    "$broker.started"(this: { routes: Array<{ opts: { autoAliases?: boolean } }>; regenerateAutoAliases(route: unknown): void }) {
+      for (const route of this.routes) if (route.opts.autoAliases) this.regenerateAutoAliases(route);
+    },
     "seats.changed"(this: GatewayThis, ctx: EventCtx<{ sessionId?: unknown; version?: unknown; changes?: unknown }>) {
       const { sessionId, version, changes } = ctx.params ?? {};
       this.realtime?.toSession(sessionId, "seats", { sessionId, version, changes });
@@ -156,29 +199,42 @@ const ApiService: ServiceSchema = {
    * per group) must still reach every gateway node, since the browser may be on any of them.
    */
   merged(schema: ServiceSchema) {
+    // moleculer-web builds its routes in its own created(), before ours runs: configure here.
+    // New objects, never the module's: several brokers (tests) may share this schema.
+    const config = platformOf(this.broker).config;
+    const [api, ...rest] = schema.settings!.routes as Array<Record<string, any>>;
+    schema.settings = {
+      ...schema.settings,
+      port: config.port,
+      cors: {
+        origin: config.corsOrigins === "*" ? "*" : config.corsOrigins.split(","),
+        methods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
+        exposedHeaders: ["ETag", "Retry-After", "X-Rate-Limit-Remaining"],
+        maxAge: 600,
+      },
+      routes: [{ ...api, bodyParsers: { ...api.bodyParsers, json: { ...api.bodyParsers.json, limit: config.bodyLimit } } }, ...rest],
+    };
+
     const group = `api@${this.broker.nodeID}`;
     const events: Record<string, unknown> = {};
     for (const [name, def] of Object.entries(schema.events ?? {})) {
-      events[name] = typeof def === "function" ? { group, handler: def } : { ...(def as object), group };
+      if (name.startsWith("$")) events[name] = def;
+      else events[name] = typeof def === "function" ? { group, handler: def } : { ...(def as object), group };
     }
     schema.events = events as ServiceSchema["events"];
   },
 
   created() {
-    const platform = platformOf(this.broker);
-    this.settings.port = platform.config.port;
-    this.settings.routes[0].bodyParsers.json.limit = platform.config.bodyLimit;
-    const origins = platform.config.corsOrigins;
-    this.settings.cors = {
-      origin: origins === "*" ? "*" : origins.split(","),
-      methods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-      allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
-      exposedHeaders: ["ETag", "Retry-After", "X-Rate-Limit-Remaining"],
-      maxAge: 600,
-    };
-    const redis = platform.redis();
+    const redis = platformOf(this.broker).redis();
     this.rateLimiter = redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter();
     this.prometheus = new InlinePrometheus({});
+    this.httpMetrics = registerHttpMetrics(this.broker.metrics);
+    // Before moleculer-web's handler (and socket.io's, which wraps it), so every answer is counted.
+    (this.server as HttpServer).prependListener("request", (req: Req, res: ServerResponse) => {
+      const started = process.hrtime.bigint();
+      res.once("finish", () => (this.httpMetrics as HttpMetrics).observe(req, res, started));
+    });
   },
 
   started() {

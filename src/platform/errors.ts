@@ -61,11 +61,16 @@ export function toHttpError(thrown: unknown): HttpError {
   }
   if (err.name === "ValidationError" || err.type === "VALIDATION_ERROR") {
     const fields = Array.isArray(err.data)
-      ? (err.data as Array<{ field?: string; message?: string; type?: string }>).map((f) => ({
-          field: f.field,
-          message: f.message,
-          type: f.type,
-        }))
+      ? (err.data as Array<{ field?: string; message?: string; type?: string; actual?: unknown }>).flatMap((f) =>
+          // Unknown fields come as one error on the parent object; name each of them.
+          f.type === "objectStrict" && typeof f.actual === "string"
+            ? f.actual.split(", ").map((name) => ({
+                field: f.field ? `${f.field}.${name}` : name,
+                message: `The field '${name}' is not allowed.`,
+                type: "unknownField",
+              }))
+            : [{ field: f.field, message: f.message, type: f.type }],
+        )
       : [];
     return make(400, "VALIDATION_ERROR", "Some fields are missing or invalid.", { fields });
   }
