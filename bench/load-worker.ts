@@ -281,7 +281,9 @@ async function purchase(job: PurchaseJob) {
     let ticketIds: string[] = [];
     const issued = await poll(async () => {
       const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth);
-      const t = r.body?.tickets;
+      let t = r.body?.tickets;
+      // Each purchase is a fresh buyer, so "my tickets" are exactly this order's.
+      if (!Array.isArray(t)) t = ((await request(base, "GET", "/api/tickets/my", undefined, auth)).body?.items ?? []).filter((x: any) => x.orderId === orderId);
       if (Array.isArray(t) && t.length >= seats) {
         ticketIds = t.map((x: any) => (typeof x === "string" ? x : x.id));
         return true;

@@ -144,7 +144,11 @@ export function renderMarkdown(r: Results): string {
   if (mme) out.push("", mme);
   else {
     const a = mm.actor;
-    out.push("", `Seat actor alone (bench/actor.ts): ${a?.skipped ? `skipped: ${a.skipped}` : a?.error ? `ERROR: ${a.error}` : "`" + JSON.stringify(a) + "`"}`);
+    out.push("", `Seat actor with durable group commit (bench/actor.ts): ${a?.skipped ? `skipped: ${a.skipped}` : a?.error ? `ERROR: ${a.error}` : "`" + JSON.stringify(a) + "`"}`);
+    const sa = mm.seatMapAlone;
+    if (sa && !sa.error) {
+      out.push("", `Seat state machine alone (bench/seat-map-alone.ts, no database, heap + ArrayBuffers after GC): ${fmt(sa.heapPerSessionMb, 2)} MB per ${fmt(sa.seatsPerSession)}-seat session (${fmt(sa.heapPerSessionSharedPlanMb, 2)} MB if sessions of one venue shared the static plan); ${fmt(sa.commandsPerSec)} hold/confirm commands/s on one core until sold out.`);
+    } else if (sa?.error) out.push("", `Seat state machine alone: ERROR ${sa.error}`);
     const pm = mm.platform;
     const pe2 = skippedOrError(pm);
     if (pe2) out.push("", `Platform: ${pe2}`);
