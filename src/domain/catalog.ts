@@ -89,3 +89,36 @@ export function priceProblems(prices: Record<string, number>, categories: string
     unknown: given.filter((c) => !categories.includes(c)),
   };
 }
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export interface SessionSchedule {
+  startsAt: Date;
+  endsAt: Date;
+  salesOpenAt?: Date | null;
+  salesCloseAt?: Date | null;
+}
+
+/** Dates outside this range are typos or epoch numbers sent by mistake, not events. */
+const EARLIEST = Date.UTC(2000, 0, 1);
+const LATEST = Date.UTC(2100, 0, 1);
+
+/** What is wrong with a session's times (after merging an update into the stored session). */
+export function scheduleProblems(s: SessionSchedule): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const field of ["startsAt", "endsAt", "salesOpenAt", "salesCloseAt"] as const) {
+    const v = s[field];
+    if (v && (v.getTime() < EARLIEST || v.getTime() >= LATEST)) problems.push({ field, message: "must be between 2000 and 2100" });
+  }
+  if (s.endsAt.getTime() <= s.startsAt.getTime()) problems.push({ field: "endsAt", message: "must be after startsAt" });
+  if (s.salesOpenAt && s.salesCloseAt && s.salesCloseAt.getTime() <= s.salesOpenAt.getTime()) {
+    problems.push({ field: "salesCloseAt", message: "must be after salesOpenAt" });
+  }
+  if (s.salesOpenAt && s.salesOpenAt.getTime() >= s.startsAt.getTime() && !s.salesCloseAt) {
+    problems.push({ field: "salesOpenAt", message: "must be before startsAt (sales close when the session starts)" });
+  }
+  return problems;
+}

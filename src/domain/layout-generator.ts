@@ -52,9 +52,14 @@ const isInt = (v: unknown, min: number, max: number): v is number =>
 const isText = (v: unknown, max: number, pattern?: RegExp): v is string =>
   typeof v === "string" && v.trim() !== "" && v.length <= max && (!pattern || pattern.test(v));
 
-/** What is wrong with a spec, checked before anything is allocated. */
+const unknownKeys = (o: object, allowed: string[]) => Object.keys(o).filter((k) => !allowed.includes(k));
+
+/** What is wrong with a spec (which may come straight from a request), checked before anything is allocated. */
 export function layoutSpecProblems(spec: LayoutSpec): LayoutProblem[] {
   const problems: LayoutProblem[] = [];
+  if (!spec || typeof spec !== "object" || Array.isArray(spec)) return [{ field: "layout.generate", message: "must be an object" }];
+  const extra = unknownKeys(spec, ["sections", "areas"]);
+  if (extra.length) problems.push({ field: "layout.generate", message: `has unknown field(s): ${extra.join(", ")}` });
   const sections = spec.sections ?? [];
   const areas = spec.areas ?? [];
   if (!Array.isArray(sections) || sections.length > LAYOUT_LIMITS.maxSections) {
@@ -68,6 +73,12 @@ export function layoutSpecProblems(spec: LayoutSpec): LayoutProblem[] {
   let seats = 0;
   sections.forEach((s, i) => {
     const f = `layout.generate.sections[${i}]`;
+    if (!s || typeof s !== "object") {
+      problems.push({ field: f, message: "must be an object" });
+      return;
+    }
+    const extraKeys = unknownKeys(s, ["name", "rows", "seatsPerRow", "category", "id"]);
+    if (extraKeys.length) problems.push({ field: f, message: `has unknown field(s): ${extraKeys.join(", ")}` });
     if (!isText(s.name, LAYOUT_LIMITS.maxNameLength)) problems.push({ field: `${f}.name`, message: "must be a non-empty string" });
     if (!isInt(s.rows, 1, LAYOUT_LIMITS.maxRowsPerSection)) problems.push({ field: `${f}.rows`, message: `must be an integer from 1 to ${LAYOUT_LIMITS.maxRowsPerSection}` });
     if (!isInt(s.seatsPerRow, 1, LAYOUT_LIMITS.maxSeatsPerRow)) problems.push({ field: `${f}.seatsPerRow`, message: `must be an integer from 1 to ${LAYOUT_LIMITS.maxSeatsPerRow}` });
@@ -79,6 +90,12 @@ export function layoutSpecProblems(spec: LayoutSpec): LayoutProblem[] {
   if (seats > LAYOUT_LIMITS.maxSeats) problems.push({ field: "layout.generate.sections", message: `${seats} seats, at most ${LAYOUT_LIMITS.maxSeats} allowed` });
   areas.forEach((a, i) => {
     const f = `layout.generate.areas[${i}]`;
+    if (!a || typeof a !== "object") {
+      problems.push({ field: f, message: "must be an object" });
+      return;
+    }
+    const extraKeys = unknownKeys(a, ["name", "capacity", "category", "id"]);
+    if (extraKeys.length) problems.push({ field: f, message: `has unknown field(s): ${extraKeys.join(", ")}` });
     if (!isText(a.name, LAYOUT_LIMITS.maxNameLength)) problems.push({ field: `${f}.name`, message: "must be a non-empty string" });
     if (!isInt(a.capacity, 1, LAYOUT_LIMITS.maxAreaCapacity)) problems.push({ field: `${f}.capacity`, message: `must be an integer from 1 to ${LAYOUT_LIMITS.maxAreaCapacity}` });
     if (!isText(a.category, LAYOUT_LIMITS.maxCategoryLength, CATEGORY_NAME)) problems.push({ field: `${f}.category`, message: "must be a category name" });

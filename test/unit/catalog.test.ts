@@ -1,4 +1,4 @@
-import { acceptedLanguages, chooseLanguage, isOnSale, localize, priceProblems } from "../../src/domain/catalog";
+import { acceptedLanguages, chooseLanguage, isOnSale, localize, priceProblems, scheduleProblems } from "../../src/domain/catalog";
 
 describe("catalog rules", () => {
   const now = new Date("2027-03-01T12:00:00Z");
@@ -44,5 +44,20 @@ describe("catalog rules", () => {
   it("finds categories a price list misses or invents", () => {
     expect(priceProblems({ A: 1, B: 2 }, ["A", "B"])).toEqual({ missing: [], unknown: [] });
     expect(priceProblems({ A: 1, Z: 2 }, ["A", "B"])).toEqual({ missing: ["B"], unknown: ["Z"] });
+  });
+});
+
+describe("session schedule", () => {
+  const d = (s: string) => new Date(s);
+  const ok = { startsAt: d("2027-05-01T19:00:00Z"), endsAt: d("2027-05-01T22:00:00Z") };
+  it("accepts a plain schedule and a sales window", () => {
+    expect(scheduleProblems(ok)).toEqual([]);
+    expect(scheduleProblems({ ...ok, salesOpenAt: d("2027-04-01T00:00:00Z"), salesCloseAt: d("2027-05-01T18:00:00Z") })).toEqual([]);
+  });
+  it("names the field that breaks a rule", () => {
+    expect(scheduleProblems({ ...ok, endsAt: ok.startsAt }).map((p) => p.field)).toEqual(["endsAt"]);
+    expect(scheduleProblems({ ...ok, salesOpenAt: d("2027-04-02T00:00:00Z"), salesCloseAt: d("2027-04-01T00:00:00Z") }).map((p) => p.field)).toEqual(["salesCloseAt"]);
+    expect(scheduleProblems({ ...ok, salesOpenAt: d("2027-05-02T00:00:00Z") }).map((p) => p.field)).toEqual(["salesOpenAt"]);
+    expect(scheduleProblems({ startsAt: new Date(5), endsAt: new Date(10) }).map((p) => p.field)).toEqual(["startsAt", "endsAt"]);
   });
 });

@@ -54,3 +54,15 @@ describe("layout generator", () => {
     expect(() => generateLayout({ sections: [{ name: "X", rows: 1e9, seatsPerRow: 1e9, category: "x" }] })).toThrow(RangeError);
   });
 });
+
+describe("layout generator input from a request", () => {
+  it("names non-objects and unknown fields instead of throwing", () => {
+    expect(layoutSpecProblems(null as never)).toEqual([{ field: "layout.generate", message: "must be an object" }]);
+    expect(layoutSpecProblems({ sections: [null, 5] } as never).map((p) => p.field)).toEqual([
+      "layout.generate.sections[0]",
+      "layout.generate.sections[1]",
+    ]);
+    const extra = layoutSpecProblems({ sections: [{ name: "S", rows: 1, seatsPerRow: 1, category: "a", price: 5 }], x: 1 } as never);
+    expect(extra.map((p) => p.message)).toEqual(["has unknown field(s): x", "has unknown field(s): price"]);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * Venues and their layouts. Anyone may read them; organizers and admins create them. A layout is
+ * sent in full (`{sections, areas}`) or, for big venues that would not fit in a request body,
+ * generated from `{generate: {sections: [{name, rows, seatsPerRow, category}], areas}}`.
+ * Layouts are not editable: sessions, holds and tickets refer to their seat ids.
+ */
+import type { ServiceSchema } from "moleculer";
+import { KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
+import { AuthContext, currentUser } from "../src/platform/auth";
+import { badRequest, notFound } from "../src/platform/errors";
+import { generateLayout, layoutSpecProblems, LayoutSpec } from "../src/domain/layout-generator";
+import { layoutCategories, validateLayout } from "../src/domain/layout-validation";
+import type { VenueLayout } from "../src/domain/layout";
+import type { Knex } from "knex";
+import { idParam, Page, pageParams, venueSummary, VenueSummary } from "../src/catalog/shared";
+
+/** Lists leave the layout out: a stadium's is megabytes. */
+const SUMMARY_FIELDS = ["id", "name", "city", "address", "seatCount", "capacity"];
+
+interface CreateParams {
+  name: string;
+  city: string;
+  address?: string;
+  layout: Record<string, unknown>;
+}
+
+type This = KnexDbThis & { checkedLayout(input: Record<string, unknown>): ReturnType<typeof validateLayout> & { ok: true } };
+
+const VenuesService: ServiceSchema = {
+  name: "venues",
+  mixins: [KnexDbMixin({ table: "venues" })],
+  settings: { rest: "/" },
+
+  actions: {
+    create: {
+      rest: "POST /venues",
+      roles: ["organizer", "admin"],
+      params: {
+        name: { type: "string", trim: true, min: 1, max: 200 },
+        city: { type: "string", trim: true, min: 1, max: 100 },
+        address: { type: "string", trim: true, max: 300, optional: true },
+        layout: { type: "object" },
+      },
+      async handler(this: This, ctx: AuthContext<CreateParams>) {
+        const user = currentUser(ctx);
+        const check = this.checkedLayout(ctx.params.layout);
+        const saved = await this.adapter.insert({
+          name: ctx.params.name,
+          city: ctx.params.city,
+          address: ctx.params.address ?? "",
+          layout: check.layout,
+          seatCount: check.seatCount,
+          capacity: check.capacity,
+          createdBy: user.id,
+        });
+        ctx.meta.$statusCode = 201;
+        ctx.meta.$location = `/api/venues/${saved.id}`;
+        return { ...venueSummary(saved), categories: check.categories };
+      },
+    },
+
+    get: {
+      rest: "GET /venues/:id",
+      auth: "public",
+      params: { id: idParam },
+      async handler(this: This, ctx: AuthContext<{ id: string }>) {
+        const row = await this.adapter.findById(ctx.params.id);
+        if (!row) throw notFound("Venue");
+        const layout = row.layout as VenueLayout;
+        return { ...venueSummary(row), categories: layoutCategories(layout), layout };
+      },
+    },
+
+    list: {
+      rest: "GET /venues",
+      auth: "public",
+      params: {
+        city: { type: "string", trim: true, max: 100, optional: true },
+        ...pageParams,
+      },
+      async handler(this: This, ctx: AuthContext<{ city?: string; page: number; pageSize: number }>): Promise<Page<VenueSummary>> {
+        const { page, pageSize, city } = ctx.params;
+        const where = (qb: Knex.QueryBuilder) => {
+          if (city) qb.whereRaw("lower(venues.city) = lower(?)", [city]);
+        };
+        const [rows, total] = await Promise.all([
+          this.adapter.find({ query: where, fields: SUMMARY_FIELDS, sort: ["name", "id"], limit: pageSize, offset: (page - 1) * pageSize }),
+          this.adapter.count({ query: where }),
+        ]);
+        return { items: rows.map((r) => venueSummary(r)), total, page, pageSize };
+      },
+    },
+  },
+
+  methods: {
+    /** The stored layout for a request's `layout`, or a 400 naming what is wrong with it. */
+    checkedLayout(input: Record<string, unknown>) {
+      let layout: unknown = input;
+      if ("generate" in input) {
+        const extra = Object.keys(input).filter((k) => k !== "generate");
+        const problems = extra.length
+          ? [{ field: "layout", message: `'generate' cannot be combined with: ${extra.join(", ")}` }]
+          : layoutSpecProblems(input.generate as LayoutSpec);
+        if (problems.length) throw badRequest("The venue layout is invalid.", { fields: problems });
+        layout = generateLayout(input.generate as LayoutSpec);
+      }
+      const check = validateLayout(layout);
+      if (!check.ok) throw badRequest("The venue layout is invalid.", { fields: check.problems });
+      return check;
+    },
+  },
+};
+
+export default VenuesService;
