@@ -85,9 +85,9 @@ const OutboxService: ServiceSchema = {
         const rows = await this.db("outbox")
           .where({ status: "PENDING" })
           .select("channel")
-          .count<{ channel: string; count: number }[]>({ count: "*" })
+          .count({ count: "*" })
           .min({ oldest: "created_at" })
-          .groupBy("channel");
+          .groupBy("channel") as unknown as { channel: string; count: number; oldest: Date }[];
         return { pending: rows.map((r) => ({ channel: r.channel, count: Number(r.count), oldest: r.oldest })) };
       },
     },

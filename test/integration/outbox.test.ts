@@ -158,7 +158,7 @@ describe("durable events (embedded)", () => {
   it("publishes events with the same key in commit order, even when one of them is retried", async () => {
     const db = await node.platform.db();
     const key = randomUUID();
-    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    const ids: string[] = [randomUUID(), randomUUID(), randomUUID()];
     durableRuntime(node.broker).pauseRelay();
     for (const id of ids) await publish(node, id, key);
     // The first one cannot be published for now: the other two must wait behind it.
