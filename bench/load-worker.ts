@@ -24,7 +24,16 @@ interface Resp {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });
 
-function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Resp> {
+/**
+ * Buyers come from many addresses in a real sale, and some routes limit per address (POST /orders:
+ * 60/min). On Linux all of 127.0.0.0/8 is loopback, so each buyer gets its own source address.
+ */
+export function buyerAddress(n: number): string {
+  const m = n % (250 * 250 * 250);
+  return `127.${1 + Math.floor(m / 62500)}.${Math.floor(m / 250) % 250}.${1 + (m % 250)}`;
+}
+
+function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, localAddress?: string): Promise<Resp> {
   const url = new URL(path, base);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const h: Record<string, string | number> = { ...headers };
@@ -34,7 +43,7 @@ function request(base: string, method: string, path: string, body?: unknown, hea
   }
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h }, (res) => {
+    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h, localAddress }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -180,7 +189,7 @@ async function hold(job: HoldJob) {
       const seats = useExplicit ? avail.pick(k) : [];
       const body = seats.length ? { seats } : { quantity: Math.min(k, Math.max(1, avail.left)) };
       const token = mintToken(job.jwtSecret);
-      const r = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, body, { authorization: `Bearer ${token}` });
+      const r = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, body, { authorization: `Bearer ${token}` }, buyerAddress(b));
       latencies.push(r.ms);
       bump(codes, codeOf(r));
       if (r.status === 201) {
@@ -274,16 +283,17 @@ async function purchase(job: PurchaseJob) {
   const windowEnd = start + job.durationS * 1000;
   const hardEnd = windowEnd + job.drainS * 1000;
   const trackers: Promise<void>[] = [];
+  let purchaseSeq = 0;
   const soldTo = new Map<string, string>();
   const doubleSold: Array<{ seatId: string; orders: string[] }> = [];
 
-  const followPdf = async (base: string, auth: Record<string, string>, orderId: string, seats: number, t0: number) => {
+  const followPdf = async (base: string, auth: Record<string, string>, ip: string, orderId: string, seats: number, t0: number) => {
     let ticketIds: string[] = [];
     const issued = await poll(async () => {
-      const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth);
+      const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
       let t = r.body?.tickets;
       // Each purchase is a fresh buyer, so "my tickets" are exactly this order's.
-      if (!Array.isArray(t)) t = ((await request(base, "GET", "/api/tickets/my", undefined, auth)).body?.items ?? []).filter((x: any) => x.orderId === orderId);
+      if (!Array.isArray(t)) t = ((await request(base, "GET", "/api/tickets/my", undefined, auth, ip)).body?.items ?? []).filter((x: any) => x.orderId === orderId);
       if (Array.isArray(t) && t.length >= seats) {
         ticketIds = t.map((x: any) => (typeof x === "string" ? x : x.id));
         return true;
@@ -295,7 +305,7 @@ async function purchase(job: PurchaseJob) {
     const pending = new Set(ticketIds);
     const done = await poll(async () => {
       for (const id of [...pending]) {
-        const r = await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth);
+        const r = await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth, ip);
         if (r.status === 200) pending.delete(id);
         else if (r.status === 404 && pdfRoute === "unknown") return false;
       }
@@ -313,14 +323,16 @@ async function purchase(job: PurchaseJob) {
     while (!soldOut && performance.now() < windowEnd) {
       const token = mintToken(job.jwtSecret);
       const auth = { authorization: `Bearer ${token}` };
+      // A new buyer from a new address (POST /orders is limited per address).
+      const ip = buyerAddress(purchaseSeq++);
       const k = 1 + Math.floor(Math.random() * 4);
-      const h = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth);
+      const h = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth, ip);
       holdMs.push(h.ms);
       bump(codes, `hold ${codeOf(h)}`);
       if (h.status !== 201) {
         if (h.status === 409 || h.status === 422) {
           // Fewer than k left: try one seat; if even that fails the session is sold out.
-          const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, auth);
+          const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, auth, ip);
           bump(codes, `hold ${codeOf(one)}`);
           if (one.status !== 201) {
             soldOut = true;
@@ -336,7 +348,7 @@ async function purchase(job: PurchaseJob) {
       const seatIds = h.body.seats as string[];
       const seats = seatIds.length;
       const t0 = performance.now();
-      const o = await request(base, "POST", "/api/orders", { holdId, payment: CARD }, { ...auth, "idempotency-key": randomUUID() });
+      const o = await request(base, "POST", "/api/orders", { holdId, payment: CARD }, { ...auth, "idempotency-key": randomUUID() }, ip);
       bump(codes, `order ${codeOf(o)}`);
       if (o.status !== 202 && o.status !== 201) continue;
       orders++;
@@ -344,7 +356,7 @@ async function purchase(job: PurchaseJob) {
       let status = "PENDING";
       let reason = "";
       await poll(async () => {
-        const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth);
+        const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
         status = r.body?.status ?? status;
         reason = r.body?.reason ?? "";
         return status !== "PENDING";
@@ -359,7 +371,7 @@ async function purchase(job: PurchaseJob) {
           if (other) doubleSold.push({ seatId, orders: [other, orderId] });
           soldTo.set(seatId, orderId);
         }
-        trackers.push(followPdf(base, auth, orderId, seats, t0));
+        trackers.push(followPdf(base, auth, ip, orderId, seats, t0));
       } else if (status === "PENDING") stuck++;
       else bump(failed, `${status} ${reason}`.trim());
     }
@@ -405,7 +417,7 @@ async function spread(job: SpreadJob) {
   const touched = new Set<string>();
   let holds = 0;
   let releases = 0;
-  const kept: Array<{ base: string; holdId: string; auth: Record<string, string> }> = [];
+  const kept: Array<{ base: string; holdId: string; auth: Record<string, string>; ip: string }> = [];
   const start = performance.now();
   const deadline = start + job.durationS * 1000;
   const buyer = async (b: number) => {
@@ -413,7 +425,8 @@ async function spread(job: SpreadJob) {
     while (performance.now() < deadline) {
       const sessionId = job.sessionIds[Math.floor(Math.random() * job.sessionIds.length)];
       const auth = { authorization: `Bearer ${mintToken(job.jwtSecret)}` };
-      const r = await request(base, "POST", `/api/sessions/${sessionId}/holds`, { quantity: 1 + Math.floor(Math.random() * 4) }, auth);
+      const ip = buyerAddress(b);
+      const r = await request(base, "POST", `/api/sessions/${sessionId}/holds`, { quantity: 1 + Math.floor(Math.random() * 4) }, auth, ip);
       latencies.push(r.ms);
       bump(codes, `hold ${codeOf(r)}`);
       if (r.status === 201) {
@@ -421,10 +434,10 @@ async function spread(job: SpreadJob) {
         touched.add(sessionId);
         // Half the buyers change their mind, so that sessions do not sell out during the run.
         if (Math.random() < 0.5) {
-          const d = await request(base, "DELETE", `/api/holds/${r.body.holdId}`, undefined, auth);
+          const d = await request(base, "DELETE", `/api/holds/${r.body.holdId}`, undefined, auth, ip);
           bump(codes, `release ${codeOf(d)}`);
           if (d.status === 204) releases++;
-        } else kept.push({ base, holdId: r.body.holdId, auth });
+        } else kept.push({ base, holdId: r.body.holdId, auth, ip });
       } else if (r.status === 0 || r.status >= 500) await sleep(5);
     }
   };
@@ -434,7 +447,7 @@ async function spread(job: SpreadJob) {
   let releasedAtEnd = 0;
   const leave = async () => {
     for (let h = kept.pop(); h; h = kept.pop()) {
-      const d = await request(h.base, "DELETE", `/api/holds/${h.holdId}`, undefined, h.auth);
+      const d = await request(h.base, "DELETE", `/api/holds/${h.holdId}`, undefined, h.auth, h.ip);
       if (d.status === 204) releasedAtEnd++;
     }
   };
