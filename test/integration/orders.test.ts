@@ -58,7 +58,7 @@ class FakeSeats {
   }
 
   schemas(): ServiceSchema[] {
-    const self: FakeSeats = this as FakeSeats; // eslint-disable-line @typescript-eslint/no-this-alias
+    const self: FakeSeats = this as FakeSeats;
     return [
       {
         name: "holds",
