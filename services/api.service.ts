@@ -9,15 +9,17 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from "http
 import ApiGateway from "moleculer-web";
 import { MetricReporters, ServiceBroker, ServiceSchema } from "moleculer";
 import { platformOf } from "../src/platform/platform";
-import { AuthUser, hasRole, Meta, Role, verifyAccessToken } from "../src/platform/auth";
-import { ApiError, forbidden, toHttpError, unauthorized } from "../src/platform/errors";
+import { AuthUser, hasRole, Meta, Role } from "../src/platform/auth";
+import { verifyBearerToken } from "../src/platform/oidc";
+import { ApiError, badRequest, forbidden, toHttpError, unauthorized } from "../src/platform/errors";
 import { MemoryRateLimiter, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
 import { buildOpenApi, openApiPage } from "../src/platform/openapi";
 import { Realtime } from "../src/platform/realtime";
 
 type Req = IncomingMessage & {
-  $alias?: { method: string; fullPath: string };
-  $action?: { name: string; auth?: string; roles?: Role[]; rateLimit?: { limit: number; windowMs: number } };
+  $params?: Record<string, unknown>;
+  $alias?: { method: string; fullPath: string; keys?: Array<{ name: string | number }> };
+  $action?: { name: string; params?: unknown; auth?: string; roles?: Role[]; rateLimit?: { limit: number; windowMs: number } };
   $ctx?: { meta: Meta };
   socket: { remoteAddress?: string };
 };
@@ -60,6 +62,32 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Input no action can take, refused for all of them: fields sent to an action that declares no
+ * params (the validator only runs when there are params, so they would pass silently), and NUL
+ * characters, which PostgreSQL text cannot store (the query would fail with a 500).
+ */
+function refusedFields(action: { params?: unknown } | undefined, params: Record<string, unknown> | undefined, pathKeys: string[]) {
+  const fields: Array<{ field: string; message: string; type: string }> = [];
+  if (!params) return fields;
+  if (action && !action.params) {
+    for (const name of Object.keys(params)) if (!pathKeys.includes(name)) fields.push({ field: name, message: `The field '${name}' is not allowed.`, type: "unknownField" });
+    return fields;
+  }
+  const visit = (value: unknown, field: string, depth: number) => {
+    if (fields.length >= 20 || depth > 8) return;
+    if (typeof value === "string") {
+      if (value.includes("\u0000")) fields.push({ field, message: `The field '${field}' contains a NUL character.`, type: "stringNul" });
+    } else if (Array.isArray(value)) {
+      value.forEach((v, i) => visit(v, `${field}[${i}]`, depth + 1));
+    } else if (value && typeof value === "object") {
+      for (const [k, v] of Object.entries(value)) visit(v, field ? `${field}.${k}` : k, depth + 1);
+    }
+  };
+  visit(params, "", 0);
+  return fields;
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -126,6 +154,9 @@ const ApiService: ServiceSchema = {
           if (hasBody(req) && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers["content-type"] ?? "")) {
             throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.");
           }
+          const pathKeys = (req.$alias?.keys ?? []).map((k) => String(k.name));
+          const bad = refusedFields(req.$action, req.$params, pathKeys);
+          if (bad.length) throw badRequest("Some fields are missing or invalid.", { fields: bad });
           ctx.meta.clientIp = req.socket.remoteAddress;
           // The few request headers actions may need (conditional GETs, idempotent POSTs, gzip).
           const headers: Record<string, string> = {};
@@ -265,7 +296,7 @@ const ApiService: ServiceSchema = {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw unauthorized("Send the access token as 'Authorization: Bearer <token>'.", "INVALID_TOKEN");
       const platform = platformOf(this.broker);
-      return verifyAccessToken(platform.secrets.jwtSecret, match[1]);
+      return verifyBearerToken(platform, match[1]);
     },
 
     /** Enforces the action's declared `auth`/`roles`, then the caller's rate limit. */

@@ -4,11 +4,13 @@
  */
 import type { ServiceBroker } from "moleculer";
 
-type FvRule = string | { type?: string; optional?: boolean; items?: FvRule; props?: Record<string, FvRule>; enum?: unknown[]; min?: number; max?: number; values?: unknown[] } | FvRule[];
+type FvRule = string | { type?: string; optional?: boolean; items?: FvRule; props?: Record<string, FvRule>; enum?: unknown[]; min?: number; max?: number; length?: number; values?: unknown[] } | FvRule[];
 
 function toJsonSchema(rule: FvRule): Record<string, unknown> {
   if (Array.isArray(rule)) return { oneOf: rule.map(toJsonSchema) };
-  const r = typeof rule === "string" ? { type: rule.split("|")[0] } : rule;
+  const given = typeof rule === "string" ? { type: rule.split("|")[0] } : rule;
+  // fastest-validator's `length` is an exact size: both bounds.
+  const r = given.length !== undefined ? { ...given, min: given.length, max: given.length } : given;
   const type = r.type ?? "any";
   switch (type) {
     case "string":
