@@ -24,6 +24,8 @@ async function main() {
   const where = config.mode === "embedded" ? `embedded, data in ${config.dataDir}` : `cluster via ${config.transporter}`;
   broker.logger.info(`TicketFlash node ${broker.nodeID} up (${where}); services: ${broker.services.map((s) => s.name).join(", ")}`);
   if (broker.getLocalService("api")) broker.logger.info(`Open http://localhost:${config.port}`);
+  // A supervisor that started us with an IPC channel (the test cluster, the benchmark) learns we are up.
+  process.send?.({ type: "up", nodeID: broker.nodeID });
 }
 
 main().catch((err) => {

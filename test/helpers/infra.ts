@@ -1,0 +1,84 @@
+/**
+ * The real servers cluster tests use (the machine's PostgreSQL, Redis, NATS on localhost).
+ * Every run gets its own database and Moleculer namespace, so runs never see each other.
+ */
+import crypto from "crypto";
+import net from "net";
+import { Client } from "pg";
+
+export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export const NATS_URL = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+export function randomSuffix(): string {
+  return crypto.randomBytes(4).toString("hex");
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(prefix = "tf_test"): Promise<TestDatabase> {
+  const name = `${prefix}_${Date.now().toString(36)}_${randomSuffix()}`;
+  const admin = new Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const c = new Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Key material every node of one test cluster shares (as a real deployment's Secret would). */
+export function sharedSecretsEnv(): Record<string, string> {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync("ed25519");
+  return {
+    JWT_SECRET: crypto.randomBytes(32).toString("base64url"),
+    TICKET_PRIVATE_KEY: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    TICKET_PUBLIC_KEY: publicKey.export({ type: "spki", format: "pem" }).toString(),
+  };
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
