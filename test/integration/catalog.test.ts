@@ -35,7 +35,7 @@ describe("catalog", () => {
   let buyer: HttpClient;
   let admin: HttpClient;
 
-  const as = (roles: Role[], id = randomUUID()) =>
+  const as = (roles: Role[], id: string = randomUUID()) =>
     node.http.as(signAccessToken(node.platform.secrets.jwtSecret, { id, email: `${id}@example.test`, name: "Test", roles }));
   const count = async (table: string) => Number((await db(table).count({ n: "*" }).first())!.n);
   const counts = async () => ({ venues: await count("venues"), events: await count("events"), sessions: await count("sessions") });
