@@ -124,13 +124,18 @@ const UsersService: ServiceSchema = {
       },
     },
 
+    /**
+     * The caller's account. Someone signed in through the external identity provider (OIDC) has no
+     * account row here: they get the identity their token carries, with `createdAt: null`.
+     */
     me: {
       rest: "GET /users/me",
       params: {},
-      async handler(this: UsersThis, ctx: AuthContext): Promise<User> {
-        const row = await this.findRow(currentUser(ctx).id);
-        if (!row) throw notFound("User");
-        return publicUser(row);
+      async handler(this: UsersThis, ctx: AuthContext): Promise<User | (Omit<User, "createdAt"> & { createdAt: null })> {
+        const user = currentUser(ctx);
+        const row = await this.findRow(user.id);
+        if (row) return publicUser(row);
+        return { id: user.id, email: user.email, name: user.name, roles: user.roles, createdAt: null };
       },
     },
 
