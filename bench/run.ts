@@ -268,6 +268,29 @@ function newProfiles(top: number) {
 
 const ceilingS = () => (opts.quick ? 4 : 10);
 
+/**
+ * The no-op route servers stay up for the whole run (idle, they cost nothing): every platform
+ * scenario measures the no-op route again right before its own load, and its ratio uses that
+ * adjacent figure, because on a shared machine the background load changes from minute to minute.
+ */
+const ceilingServers: { local?: number; nats?: number; children: Child[] } = { children: [] };
+
+async function noopServers(): Promise<{ local: number; nats?: number }> {
+  if (!ceilingServers.local) {
+    const web = await startCeiling("ceiling-web", "ceiling-web.ts");
+    ceilingServers.children.push(web.child);
+    ceilingServers.local = web.port;
+  }
+  if (opts.cluster && !ceilingServers.nats) {
+    const ns = `tf-bench-ceiling-${process.pid}`;
+    const svc = await startCeiling("ceiling-noop-service", "ceiling-web.ts", { ROLE: "service", TRANSPORTER: NATS_URL, NAMESPACE: ns });
+    const gw = await startCeiling("ceiling-web-nats", "ceiling-web.ts", { ROLE: "gateway", TRANSPORTER: NATS_URL, NAMESPACE: ns });
+    ceilingServers.children.push(gw.child, svc.child);
+    ceilingServers.nats = gw.port;
+  }
+  return { local: ceilingServers.local!, nats: ceilingServers.nats };
+}
+
 async function ceilings() {
   const out: Record<string, any> = { connections: opts.buyers, durationS: ceilingS() };
   const bare = await startCeiling("ceiling-http", "ceiling-http.ts");
@@ -277,34 +300,24 @@ async function ceilings() {
   } finally {
     await bare.child.stop();
   }
-  const web = await startCeiling("ceiling-web", "ceiling-web.ts");
-  try {
-    log("ceilings: moleculer-web -> no-op action (local)");
-    out.noopRoute = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${web.port}/noop`], connections: opts.buyers, durationS: ceilingS() });
-  } finally {
-    await web.child.stop();
-  }
-  if (opts.cluster) {
-    const ns = `tf-bench-ceiling-${process.pid}`;
-    const svc = await startCeiling("ceiling-noop-service", "ceiling-web.ts", { ROLE: "service", TRANSPORTER: NATS_URL, NAMESPACE: ns });
-    const gw = await startCeiling("ceiling-web-nats", "ceiling-web.ts", { ROLE: "gateway", TRANSPORTER: NATS_URL, NAMESPACE: ns });
-    try {
-      log("ceilings: moleculer-web -> no-op action across NATS");
-      out.noopRouteNats = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${gw.port}/noop`], connections: opts.buyers, durationS: ceilingS() });
-    } finally {
-      await gw.child.stop();
-      await svc.child.stop();
-    }
+  const ports = await noopServers();
+  log("ceilings: moleculer-web -> no-op action (local)");
+  out.noopRoute = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${ports.local}/noop`], connections: opts.buyers, durationS: ceilingS() });
+  if (ports.nats) {
+    log("ceilings: moleculer-web -> no-op action across NATS");
+    out.noopRouteNats = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${ports.nats}/noop`], connections: opts.buyers, durationS: ceilingS() });
   }
   out.noopToBareRatio = round(out.noopRoute.reqPerSec / out.bareHttp.reqPerSec, 3);
   return out;
 }
 
-/** The no-op route rate the platform's numbers are read against (across NATS in cluster mode). */
-function noopRate(): number | undefined {
-  const c = results.scenarios.ceilings;
-  if (!c || c.skipped || c.error) return undefined;
-  return (opts.cluster ? c.noopRouteNats?.reqPerSec : undefined) ?? c.noopRoute?.reqPerSec;
+/** The no-op route rate measured just now (across NATS in cluster mode), for the next scenario's ratio. */
+async function adjacentNoop(): Promise<{ reqPerSec: number; latencyMs: unknown; via: string } | undefined> {
+  if (!opts.scenarios.includes("ceilings")) return undefined;
+  const ports = await noopServers();
+  const port = ports.nats ?? ports.local;
+  const r = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${port}/noop`], connections: opts.buyers, durationS: opts.quick ? 2 : 5 });
+  return { reqPerSec: r.reqPerSec, latencyMs: r.latencyMs, via: ports.nats ? "across NATS" : "local" };
 }
 
 async function hotHold() {
@@ -313,13 +326,14 @@ async function hotHold() {
     log(`hotHold: creating a session of ${opts.seats} seats`);
     const fixture = await createFixture(api, opts.seats, 1);
     const seatIds = await seatIdsOf(api, fixture);
+    const noop = await adjacentNoop();
     log(`hotHold: ${opts.buyers} buyers holding 1-4 seats until sold out`);
     const cap = Math.max(opts.durationS * 4, opts.quick ? 25 : 120);
     const r = await runLoad({ type: "hold", baseUrls: platform.baseUrls, sessionId: fixture.sessionIds[0], seatIds, buyers: opts.buyers, durationS: cap, jwtSecret: platform.jwtSecret });
     const acked = r.acked as AckedHolds;
     delete r.acked;
-    const noop = noopRate();
-    r.ratioToNoopRoute = noop ? round(r.holdsPerSec / noop, 3) : null;
+    r.adjacentNoopRoute = noop;
+    r.ratioToNoopRoute = noop ? round(r.holdsPerSec / noop.reqPerSec, 3) : null;
     r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: seatIds.length };
     return { result: r, acked, clientViolations: [{ check: "no seat in two acknowledged holds (client view)", sample: r.doubleHeld }] };
   });
@@ -357,6 +371,7 @@ async function manySessions() {
     await sleep(5500); // heap figures in /metrics are refreshed every 5 s
     const before = await processMemory(platform);
     const metricsBefore = actorMetrics(await platform.metrics(0));
+    const noop = await adjacentNoop();
     log(`manySessions: ${opts.buyers} buyers over ${fixture.sessionIds.length} sessions, ${opts.durationS}s`);
     const r = await runLoad({ type: "spread", baseUrls: platform.baseUrls, sessionIds: fixture.sessionIds, buyers: opts.buyers, durationS: opts.durationS, jwtSecret: platform.jwtSecret });
     await sleep(5500);
@@ -367,12 +382,12 @@ async function manySessions() {
     await sleep(idleS * 1000);
     const idle = await processMemory(platform);
     const metricsIdle = actorMetrics(await platform.metrics(0));
-    const noop = noopRate();
     return {
       result: {
         ...r,
         setupS,
-        ratioToNoopRoute: noop ? round(r.holdsPerSec / noop, 3) : null,
+        adjacentNoopRoute: noop,
+        ratioToNoopRoute: noop ? round(r.holdsPerSec / noop.reqPerSec, 3) : null,
         memory: { beforeLoad: before, afterLoad: after, [`after${idleS}sIdle`]: idle },
         actorMetrics: { beforeLoad: metricsBefore, afterLoad: metricsAfter, [`after${idleS}sIdle`]: metricsIdle },
         setup: { adminVia, layoutVia: fixture.layoutVia },
@@ -422,17 +437,18 @@ async function seatMap() {
       }
     }
     const headers = { "accept-encoding": "gzip" };
+    const noop = await adjacentNoop();
     log(`seatMap: statusOnly, ${opts.seatMapConnections} connections`);
     const statusOnly = await runLoad({ type: "cannon", urls: platform.baseUrls.map((b) => b + url("?statusOnly=1")), connections: opts.seatMapConnections, durationS: ceilingS(), headers });
     log("seatMap: full");
     const full = await runLoad({ type: "cannon", urls: platform.baseUrls.map((b) => b + url("")), connections: opts.seatMapConnections, durationS: ceilingS(), headers });
-    const noop = noopRate();
     return {
       result: {
         seats: fixture.seatCount,
         seatsHeldBeforeLoad: scattered,
         bytes,
-        statusOnly: { ...statusOnly, ratioToNoopRoute: noop ? round(statusOnly.reqPerSec / noop, 3) : null },
+        adjacentNoopRoute: noop,
+        statusOnly: { ...statusOnly, ratioToNoopRoute: noop ? round(statusOnly.reqPerSec / noop.reqPerSec, 3) : null },
         full,
         setup: { adminVia, layoutVia: fixture.layoutVia },
       },
@@ -563,6 +579,7 @@ async function main() {
       }
     }
   }
+  await Promise.all(ceilingServers.children.map((c) => c.stop()));
   if (shared) {
     await shared.stop().catch((err) => log(`stopping the platform: ${(err as Error).message}`));
     if (opts.profile && shared.live) results.scenarios.profile = { top: newProfiles(15) };

@@ -97,6 +97,7 @@ export function renderMarkdown(r: Results): string {
   else {
     out.push("", `One session of ${fmt(h.seats)} seats; ${h.buyers} concurrent buyers, each a new buyer identity per hold, holding 1-4 seats (half explicit seats side by side, half best available) until ${h.soldOut ? "sold out" : "the time cap"} (${fmt(h.elapsedS, 1)} s).`, "");
     out.push(table(["holds", "seats held", "holds/s", "/ no-op route", "p50 ms", "p95 ms", "p99 ms", "max ms"], [[fmt(h.holds), fmt(h.seatsHeld), fmt(h.holdsPerSec), fmt(h.ratioToNoopRoute, 3), fmt(h.latencyMs.p50, 1), fmt(h.latencyMs.p95, 1), fmt(h.latencyMs.p99, 1), fmt(h.latencyMs.max, 1)]]));
+    if (h.adjacentNoopRoute) out.push("", `The no-op route (${h.adjacentNoopRoute.via}) measured right before this load: ${fmt(h.adjacentNoopRoute.reqPerSec)} req/s; the ratio uses it.`);
     out.push("", `Responses: ${codes(h.codes)}.`, "", correctness(h), profile(h));
   }
 
@@ -135,6 +136,7 @@ export function renderMarkdown(r: Results): string {
       ["statusOnly=1", fmt(sm.bytes.statusOnlyRaw), fmt(sm.bytes.statusOnlyGzip), fmt(sm.statusOnly.reqPerSec), fmt(sm.statusOnly.latencyMs.p50), fmt(sm.statusOnly.latencyMs.p99), fmt(sm.statusOnly.non2xx + sm.statusOnly.errors)],
       ["full (with seatIds)", fmt(sm.bytes.fullRaw), fmt(sm.bytes.fullGzip), fmt(sm.full.reqPerSec), fmt(sm.full.latencyMs.p50), fmt(sm.full.latencyMs.p99), fmt(sm.full.non2xx + sm.full.errors)],
     ]));
+    if (sm.adjacentNoopRoute) out.push("", `No-op route right before: ${fmt(sm.adjacentNoopRoute.reqPerSec)} req/s (statusOnly is ${fmt(sm.statusOnly.ratioToNoopRoute, 3)} of it).`);
     out.push("", correctness(sm), profile(sm));
   }
 
