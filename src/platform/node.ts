@@ -40,7 +40,7 @@ export const SERVICE_GROUPS: Record<string, string[]> = {
   accounts: ["auth", "users"],
   catalog: ["venues", "events", "sessions"],
   sales: ["seats", "holds", "orders", "payments"],
-  fulfilment: ["tickets", "checkin", "notifications", "webhooks", "analytics"],
+  fulfilment: ["tickets", "ticket-pdf", "checkin", "notifications", "webhooks", "analytics"],
 };
 
 export function expandServices(names: string[]): string[] {

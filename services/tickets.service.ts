@@ -1,0 +1,212 @@
+/**
+ * Tickets: issued from the durable `orders.confirmed` event (one per order item, each with an
+ * Ed25519-signed QR code), revoked on `orders.cancelled`, and served to their owner (or an admin)
+ * as JSON, PDF and QR image. Anyone else gets 404, as if the ticket did not exist.
+ *
+ * GET /api/tickets/:id/pdf serves the PDF the worker (services/ticket-pdf.service.ts) stored; if
+ * the buyer is faster than the worker, it is rendered and stored right here, so the route never
+ * answers "not ready" for a ticket that exists.
+ */
+import { randomUUID } from "crypto";
+import type { Knex } from "knex";
+import type { ServiceSchema } from "moleculer";
+import { DbMixin } from "../mixins/db.mixin";
+import { readTicketPdf, renderMissingPdfs } from "../mixins/ticket-files";
+import { durable, OutboxMixin, writeOutbox } from "../mixins/outbox.mixin";
+import { Channels, OrdersCancelled, OrdersConfirmed } from "../channels";
+import { signTicketCode } from "../src/domain/ticket-code";
+import { renderTicketQrPng } from "../src/domain/ticket-pdf";
+import { AuthContext, AuthUser, currentUser, hasRole } from "../src/platform/auth";
+import { ApiError, notFound } from "../src/platform/errors";
+
+export interface TicketRow {
+  id: string;
+  order_id: string;
+  position: number;
+  user_id: string;
+  session_id: string;
+  event_id: string | null;
+  seat_id: string;
+  seat_label: string;
+  category: string | null;
+  holder_name: string;
+  status: "VALID" | "USED" | "REVOKED";
+  code: string;
+  used_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Date;
+}
+
+export function ticketView(t: TicketRow) {
+  return {
+    id: t.id,
+    orderId: t.order_id,
+    sessionId: t.session_id,
+    eventId: t.event_id,
+    seatId: t.seat_id,
+    seatLabel: t.seat_label,
+    category: t.category,
+    holderName: t.holder_name,
+    status: t.status,
+    code: t.code,
+    usedAt: t.used_at ? new Date(t.used_at).toISOString() : null,
+    createdAt: new Date(t.created_at).toISOString(),
+  };
+}
+
+/** Ticket ids are UUIDs; anything else (`../../etc/passwd`) is refused before any lookup. */
+export const TICKET_ID = { type: "string", pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, max: 36 } as const;
+
+// An order cancelled before its confirmation reached us gets revoked tickets, never valid ones.
+const CANCELLED_ORDER_STATUSES = ["CANCELLED", "REFUNDED"];
+
+const TicketsService: ServiceSchema = {
+  name: "tickets",
+  mixins: [DbMixin, OutboxMixin],
+  settings: { rest: "/" },
+
+  channels: {
+    [Channels.ORDERS_CONFIRMED]: durable<OrdersConfirmed>(async function (this: any, order, trx) {
+      await this.issueTickets(trx, order);
+    }, { group: "tickets" }),
+    [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(async function (this: any, order, trx) {
+      await this.revokeTickets(trx, order.orderId);
+    }, { group: "tickets" }),
+  },
+
+  actions: {
+    my: {
+      rest: "GET /tickets/my",
+      params: {
+        page: { type: "number", integer: true, min: 1, max: 10_000, convert: true, default: 1 },
+        pageSize: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 20 },
+        orderId: { type: "string", max: 64, optional: true },
+      },
+      async handler(this: any, ctx: AuthContext<{ page: number; pageSize: number; orderId?: string }>) {
+        const user = currentUser(ctx);
+        const { page, pageSize, orderId } = ctx.params;
+        const base = () => {
+          const q = (this.db as Knex)("tickets").where({ user_id: user.id });
+          if (orderId) q.andWhere({ order_id: orderId });
+          return q;
+        };
+        const [{ count }] = await base().count<{ count: number }[]>({ count: "*" });
+        const rows: TicketRow[] = await base().orderBy([{ column: "created_at", order: "desc" }, { column: "position" }])
+          .limit(pageSize).offset((page - 1) * pageSize);
+        return { items: rows.map(ticketView), total: Number(count), page, pageSize };
+      },
+    },
+
+    publicKey: {
+      rest: "GET /tickets/public-key",
+      auth: "public",
+      handler(this: any) {
+        return { algorithm: "Ed25519", format: "spki-pem", publicKey: this.platform.secrets.ticketPublicKey };
+      },
+    },
+
+    get: {
+      rest: "GET /tickets/:id",
+      params: { id: TICKET_ID },
+      async handler(this: any, ctx: AuthContext<{ id: string }>) {
+        return ticketView(await this.ownTicket(ctx));
+      },
+    },
+
+    pdf: {
+      rest: "GET /tickets/:id/pdf",
+      params: { id: TICKET_ID },
+      async handler(this: any, ctx: AuthContext<{ id: string }>) {
+        const ticket: TicketRow = await this.ownTicket(ctx);
+        if (ticket.status === "REVOKED") throw new ApiError(410, "TICKET_REVOKED", "This ticket was revoked.");
+        let pdf: Buffer | undefined = await readTicketPdf(this.db, ticket.id);
+        if (!pdf) {
+          await renderMissingPdfs(this.db, [ticket.id]);
+          pdf = await readTicketPdf(this.db, ticket.id);
+        }
+        ctx.meta.$responseType = "application/pdf";
+        ctx.meta.$responseHeaders = {
+          "Content-Disposition": `inline; filename="ticket-${ticket.id}.pdf"`,
+          "Cache-Control": "private, no-store",
+        };
+        return pdf;
+      },
+    },
+
+    qr: {
+      rest: "GET /tickets/:id/qr.png",
+      params: { id: TICKET_ID },
+      async handler(this: any, ctx: AuthContext<{ id: string }>) {
+        const ticket: TicketRow = await this.ownTicket(ctx);
+        if (ticket.status === "REVOKED") throw new ApiError(410, "TICKET_REVOKED", "This ticket was revoked.");
+        ctx.meta.$responseType = "image/png";
+        ctx.meta.$responseHeaders = { "Cache-Control": "private, no-store" };
+        return renderTicketQrPng(ticket.code);
+      },
+    },
+
+    /** Internal: the tickets of an order (for the orders service's order view). */
+    byOrder: {
+      params: { orderId: { type: "string", max: 64 } },
+      async handler(this: any, ctx: AuthContext<{ orderId: string }>) {
+        const rows: TicketRow[] = await this.db("tickets").where({ order_id: ctx.params.orderId }).orderBy("position");
+        return rows.map(ticketView);
+      },
+    },
+  },
+
+  methods: {
+    async ownTicket(this: any, ctx: AuthContext<{ id: string }>): Promise<TicketRow> {
+      const user: AuthUser = currentUser(ctx);
+      const ticket: TicketRow | undefined = await this.db("tickets").where({ id: ctx.params.id }).first();
+      if (!ticket || (ticket.user_id !== user.id && !hasRole(user, ["admin"]))) throw notFound("Ticket");
+      return ticket;
+    },
+
+    /**
+     * One ticket per order item, in the consumer's transaction together with the `tickets.issued`
+     * outbox record. UNIQUE(order_id, position) makes a second confirmation of the same order
+     * (whatever its message id) insert nothing and publish nothing.
+     */
+    async issueTickets(this: any, trx: Knex.Transaction, order: OrdersConfirmed): Promise<string[]> {
+      const privateKey: string = this.platform.secrets.ticketPrivateKey;
+      // A cancellation that overtook the confirmation: its tickets are born revoked.
+      const current = await trx("orders").where({ id: order.orderId }).first("status");
+      const cancelled = !!current && CANCELLED_ORDER_STATUSES.includes(current.status);
+      const rows = order.items.map((item) => {
+        const id = randomUUID();
+        const claims = { ticketId: id, sessionId: order.sessionId, seatId: item.seatId, seatLabel: item.seatLabel, holderName: order.holderName ?? "" };
+        return {
+          id,
+          order_id: order.orderId,
+          position: item.position,
+          user_id: order.userId,
+          session_id: order.sessionId,
+          event_id: order.eventId ?? null,
+          seat_id: item.seatId,
+          seat_label: item.seatLabel,
+          category: item.category ?? null,
+          holder_name: order.holderName ?? "",
+          status: cancelled ? "REVOKED" : "VALID",
+          revoked_at: cancelled ? new Date() : null,
+          code: signTicketCode(claims, privateKey),
+        };
+      });
+      if (!rows.length) return [];
+      const inserted: Array<{ id: string }> = await trx("tickets").insert(rows).onConflict(["order_id", "position"]).ignore().returning("id");
+      if (!inserted.length) return [];
+      const ticketIds = inserted.map((r) => r.id);
+      await writeOutbox(trx, Channels.TICKETS_ISSUED, { orderId: order.orderId, userId: order.userId, ticketIds }, { key: order.orderId });
+      return ticketIds;
+    },
+
+    async revokeTickets(this: any, trx: Knex.Transaction, orderId: string): Promise<string[]> {
+      const rows: Array<{ id: string }> = await trx("tickets")
+        .where({ order_id: orderId }).whereNot({ status: "REVOKED" })
+        .update({ status: "REVOKED", revoked_at: trx.fn.now() }).returning("id");
+      return rows.map((r) => r.id);
+    },
+  },
+};
+
+export default TicketsService;
