@@ -5,6 +5,7 @@ import path from "path";
 import jwt from "jsonwebtoken";
 import type { LoggerInstance } from "moleculer";
 import { runSeeds } from "../../src/platform/seed";
+import { CURRENT_PARAMS, hashPassword } from "../../src/domain/passwords";
 import { accountsRoutesReady, postFrom, randomLoopbackAddress, signUp } from "../helpers/accounts";
 import { startTestNode, TestNode } from "../helpers/node";
 
@@ -155,6 +156,18 @@ describe("accounts", () => {
       const unknown = await post("/api/auth/login", { email: `nobody-${crypto.randomUUID()}@example.test`, password: "not the password" });
       expect(wrong).toEqual({ status: 401, body: { error: { code: "INVALID_CREDENTIALS", message: expect.any(String) } } });
       expect(unknown).toEqual(wrong);
+    });
+
+    it("upgrades a password hash made with older, cheaper parameters at the next login", async () => {
+      const u = await signUp(node);
+      const db = await node.platform.db();
+      const old = await hashPassword(u.password, { N: 2 ** 10, r: 8, p: 1 });
+      await db("users").where({ id: u.user.id }).update({ password_hash: old });
+      expect((await post("/api/auth/login", { email: u.email, password: u.password })).status).toBe(200);
+      const upgraded = (await db("users").where({ id: u.user.id }).first()).password_hash as string;
+      expect(upgraded.startsWith(`scrypt$${CURRENT_PARAMS.N}$${CURRENT_PARAMS.r}$${CURRENT_PARAMS.p}$`)).toBe(true);
+      expect((await post("/api/auth/login", { email: u.email, password: u.password })).status).toBe(200);
+      expect((await post("/api/auth/login", { email: u.email, password: "wrong password" })).status).toBe(401);
     });
 
     it("limits sign-in attempts per address", async () => {
