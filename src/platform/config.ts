@@ -8,6 +8,8 @@ export interface Config {
   /** "embedded": one node, PGlite in-process, in-process channels. "cluster": NATS + PostgreSQL + Redis. */
   mode: "embedded" | "cluster";
   nodeID?: string;
+  /** Moleculer namespace: nodes only see nodes of the same namespace. */
+  namespace: string;
   port: number;
   /** Where embedded mode keeps its database, keys and mail; "memory" keeps nothing (tests). */
   dataDir: string;
@@ -20,6 +22,9 @@ export interface Config {
   adminEmail?: string;
   adminPassword?: string;
   jwtSecret?: string;
+  /** Ed25519 PEM keys signing ticket QR codes (cluster mode: every node needs the same pair). */
+  ticketPrivateKey?: string;
+  ticketPublicKey?: string;
   oidcIssuer?: string;
   corsOrigins: string;
   rateLimitPerMinute: number;
@@ -47,6 +52,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argvServices: s
   return {
     mode,
     nodeID: env.NODE_ID || undefined,
+    namespace: env.NAMESPACE || "ticketflash",
     port: Number(env.PORT ?? 3000),
     dataDir,
     transporter,
@@ -57,6 +63,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argvServices: s
     adminEmail: env.ADMIN_EMAIL || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
     jwtSecret: env.JWT_SECRET || undefined,
+    ticketPrivateKey: env.TICKET_PRIVATE_KEY?.replace(/\\n/g, "\n") || undefined,
+    ticketPublicKey: env.TICKET_PUBLIC_KEY?.replace(/\\n/g, "\n") || undefined,
     oidcIssuer: env.OIDC_ISSUER || undefined,
     corsOrigins: env.CORS_ORIGINS || "*",
     rateLimitPerMinute: Number(env.RATE_LIMIT_PER_MINUTE ?? 6000),

@@ -26,17 +26,16 @@ function generate(): Secrets {
 
 const memorySecrets = generate();
 
-export function loadSecrets(config: Config, env: NodeJS.ProcessEnv = process.env): Secrets {
+export function loadSecrets(config: Config): Secrets {
   const fromEnv: Partial<Secrets> = {
     jwtSecret: config.jwtSecret,
-    ticketPrivateKey: env.TICKET_PRIVATE_KEY?.replace(/\\n/g, "\n"),
-    ticketPublicKey: env.TICKET_PUBLIC_KEY?.replace(/\\n/g, "\n"),
+    ticketPrivateKey: config.ticketPrivateKey,
+    ticketPublicKey: config.ticketPublicKey,
   };
+  if (fromEnv.jwtSecret && fromEnv.ticketPrivateKey && fromEnv.ticketPublicKey) return fromEnv as Secrets;
   let stored: Secrets;
   if (config.dataDir === "memory") {
     stored = memorySecrets;
-  } else if (config.mode === "cluster" && fromEnv.jwtSecret && fromEnv.ticketPrivateKey && fromEnv.ticketPublicKey) {
-    return fromEnv as Secrets;
   } else {
     const file = path.join(config.dataDir, "secrets.json");
     if (fs.existsSync(file)) {

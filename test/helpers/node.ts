@@ -1,12 +1,14 @@
 /**
  * Broker-level test harness: a real TicketFlash node (the same createNode as `npm start`) on an
- * in-memory embedded database, or on a fresh PostgreSQL database when TEST_DATABASE_URL is set.
+ * in-memory embedded database, or (TEST_CLUSTER=1) on NATS + a fresh PostgreSQL database + Redis
+ * with a peer broker.
  * `http` is a tiny JSON client for the gateway when the node runs `api`.
  */
 import { AddressInfo } from "net";
 import type { ServiceSchema } from "moleculer";
 import { loadConfig } from "../../src/platform/config";
-import { createNode, NodeHandle } from "../../src/platform/node";
+import { availableServices, createNode, NodeHandle } from "../../src/platform/node";
+import { createTestDatabase, NATS_URL, randomSuffix, REDIS_URL, sharedSecretsEnv } from "./infra";
 import { runSeeds } from "../../src/platform/seed";
 
 export interface TestNode extends NodeHandle {
@@ -24,17 +26,77 @@ export interface StartOptions {
 }
 
 export async function startTestNode(opts: StartOptions = {}): Promise<TestNode> {
-  const env = { DATA_DIR: "memory", LOG_LEVEL: "warn", PORT: "0", SEED_DEMO: "0", ...opts.env };
+  let env: Record<string, string> = { DATA_DIR: "memory", LOG_LEVEL: "warn", PORT: "0", SEED_DEMO: "0", ...opts.env };
+  let peer: NodeHandle | undefined;
+  let release: () => Promise<void> = async () => undefined;
+  if (process.env.TEST_CLUSTER === "1") ({ env, release } = await clusterEnv(env));
+
   const config = loadConfig({ ...env } as NodeJS.ProcessEnv, opts.services ?? []);
   const node = createNode(config, { logger: env.LOG_LEVEL === "silent" ? false : undefined });
   await node.platform.db();
   if (opts.seed) await runSeeds(node.platform, node.broker.logger);
   for (const schema of opts.schemas ?? []) node.broker.createService(schema);
+
+  if (process.env.TEST_CLUSTER === "1") {
+    // A second broker in the same namespace runs another instance of every backend service, so
+    // calls, channel deliveries and events really cross brokers over NATS.
+    const backend = node.broker.services.map((s) => s.name).filter((n) => n !== "api" && availableServices().includes(n));
+    if (backend.length) {
+      peer = createNode(loadConfig({ ...env, NODE_ID: `${config.nodeID}-peer`, PORT: "0" } as NodeJS.ProcessEnv, backend), {
+        logger: env.LOG_LEVEL === "silent" ? false : undefined,
+      });
+      await peer.broker.start();
+    }
+  }
   await node.broker.start();
+  if (peer) await node.broker.waitForServices(peer.broker.services.map((s) => s.name), 30_000);
   const api = node.broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo } } | undefined;
   const port = api?.server?.address().port;
   const baseUrl = port ? `http://127.0.0.1:${port}` : "";
-  return { ...node, baseUrl, http: new HttpClient(baseUrl) };
+  return {
+    ...node,
+    baseUrl,
+    http: new HttpClient(baseUrl),
+    async stop() {
+      await peer?.stop();
+      await node.stop();
+      await release();
+    },
+  };
+}
+
+/**
+ * Cluster mode (`npm run test:cluster` sets TEST_CLUSTER=1): the same tests on NATS, a PostgreSQL
+ * server and Redis. A test that restarts a node on the same DATA_DIR (or passes DATABASE_URL)
+ * gets the same database again; each run's databases are dropped by the cluster teardown.
+ */
+const databasesByDataDir = new Map<string, string>();
+let sharedKeys: Record<string, string> | undefined;
+
+async function clusterEnv(env: Record<string, string>): Promise<{ env: Record<string, string>; release: () => Promise<void> }> {
+  let databaseUrl: string | undefined = env.DATABASE_URL;
+  if (!databaseUrl) {
+    const dir = env.DATA_DIR !== "memory" ? env.DATA_DIR : undefined;
+    databaseUrl = dir ? databasesByDataDir.get(dir) : undefined;
+    if (!databaseUrl) {
+      databaseUrl = (await createTestDatabase(`tf_it_${process.env.TF_TEST_RUN ?? "x"}`)).url;
+      if (dir) databasesByDataDir.set(dir, databaseUrl);
+    }
+  }
+  sharedKeys ??= sharedSecretsEnv();
+  const suffix = randomSuffix();
+  return {
+    env: {
+      ...sharedKeys,
+      ...env,
+      DATABASE_URL: databaseUrl,
+      TRANSPORTER: env.TRANSPORTER ?? NATS_URL,
+      REDIS_URL: env.REDIS_URL ?? REDIS_URL,
+      NAMESPACE: env.NAMESPACE ?? `tf-it-${suffix}`,
+      NODE_ID: env.NODE_ID ?? `it-${suffix}`,
+    },
+    release: async () => undefined,
+  };
 }
 
 export interface HttpResponse<T = any> {
