@@ -5,9 +5,12 @@
  * - The default strategy is RoundRobin with `preferLocal: true`: stateless services (api, auth,
  *   catalog, orders, ...) are cheaper served in-process when the node has them.
  * - The `seats` service must NOT use preferLocal or random balancing: one actor per session lives
- *   on exactly one node, so its actions route by `sessionId` with the session-affinity strategy
- *   the seats service registers for itself (see services/seats.service.ts), and a call without a
- *   session key is refused.
+ *   on exactly one node. Its actions declare `sessionKey: "sessionId"` and the SessionRouting call
+ *   middleware (src/seats/routing.ts), registered here so every node and the REPL load it, sends
+ *   each call to the session's owner by rendezvous hashing over the nodes running `seats`, as a
+ *   direct `nodeID` call. Not an action-level strategy: Moleculer 0.14 answers from a local
+ *   endpoint before consulting any strategy when preferLocal is on, and the built-in Shard ring
+ *   moves many sessions on a membership change. A call without a session key is refused.
  * - Heartbeats every second, a node is declared dead after 3 s of silence (Moleculer's default
  *   is ~10 s / 30 s), so the sessions of a killed node move within a few seconds.
  * - requestTimeout is 10 s (Moleculer's default is none) and retryable errors (a node that just
@@ -17,6 +20,7 @@ import type { BrokerOptions } from "moleculer";
 import { Validators } from "moleculer";
 import type { Config } from "./src/platform/config";
 import { loadConfig } from "./src/platform/config";
+import { SessionRoutingMiddleware } from "./src/seats/routing";
 import { channelMiddlewares } from "./channels/adapter";
 
 type ParamSchema = Record<string, unknown>;
@@ -34,7 +38,7 @@ class StrictValidator extends Validators.Fastest {
 
 export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
   return {
-    namespace: process.env.NAMESPACE || "ticketflash",
+    namespace: config.namespace,
     nodeID: config.nodeID,
     transporter: config.transporter
       ? { type: "NATS", options: { url: config.transporter, maxReconnectAttempts: -1 } }
@@ -53,7 +57,7 @@ export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
     metrics: { enabled: true, reporter: [] },
     validator: new StrictValidator(),
     // @moleculer/channels (NATS JetStream in cluster, in-process when embedded) + the outbox relay.
-    middlewares: channelMiddlewares(config),
+    middlewares: [SessionRoutingMiddleware(), ...channelMiddlewares(config)],
     errorRegenerator: undefined,
   };
 }

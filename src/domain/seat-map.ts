@@ -312,7 +312,8 @@ export class SeatMap {
   private readonly rowsView: RowsView;
   private filterCategory = -1;
 
-  constructor(readonly plan: SeatPlan, readonly rules: SeatMapRules, version = 0) {
+  /** Rules may change while the map lives (the organizer edits the session); they apply to new commands. */
+  constructor(readonly plan: SeatPlan, public rules: SeatMapRules, version = 0) {
     assert(rules.maxPerCustomer >= 1 && rules.holdMs > 0, "rules");
     this.status = new Uint8Array(plan.total);
     this.holder = new Int32Array(plan.total).fill(-1);

@@ -1,0 +1,148 @@
+/**
+ * Holds and the seat map over REST (shared/API.md "Holds", seat-map): a thin facade that checks
+ * who is asking and forwards to the session's seat actor (services/seats.service.ts).
+ * A hold is visible only to its holder (and admins): anyone else gets 404.
+ */
+import crypto from "crypto";
+import zlib from "zlib";
+import type { Service, ServiceSchema } from "moleculer";
+import { DbMixin, DbThis } from "../mixins/db.mixin";
+import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
+import { conflict, notFound } from "../src/platform/errors";
+import { findHold } from "../src/seats/store";
+import { holdJson } from "../src/seats/contract";
+
+const id = { type: "string", min: 1, max: 100 } as const;
+
+type This = Service & DbThis & {
+  ownHold(ctx: AuthContext, holdId: string): Promise<NonNullable<Awaited<ReturnType<typeof findHold>>>>;
+};
+
+interface SeatMapAnswer {
+  sessionId: string;
+  version: number;
+  seatIds: string[];
+  status: string;
+  prices: Record<string, number>;
+  currency: string;
+  areas: Array<{ id: string; capacity: number; available: number }>;
+}
+
+const HoldsService: ServiceSchema = {
+  name: "holds",
+  mixins: [DbMixin],
+  settings: { rest: "/" },
+
+  actions: {
+    create: {
+      rest: "POST /sessions/:id/holds",
+      params: {
+        id,
+        seats: { type: "array", optional: true, min: 1, max: 100, items: { type: "string", min: 1, max: 100 } },
+        quantity: { type: "number", integer: true, min: 1, max: 100, optional: true },
+        category: { type: "string", min: 1, max: 100, optional: true },
+        adjacent: { type: "boolean", optional: true },
+        area: { type: "string", min: 1, max: 100, optional: true },
+      },
+      async handler(this: This, ctx: AuthContext<{ id: string; seats?: string[]; quantity?: number; category?: string; adjacent?: boolean; area?: string }>) {
+        const user = currentUser(ctx);
+        const { id: sessionId, ...request } = ctx.params;
+        const hold = await ctx.call<{ holdId: string }, unknown>("seats.hold", { sessionId, userId: user.id, ...request });
+        ctx.meta.$statusCode = 201;
+        ctx.meta.$location = `/api/holds/${hold.holdId}`;
+        return hold;
+      },
+    },
+
+    /** GET /api/holds/:id, and `holds.get({id})` for other services (owner or admin, else 404). */
+    get: {
+      rest: "GET /holds/:id",
+      params: { id },
+      async handler(this: This, ctx: AuthContext<{ id: string }>) {
+        const hold = await this.ownHold(ctx, ctx.params.id);
+        return holdJson(hold.sessionId, hold);
+      },
+    },
+
+    release: {
+      rest: "DELETE /holds/:id",
+      params: { id },
+      async handler(this: This, ctx: AuthContext<{ id: string }>) {
+        const hold = await this.ownHold(ctx, ctx.params.id);
+        if (hold.status === "CONFIRMED") throw conflict("HOLD_CONFIRMED", "This hold was bought; cancel the order instead.");
+        if (hold.status === "EXPIRED") throw conflict("HOLD_EXPIRED", "The hold has already expired.");
+        await ctx.call("seats.release", { sessionId: hold.sessionId, holdId: hold.holdId });
+        ctx.meta.$statusCode = 204;
+        return null;
+      },
+    },
+
+    extend: {
+      rest: "POST /holds/:id/extend",
+      params: { id, seconds: { type: "number", integer: true, min: 1, max: 3600, optional: true } },
+      async handler(this: This, ctx: AuthContext<{ id: string; seconds?: number }>) {
+        const hold = await this.ownHold(ctx, ctx.params.id);
+        return ctx.call("seats.extend", { sessionId: hold.sessionId, holdId: hold.holdId, ...(ctx.params.seconds ? { seconds: ctx.params.seconds } : {}) });
+      },
+    },
+
+    seatMap: {
+      rest: "GET /sessions/:id/seat-map",
+      auth: "public",
+      params: { id, statusOnly: { type: "enum", values: ["0", "1", "true", "false"], optional: true } },
+      async handler(this: This, ctx: AuthContext<{ id: string; statusOnly?: string }>) {
+        const map = await ctx.call<SeatMapAnswer, { sessionId: string }>("seats.map", { sessionId: ctx.params.id });
+        const statusOnly = ctx.params.statusOnly === "1" || ctx.params.statusOnly === "true";
+        const body = JSON.stringify({
+          sessionId: map.sessionId,
+          version: map.version,
+          ...(statusOnly ? {} : { seatIds: map.seatIds }),
+          status: map.status,
+          prices: map.prices,
+          currency: map.currency,
+          areas: map.areas,
+        });
+        // The ETag covers the whole body (prices can change without a seat changing).
+        const etag = `"${crypto.createHash("sha1").update(body).digest("base64url")}"`;
+        const headers: Record<string, string> = { ETag: etag, "Cache-Control": "no-cache", Vary: "Accept-Encoding" };
+        ctx.meta.$responseHeaders = headers;
+        ctx.meta.$responseType = "application/json; charset=utf-8";
+        const ifNoneMatch = ctx.meta.headers?.["if-none-match"];
+        if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)) {
+          ctx.meta.$statusCode = 304;
+          return null;
+        }
+        if (/\bgzip\b/.test(ctx.meta.headers?.["accept-encoding"] ?? "")) {
+          headers["Content-Encoding"] = "gzip";
+          return zlib.gzipSync(body);
+        }
+        return Buffer.from(body);
+      },
+    },
+
+    /** Organizer: take seats off sale (`blocked: true`) or put them back. */
+    block: {
+      rest: "POST /sessions/:id/blocks",
+      roles: ["organizer", "admin"],
+      params: { id, seats: { type: "array", min: 1, max: 10_000, items: { type: "string", min: 1, max: 100 } }, blocked: "boolean" },
+      async handler(this: This, ctx: AuthContext<{ id: string; seats: string[]; blocked: boolean }>) {
+        const user = currentUser(ctx);
+        const session = await this.db("sessions as s").join("events as e", "e.id", "s.event_id").where("s.id", ctx.params.id).first("e.organizer_id");
+        if (!session || (!hasRole(user, ["admin"]) && session.organizer_id !== user.id)) throw notFound("Session");
+        const result = await ctx.call<{ seats: string[] }, unknown>("seats.block", { sessionId: ctx.params.id, seats: ctx.params.seats, blocked: ctx.params.blocked });
+        return { sessionId: ctx.params.id, blocked: ctx.params.blocked, changed: result.seats };
+      },
+    },
+  },
+
+  methods: {
+    async ownHold(this: This, ctx: AuthContext, holdId: string) {
+      const user = currentUser(ctx);
+      const hold = await findHold(this.db, holdId);
+      if (!hold || (hold.userId !== user.id && !hasRole(user, ["admin"]))) throw notFound("Hold");
+      return hold;
+    },
+  },
+};
+
+export default HoldsService;

@@ -1,0 +1,368 @@
+/**
+ * The seat actors: one per event session, on the node that owns the session (src/seats/routing.ts).
+ * Internal actions only (shared/CONTRACTS.md "Seats"); the REST facade is holds.service.ts.
+ *
+ * A node activates a session's actor on the first call (new epoch, state rebuilt from the
+ * database), passivates it when idle with no live holds, hands it over when membership changes
+ * make another node its owner, and every second wakes the actors of its sessions that have holds
+ * due, so holds expire on time even after a restart or a failover.
+ */
+import crypto from "crypto";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Knex } from "knex";
+import { DbMixin, DbThis } from "../mixins/db.mixin";
+import { ApiError, notFound, unavailable, unprocessable } from "../src/platform/errors";
+import { SeatMapError } from "../src/domain/seat-map";
+import { ActorUnavailable, SessionActor } from "../src/seats/session-actor";
+import { findHold, onSale, sessionsWithHoldsDue } from "../src/seats/store";
+import { ownerOf } from "../src/seats/routing";
+import { holdJson } from "../src/seats/contract";
+
+const IDLE_MS = Number(process.env.SEATS_IDLE_SECONDS ?? 300) * 1000;
+const SWEEP_MS = 1000;
+
+/** HTTP status of each refusal of the seat map. */
+const STATUS_OF: Record<string, number> = {
+  VALIDATION_ERROR: 400,
+  UNKNOWN_SEATS: 400,
+  DUPLICATE_SEATS: 400,
+  UNKNOWN_AREA: 400,
+  UNKNOWN_CATEGORY: 400,
+  HOLD_NOT_FOUND: 404,
+  SEAT_TAKEN: 409,
+  NOT_ENOUGH_SEATS: 409,
+  HOLD_EXPIRED: 409,
+  HOLD_CONFIRMED: 409,
+  ORDER_CONFIRMED: 409,
+  LIMIT_EXCEEDED: 422,
+};
+
+/** "Try again": the session is moving between nodes or its actor just stepped down. Moleculer retries these. */
+export function retryLater(message: string): ApiError {
+  const err = unavailable(message, 1);
+  (err as ApiError & { retryable: boolean }).retryable = true;
+  return err;
+}
+
+const sessionId = { type: "string", min: 1, max: 100 } as const;
+const id = { type: "string", min: 1, max: 100 } as const;
+
+type SeatsThis = Service & DbThis & {
+  actors: Map<string, Promise<SessionActor>>;
+  live: Map<string, SessionActor>;
+  sweepTimer?: NodeJS.Timeout;
+  sweeping: boolean;
+  actorFor(sessionId: string): Promise<SessionActor>;
+  serve<T>(sessionId: string, fn: (actor: SessionActor) => Promise<T>, holdId?: string): Promise<T>;
+  handOver(): Promise<void>;
+  sweep(): Promise<void>;
+  endedHoldError(sessionId: string, holdId: string): Promise<ApiError>;
+};
+
+type Ctx<P> = Context<P, Record<string, unknown>>;
+
+const SeatsService: ServiceSchema = {
+  name: "seats",
+  mixins: [DbMixin],
+
+  actions: {
+    hold: {
+      sessionKey: "sessionId",
+      params: {
+        sessionId,
+        userId: id,
+        seats: { type: "array", optional: true, min: 1, max: 100, items: { type: "string", min: 1, max: 100 } },
+        quantity: { type: "number", integer: true, min: 1, max: 100, optional: true },
+        category: { type: "string", min: 1, max: 100, optional: true },
+        adjacent: { type: "boolean", optional: true },
+        area: { type: "string", min: 1, max: 100, optional: true },
+      },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; userId: string; seats?: string[]; quantity?: number; category?: string; adjacent?: boolean; area?: string }>) {
+        const { sessionId: sid, ...req } = ctx.params;
+        return this.serve(sid, async (actor) => {
+          const info = await actor.freshInfo();
+          if (!onSale(info, Date.now())) throw unprocessable("SALES_CLOSED", "This session is not on sale right now.");
+          // 128 random bits: hold ids are capabilities for whoever holds them, so they must be unguessable.
+          const holdId = crypto.randomBytes(16).toString("base64url");
+          return holdJson(sid, await actor.hold(req, holdId));
+        });
+      },
+    },
+
+    release: {
+      sessionKey: "sessionId",
+      params: { sessionId, holdId: id },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; holdId: string }>) {
+        return this.serve(ctx.params.sessionId, async (actor) => {
+          await actor.release(ctx.params.holdId);
+          return { released: true };
+        });
+      },
+    },
+
+    extend: {
+      sessionKey: "sessionId",
+      params: { sessionId, holdId: id, seconds: { type: "number", integer: true, min: 1, max: 3600, optional: true } },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; holdId: string; seconds?: number }>) {
+        const { sessionId: sid, holdId, seconds } = ctx.params;
+        return this.serve(sid, async (actor) => holdJson(sid, await actor.extend(holdId, seconds)), holdId);
+      },
+    },
+
+    confirm: {
+      sessionKey: "sessionId",
+      params: { sessionId, holdId: id, orderId: id },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; holdId: string; orderId: string }>) {
+        const { sessionId: sid, holdId, orderId } = ctx.params;
+        return this.serve(sid, async (actor) => holdJson(sid, await actor.confirm(holdId, orderId)), holdId);
+      },
+    },
+
+    unsell: {
+      sessionKey: "sessionId",
+      params: { sessionId, orderId: id },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; orderId: string }>) {
+        return this.serve(ctx.params.sessionId, async (actor) => ({ seats: await actor.unsell(ctx.params.orderId) }));
+      },
+    },
+
+    /** Organizer: take seats off sale or put them back. */
+    block: {
+      sessionKey: "sessionId",
+      params: { sessionId, seats: { type: "array", min: 1, max: 10_000, items: { type: "string", min: 1, max: 100 } }, blocked: "boolean" },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; seats: string[]; blocked: boolean }>) {
+        return this.serve(ctx.params.sessionId, async (actor) => ({ seats: await actor.block(ctx.params.seats, ctx.params.blocked) }));
+      },
+    },
+
+    /** The live seat map: status of every seat, GA availability, prices. */
+    map: {
+      sessionKey: "sessionId",
+      params: { sessionId },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string }>) {
+        return this.serve(ctx.params.sessionId, (actor) =>
+          actor.read((map) => ({
+            sessionId: actor.sessionId,
+            version: map.version,
+            layoutVersion: crypto.createHash("sha1").update(map.plan.ids.join("\n")).digest("base64url").slice(0, 16),
+            seatIds: map.plan.ids,
+            status: map.encodeStatus(),
+            prices: actor.info.prices,
+            currency: actor.info.currency,
+            areas: map.areaAvailability(),
+            organizerId: actor.info.organizerId,
+          })),
+        );
+      },
+    },
+
+    /** Operators: one actor's state. */
+    summary: {
+      sessionKey: "sessionId",
+      params: { sessionId },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string }>) {
+        return this.serve(ctx.params.sessionId, (actor) =>
+          actor.read((map) => ({
+            sessionId: actor.sessionId,
+            nodeID: this.broker.nodeID,
+            epoch: actor.epoch,
+            version: map.version,
+            ...map.summary(),
+            activeHolds: map.activeHolds,
+            nextExpiry: map.nextExpiry() ? new Date(map.nextExpiry()!).toISOString() : null,
+            onSale: onSale(actor.info, Date.now()),
+          })),
+        );
+      },
+    },
+
+    /** Operators: commit and drop a session's actor; the next call activates it again (new epoch). */
+    passivate: {
+      sessionKey: "sessionId",
+      params: { sessionId },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string }>) {
+        const actor = this.live.get(ctx.params.sessionId);
+        if (actor) await actor.passivate("passivated by an operator");
+        return { sessionId: ctx.params.sessionId, nodeID: this.broker.nodeID, passivated: !!actor };
+      },
+    },
+
+    /**
+     * Operators: make the session's owner (by hashing) serve it now, taking a new epoch. Placement
+     * is rendezvous hashing, so a session cannot be pinned to another node: asking for one that is
+     * not the owner is refused with the owner's name.
+     */
+    move: {
+      sessionKey: "sessionId",
+      params: { sessionId, nodeID: { type: "string", min: 1, max: 200, optional: true } },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; nodeID?: string }>) {
+        const { sessionId: sid, nodeID } = ctx.params;
+        if (nodeID && nodeID !== this.broker.nodeID) {
+          throw new ApiError(409, "NOT_OWNER", `Sessions are placed by hashing; ${sid} belongs on ${this.broker.nodeID}, not ${nodeID}.`, { owner: this.broker.nodeID });
+        }
+        const current = this.live.get(sid);
+        if (current) await current.passivate("moved by an operator");
+        return this.serve(sid, async (actor) => ({ sessionId: sid, nodeID: this.broker.nodeID, epoch: actor.epoch }));
+      },
+    },
+
+    /** Operators: which node owns which active sessions (asks every seats node). */
+    owners: {
+      params: {},
+      async handler(this: SeatsThis, ctx: Ctx<Record<string, never>>) {
+        const nodes = [...new Set(((this.broker.registry as unknown as { getActionEndpoints(n: string): { endpoints: Array<{ id: string; isAvailable: boolean }> } | undefined })
+          .getActionEndpoints("seats.actors")?.endpoints ?? []).filter((ep) => ep.isAvailable).map((ep) => ep.id))];
+        const answers = await Promise.all(
+          nodes.map((nodeID) =>
+            ctx.call<Array<Record<string, unknown>>, Record<string, never>>("seats.actors", {}, { nodeID }).then(
+              (sessions) => ({ nodeID, sessions }),
+              (err: Error) => ({ nodeID, error: err.message, sessions: [] }),
+            ),
+          ),
+        );
+        return answers.sort((a, b) => a.nodeID.localeCompare(b.nodeID));
+      },
+    },
+
+    /** This node's live actors (seats.owners asks each node). */
+    actors: {
+      visibility: "public",
+      params: {},
+      handler(this: SeatsThis) {
+        return [...this.live.values()].map((a) => ({
+          sessionId: a.sessionId,
+          epoch: a.epoch,
+          version: a.map.version,
+          activeHolds: a.map.activeHolds,
+          idleSeconds: Math.round((Date.now() - a.lastUsed) / 1000),
+        }));
+      },
+    },
+  },
+
+  events: {
+    // Membership changed: sessions this node no longer owns go to their new owner.
+    "$services.changed"(this: SeatsThis) {
+      void this.handOver();
+    },
+    "$node.disconnected"(this: SeatsThis) {
+      void this.handOver();
+    },
+  },
+
+  methods: {
+    async actorFor(this: SeatsThis, sid: string): Promise<SessionActor> {
+      if (ownerOf(this.broker, sid) !== this.broker.nodeID) {
+        await this.live.get(sid)?.passivate("another node owns the session");
+        throw retryLater("The session is moving to another node; try again.");
+      }
+      let pending = this.actors.get(sid);
+      if (!pending) {
+        pending = SessionActor.activate({
+          knex: this.db as Knex,
+          nodeID: this.broker.nodeID,
+          sessionId: sid,
+          logger: this.logger,
+          events: {
+            changed: (payload) => void this.broker.broadcast("seats.changed", payload),
+            stock: (payload) => void this.broker.broadcast("seats.stock", payload),
+          },
+          onStop: (actor) => {
+            if (this.live.get(sid) === actor) {
+              this.live.delete(sid);
+              this.actors.delete(sid);
+            }
+          },
+        }).then(
+          (actor) => {
+            if (!actor) {
+              this.actors.delete(sid);
+              throw notFound("Session");
+            }
+            this.live.set(sid, actor);
+            return actor;
+          },
+          (err) => {
+            this.actors.delete(sid);
+            throw err;
+          },
+        );
+        this.actors.set(sid, pending);
+      }
+      const actor = await pending;
+      if (!actor.active) throw retryLater("The session is moving; try again.");
+      return actor;
+    },
+
+    /** Runs a command on the session's actor and speaks the API's errors. */
+    async serve<T>(this: SeatsThis, sid: string, fn: (actor: SessionActor) => Promise<T>, holdId?: string): Promise<T> {
+      try {
+        return await fn(await this.actorFor(sid));
+      } catch (err) {
+        if (err instanceof SeatMapError) {
+          if (err.code === "HOLD_NOT_FOUND" && holdId) throw await this.endedHoldError(sid, holdId);
+          throw new ApiError(STATUS_OF[err.code] ?? 400, err.code, err.message, err.details);
+        }
+        if (err instanceof ActorUnavailable) throw retryLater(err.message);
+        throw err;
+      }
+    },
+
+    /** A hold the actor no longer knows either ended (409 HOLD_EXPIRED, as the contract says) or never existed here (404). */
+    async endedHoldError(this: SeatsThis, sid: string, holdId: string): Promise<ApiError> {
+      const hold = await findHold(this.db, holdId);
+      if (hold && hold.sessionId === sid && (hold.status === "RELEASED" || hold.status === "EXPIRED")) {
+        return new ApiError(409, "HOLD_EXPIRED", "The hold has expired or was released; its seats are back on sale.");
+      }
+      return new ApiError(404, "NOT_FOUND", "Hold not found.");
+    },
+
+    async handOver(this: SeatsThis) {
+      for (const [sid, actor] of this.live) {
+        if (ownerOf(this.broker, sid) !== this.broker.nodeID) await actor.passivate("membership changed: another node owns the session");
+      }
+    },
+
+    /** Wakes the actors of owned sessions with holds due, and passivates idle ones. */
+    async sweep(this: SeatsThis) {
+      if (this.sweeping) return;
+      this.sweeping = true;
+      try {
+        const now = Date.now();
+        for (const sid of await sessionsWithHoldsDue(this.db, now + SWEEP_MS)) {
+          if (!this.live.has(sid) && ownerOf(this.broker, sid) === this.broker.nodeID) {
+            await this.actorFor(sid).catch((err) => this.logger.warn(`could not wake session ${sid}:`, (err as Error).message));
+          }
+        }
+        for (const actor of this.live.values()) {
+          if (now - actor.lastUsed > IDLE_MS && actor.map.activeHolds === 0 && actor.queueLength === 0) await actor.passivate("idle");
+        }
+      } catch (err) {
+        this.logger.warn("seat sweep failed:", (err as Error).message);
+      } finally {
+        this.sweeping = false;
+      }
+    },
+  },
+
+  created(this: Service) {
+    const self = this as SeatsThis;
+    self.actors = new Map();
+    self.live = new Map();
+    self.sweeping = false;
+  },
+
+  async started(this: Service) {
+    const self = this as SeatsThis;
+    self.sweepTimer = setInterval(() => void self.sweep(), SWEEP_MS);
+    self.sweepTimer.unref?.();
+  },
+
+  async stopped(this: Service) {
+    const self = this as SeatsThis;
+    clearInterval(self.sweepTimer);
+    await Promise.all([...self.live.values()].map((a) => a.passivate("node stopping")));
+  },
+};
+
+export default SeatsService;

@@ -1,0 +1,92 @@
+/**
+ * Session routing: every call of a session-keyed action reaches the one node that owns the
+ * session, chosen by rendezvous (highest random weight) hashing of the sessionId over the nodes
+ * that run the `seats` service. When a node joins or leaves, only the sessions it wins or held
+ * move (about 1/n of them); Moleculer's Shard strategy reshuffles far more.
+ *
+ * Why a call middleware that picks `nodeID`, and not a strategy: Moleculer 0.14's EndpointList
+ * answers from a local endpoint before it asks any strategy when `registry.preferLocal` is on
+ * (it is, for the stateless services), so a node hosting `seats` would serve every session
+ * itself. A direct call (`opts.nodeID`) bypasses the balancer entirely, and the Retry middleware
+ * re-enters `broker.call`, so every retry is routed afresh on the current membership.
+ *
+ * Actions opt in by declaring `sessionKey: "sessionId"`; the declaration travels with the
+ * service's INFO packet, so any node (a gateway, the REPL) routes correctly without loading the
+ * seats service. A call without the key is refused, never sent to a random node.
+ */
+import crypto from "crypto";
+import { Errors, Middleware, ServiceBroker } from "moleculer";
+
+/** The action whose endpoints say which nodes run the seat actors. */
+const PROBE_ACTION = "seats.hold";
+
+interface Endpoint {
+  id: string;
+  isAvailable: boolean;
+  action?: { sessionKey?: string };
+}
+
+function endpoints(broker: ServiceBroker, action: string): Endpoint[] {
+  const list = (broker.registry as unknown as { getActionEndpoints(name: string): { endpoints: Endpoint[] } | undefined }).getActionEndpoints(action);
+  return list?.endpoints ?? [];
+}
+
+/** Nodes that can own sessions right now. */
+export function seatNodes(broker: ServiceBroker): string[] {
+  return endpoints(broker, PROBE_ACTION)
+    .filter((ep) => ep.isAvailable)
+    .map((ep) => ep.id);
+}
+
+function weight(nodeID: string, sessionId: string): Buffer {
+  return crypto.createHash("sha1").update(nodeID).update("\0").update(sessionId).digest();
+}
+
+/** Rendezvous hashing: the node with the highest weight for this session. */
+export function pickOwner(nodes: string[], sessionId: string): string | undefined {
+  let best: string | undefined;
+  let bestWeight: Buffer | undefined;
+  for (const node of nodes) {
+    const w = weight(node, sessionId);
+    if (!bestWeight || Buffer.compare(w, bestWeight) > 0) {
+      best = node;
+      bestWeight = w;
+    }
+  }
+  return best;
+}
+
+export function ownerOf(broker: ServiceBroker, sessionId: string): string | undefined {
+  return pickOwner(seatNodes(broker), sessionId);
+}
+
+function sessionKeyOf(broker: ServiceBroker, actionName: string): string | undefined {
+  return endpoints(broker, actionName)[0]?.action?.sessionKey;
+}
+
+/** The broker middleware (moleculer.config.ts registers it on every node). */
+export function SessionRoutingMiddleware(): Middleware {
+  return function (this: unknown, broker: ServiceBroker) {
+    return {
+      name: "SessionRouting",
+      call(next: (actionName: unknown, params: unknown, opts?: Record<string, unknown>) => Promise<unknown>) {
+        return function (actionName: unknown, params: unknown, opts: Record<string, unknown> = {}) {
+          if (typeof actionName !== "string") return next(actionName, params, opts);
+          const key = sessionKeyOf(broker, actionName);
+          if (!key) return next(actionName, params, opts);
+          const sessionId = (params as Record<string, unknown> | undefined)?.[key];
+          if (typeof sessionId !== "string" || sessionId.length === 0 || sessionId.length > 100) {
+            return Promise.reject(
+              new Errors.ValidationError(`'${actionName}' needs a '${key}' to find the node that owns the session.`, "VALIDATION_ERROR", [
+                { field: key, type: "required", message: `The '${key}' field is required.` },
+              ]),
+            );
+          }
+          const nodeID = ownerOf(broker, sessionId);
+          if (!nodeID) return Promise.reject(new Errors.ServiceNotAvailableError({ action: actionName }));
+          return next(actionName, params, { ...opts, nodeID });
+        };
+      },
+    };
+  } as unknown as Middleware;
+}

@@ -1,0 +1,308 @@
+/**
+ * The shell around one session's SeatMap: the only code between the pure core and the world.
+ *
+ * - Commands apply to the in-memory map at once (single-threaded, so they are serialised for
+ *   free) and are acknowledged only after the batch that contains them is committed.
+ * - Group commit: while one commit is in flight, new commands pile up; the next commit takes
+ *   them all. One transaction per batch, whatever its size.
+ * - Fencing: every commit is conditional on this actor's epoch. A refused or failed commit stops
+ *   the actor at once: its memory may hold changes that never happened, so it is dropped, the
+ *   callers get a retryable error, and the next call rebuilds from the database.
+ * - Expiry is data: a timer fires at the earliest expiry, and any command first expires what is due.
+ */
+import type { Knex } from "knex";
+import { HoldRequest, HoldView, SeatMap, SeatMapError, SeatPlan } from "../domain/seat-map";
+import { commitBatch, FencedError, loadSessionInfo, SessionInfo, takeOwnership } from "./store";
+
+export interface ActorEvents {
+  changed(payload: { sessionId: string; version: number; changes: Array<{ seatId: string; status: string }> }): void;
+  stock(payload: { sessionId: string; available: number; areas: Array<{ id: string; available: number }> }): void;
+}
+
+export interface ActorOptions {
+  knex: Knex;
+  nodeID: string;
+  sessionId: string;
+  clock?: () => number;
+  events?: ActorEvents;
+  logger?: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
+  /** Called once when the actor stops (passivated, fenced or failed). */
+  onStop?: (actor: SessionActor, reason: string) => void;
+  /** How long the catalog's session data (sale window, limits) may be cached. */
+  infoTtlMs?: number;
+  /** Live-update batching window. */
+  eventDelayMs?: number;
+  /** Commands waiting for a commit, at most; beyond it callers are told to retry. */
+  maxQueue?: number;
+}
+
+/** The actor cannot serve (stopped, fenced, overloaded): the caller should retry, maybe elsewhere. */
+export class ActorUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ActorUnavailable";
+  }
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class SessionActor {
+  readonly sessionId: string;
+  lastUsed: number;
+  private stopped?: string;
+  private waiting: Waiter[] = [];
+  private committing = false;
+  private expiryTimer?: NodeJS.Timeout;
+  private expiryAt = Infinity;
+  private infoLoadedAt: number;
+  private infoRefresh?: Promise<void>;
+  private pendingChanges = new Map<string, string>();
+  private stockDirty = false;
+  private committedVersion: number;
+  private eventTimer?: NodeJS.Timeout;
+  private readonly clock: () => number;
+
+  private constructor(
+    private readonly opts: ActorOptions,
+    readonly epoch: number,
+    readonly map: SeatMap,
+    public info: SessionInfo,
+  ) {
+    this.sessionId = opts.sessionId;
+    this.clock = opts.clock ?? Date.now;
+    this.lastUsed = this.clock();
+    this.infoLoadedAt = this.clock();
+    this.committedVersion = map.version;
+  }
+
+  /** Loads the session, takes a new epoch and rebuilds the exact committed state. Undefined: no such session. */
+  static async activate(opts: ActorOptions): Promise<SessionActor | undefined> {
+    const info = await loadSessionInfo(opts.knex, opts.sessionId);
+    if (!info) return undefined;
+    const plan = new SeatPlan(info.layout);
+    const { epoch, snapshot } = await takeOwnership(opts.knex, opts.sessionId, opts.nodeID);
+    const map = SeatMap.restore(plan, rulesOf(info), snapshot);
+    const actor = new SessionActor(opts, epoch, map, info);
+    opts.logger?.info(`seat actor ${opts.sessionId} active on ${opts.nodeID}, epoch ${epoch}, version ${snapshot.version}`);
+    // Holds that ran out while nobody owned the session end now.
+    actor.expireDue();
+    return actor;
+  }
+
+  get active(): boolean {
+    return !this.stopped;
+  }
+
+  get queueLength(): number {
+    return this.waiting.length;
+  }
+
+  hold(req: Omit<HoldRequest, "holdId">, holdId: string): Promise<HoldView> {
+    return this.command((map, now) => map.hold({ ...req, holdId }, now));
+  }
+
+  release(holdId: string): Promise<boolean> {
+    return this.command((map) => map.release(holdId));
+  }
+
+  extend(holdId: string, seconds?: number): Promise<HoldView> {
+    return this.command((map, now) => map.extend(holdId, now, seconds));
+  }
+
+  confirm(holdId: string, orderId: string): Promise<HoldView> {
+    return this.command((map, now) => map.confirm(holdId, orderId, now));
+  }
+
+  unsell(orderId: string): Promise<string[]> {
+    return this.command((map) => map.unsell(orderId));
+  }
+
+  block(seats: string[], blocked: boolean): Promise<string[]> {
+    return this.command((map) => (blocked ? map.block(seats) : map.unblock(seats)));
+  }
+
+  /** Reads see only committed state: they wait for whatever is being committed. */
+  async read<T>(fn: (map: SeatMap) => T): Promise<T> {
+    this.use();
+    this.expireDue();
+    if (this.map.pending || this.committing) await this.sync();
+    this.use();
+    return fn(this.map);
+  }
+
+  /** Re-reads the catalog's session data when it is older than the TTL (sale window, limits, prices). */
+  async freshInfo(): Promise<SessionInfo> {
+    this.use();
+    if (this.clock() - this.infoLoadedAt > (this.opts.infoTtlMs ?? 2000)) {
+      this.infoRefresh ??= loadSessionInfo(this.opts.knex, this.sessionId, false)
+        .then((info) => {
+          if (info) {
+            this.info = { ...info, layout: this.info.layout };
+            this.map.rules = rulesOf(info);
+          }
+          this.infoLoadedAt = this.clock();
+        })
+        .finally(() => (this.infoRefresh = undefined));
+      await this.infoRefresh;
+    }
+    return this.info;
+  }
+
+  /** Commits what is pending and stops (idle passivation, or handing the session to its owner). */
+  async passivate(reason = "passivated"): Promise<void> {
+    if (this.stopped) return;
+    await this.sync().catch(() => undefined);
+    this.stop(reason);
+  }
+
+  /** Drops the state at once; waiting callers get a retryable error. */
+  stop(reason: string): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    clearTimeout(this.expiryTimer);
+    this.flushEvents();
+    clearTimeout(this.eventTimer);
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w.reject(new ActorUnavailable(`session ${this.sessionId} moved (${reason}); retry`));
+    this.opts.logger?.info(`seat actor ${this.sessionId} stopped on ${this.opts.nodeID}: ${reason}`);
+    this.opts.onStop?.(this, reason);
+  }
+
+  /** Resolves when everything applied so far is committed (a fenced empty commit if nothing is pending). */
+  sync(): Promise<void> {
+    this.assertActive();
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.scheduleCommit();
+    });
+  }
+
+  // ---- internals ----
+
+  private use(): void {
+    this.assertActive();
+    this.lastUsed = this.clock();
+  }
+
+  private assertActive(): void {
+    if (this.stopped) throw new ActorUnavailable(`session ${this.sessionId} is not served here any more (${this.stopped}); retry`);
+  }
+
+  private async command<T>(fn: (map: SeatMap, now: number) => T): Promise<T> {
+    this.use();
+    if (this.waiting.length >= (this.opts.maxQueue ?? 10_000)) throw new ActorUnavailable(`session ${this.sessionId} is busy; retry`);
+    this.expireDue();
+    let result: T;
+    try {
+      result = fn(this.map, this.clock());
+    } catch (err) {
+      if (err instanceof SeatMapError) {
+        // A refusal may still have changed state (a hold found expired ends): commit it along.
+        if (this.map.pending) this.scheduleCommit();
+        throw err;
+      }
+      // A broken invariant: this memory cannot be trusted. Stop; the next call rebuilds from the database.
+      this.stop(`invariant: ${(err as Error).message}`);
+      throw err;
+    }
+    // Even a command that changed nothing (an idempotent repeat) answers only from committed state.
+    if (this.map.pending || this.committing) await this.sync();
+    return result;
+  }
+
+  private scheduleCommit(): void {
+    if (this.committing || this.stopped) return;
+    this.committing = true;
+    void this.commitLoop();
+  }
+
+  private async commitLoop(): Promise<void> {
+    while (!this.stopped && (this.waiting.length || this.map.pending)) {
+      const waiters = this.waiting;
+      this.waiting = [];
+      const batch = this.map.drain();
+      try {
+        await commitBatch(this.opts.knex, this.sessionId, this.epoch, batch);
+      } catch (err) {
+        this.committing = false;
+        const fenced = err instanceof FencedError;
+        if (!fenced) this.opts.logger?.warn(`seat actor ${this.sessionId} commit failed:`, (err as Error).message);
+        this.stop(fenced ? "fenced: another node took the session over" : `commit failed: ${(err as Error).message}`);
+        const failure = new ActorUnavailable(`session ${this.sessionId} could not commit; retry`);
+        for (const w of waiters) w.reject(failure);
+        return;
+      }
+      this.committedVersion = batch.version;
+      for (const w of waiters) w.resolve();
+      this.publish(batch.changes, batch.stockChanged);
+    }
+    this.committing = false;
+    this.armExpiryTimer();
+  }
+
+  private expireDue(): void {
+    if (this.stopped) return;
+    const ended = this.map.expire(this.clock());
+    if (ended.length) this.scheduleCommit();
+    this.armExpiryTimer();
+  }
+
+  private armExpiryTimer(): void {
+    if (this.stopped) return;
+    const next = this.map.nextExpiry();
+    if (next === undefined) {
+      clearTimeout(this.expiryTimer);
+      this.expiryAt = Infinity;
+      return;
+    }
+    if (next === this.expiryAt && this.expiryTimer) return;
+    clearTimeout(this.expiryTimer);
+    this.expiryAt = next;
+    const delay = Math.min(Math.max(0, next - this.clock()) + 5, 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      this.expiryAt = Infinity;
+      this.expireDue();
+    }, delay);
+    this.expiryTimer.unref?.();
+  }
+
+  private publish(changes: Array<{ seatId: string; status: string }>, stockChanged: boolean): void {
+    if (!this.opts.events || (!changes.length && !stockChanged)) return;
+    for (const c of changes) this.pendingChanges.set(c.seatId, c.status);
+    this.stockDirty ||= stockChanged;
+    if (!this.eventTimer) {
+      this.eventTimer = setTimeout(() => {
+        this.eventTimer = undefined;
+        this.flushEvents();
+      }, this.opts.eventDelayMs ?? 100);
+      this.eventTimer.unref?.();
+    }
+  }
+
+  private flushEvents(): void {
+    const events = this.opts.events;
+    if (!events) return;
+    if (this.pendingChanges.size) {
+      const changes = [...this.pendingChanges].map(([seatId, status]) => ({ seatId, status }));
+      this.pendingChanges.clear();
+      events.changed({ sessionId: this.sessionId, version: this.committedVersion, changes });
+    }
+    if (this.stockDirty) {
+      this.stockDirty = false;
+      events.stock({
+        sessionId: this.sessionId,
+        available: this.map.available,
+        areas: this.map.areaAvailability().map((a) => ({ id: a.id, available: a.available })),
+      });
+    }
+  }
+}
+
+function rulesOf(info: SessionInfo) {
+  return { maxPerCustomer: info.maxPerCustomer, holdMs: info.holdSeconds * 1000 };
+}

@@ -1,0 +1,194 @@
+/**
+ * The seat actor's SQL: reading a session from the catalog, taking ownership (a new epoch) with
+ * the committed state, and committing one batch of the seat map in one fenced transaction.
+ */
+import type { Knex } from "knex";
+import type { VenueLayout } from "../domain/layout";
+import type { EventStatus, SessionStatus } from "../domain/catalog";
+import { isOnSale } from "../domain/catalog";
+import type { Claim, CommitBatch, HoldRow, HoldStatus, Snapshot } from "../domain/seat-map";
+
+/** Another actor took the session over (a higher epoch): this one must stop at once. */
+export class FencedError extends Error {
+  constructor(sessionId: string, epoch: number) {
+    super(`seat actor of session ${sessionId} lost epoch ${epoch}`);
+    this.name = "FencedError";
+  }
+}
+
+/** What the actor needs from the catalog (sessions, events, venues). */
+export interface SessionInfo {
+  sessionId: string;
+  eventId: string;
+  organizerId: string | null;
+  eventStatus: EventStatus;
+  status: SessionStatus;
+  startsAt: Date;
+  salesOpenAt: Date | null;
+  salesCloseAt: Date | null;
+  prices: Record<string, number>;
+  currency: string;
+  maxPerCustomer: number;
+  holdSeconds: number;
+  layout: VenueLayout;
+}
+
+export function onSale(info: SessionInfo, now: number): boolean {
+  return isOnSale(info.eventStatus, info, new Date(now));
+}
+
+export async function loadSessionInfo(knex: Knex, sessionId: string, withLayout = true): Promise<SessionInfo | undefined> {
+  const row = await knex("sessions as s")
+    .join("events as e", "e.id", "s.event_id")
+    .join("venues as v", "v.id", "s.venue_id")
+    .where("s.id", sessionId)
+    .first(
+      "s.id", "s.event_id", "e.organizer_id", "e.status as event_status", "s.status", "s.starts_at", "s.sales_open_at",
+      "s.sales_close_at", "s.prices", "s.currency", "s.max_per_customer", "s.hold_seconds",
+      withLayout ? "v.layout" : knex.raw("null as layout"),
+    );
+  if (!row) return undefined;
+  return {
+    sessionId: row.id,
+    eventId: row.event_id,
+    organizerId: row.organizer_id ?? null,
+    eventStatus: row.event_status,
+    status: row.status,
+    startsAt: new Date(row.starts_at),
+    salesOpenAt: row.sales_open_at ? new Date(row.sales_open_at) : null,
+    salesCloseAt: row.sales_close_at ? new Date(row.sales_close_at) : null,
+    prices: row.prices ?? {},
+    currency: String(row.currency).trim(),
+    maxPerCustomer: Number(row.max_per_customer),
+    holdSeconds: Number(row.hold_seconds),
+    layout: row.layout,
+  };
+}
+
+interface HoldDbRow {
+  id: string;
+  user_id: string;
+  items: HoldRow["items"];
+  expires_at: Date;
+  created_at: Date;
+  status: HoldStatus;
+  order_id: string | null;
+}
+
+export function holdFromRow(row: HoldDbRow): HoldRow {
+  return {
+    holdId: row.id,
+    userId: row.user_id,
+    items: row.items,
+    seats: row.items.map((i) => i.seatId),
+    createdAt: new Date(row.created_at).getTime(),
+    expiresAt: new Date(row.expires_at).getTime(),
+    status: row.status,
+    orderId: row.order_id,
+  };
+}
+
+/**
+ * Takes ownership of a session: a new epoch (which fences out every earlier owner: their next
+ * write finds another epoch) and, after it, the committed state. The epoch update waits for any
+ * in-flight commit of the previous owner (row lock), so the state read here includes it.
+ */
+export async function takeOwnership(knex: Knex, sessionId: string, nodeID: string): Promise<{ epoch: number; snapshot: Snapshot }> {
+  return knex.transaction(async (trx) => {
+    const { rows } = await trx.raw(
+      `INSERT INTO seat_actors (session_id, epoch, node_id, version, activated_at) VALUES (?, 1, ?, 0, now())
+       ON CONFLICT (session_id) DO UPDATE SET epoch = seat_actors.epoch + 1, node_id = EXCLUDED.node_id, activated_at = now()
+       RETURNING epoch, version`,
+      [sessionId, nodeID],
+    );
+    const holds: HoldDbRow[] = await trx("holds").where({ session_id: sessionId }).whereIn("status", ["ACTIVE", "CONFIRMED"]);
+    const claims = await trx("seat_claims").where({ session_id: sessionId }).select("seat_id", "kind", "hold_id", "order_id", "user_id");
+    return {
+      epoch: Number(rows[0].epoch),
+      snapshot: {
+        version: Number(rows[0].version),
+        holds: holds.map(holdFromRow),
+        claims: claims.map((c): Claim => ({ seatId: c.seat_id, kind: c.kind, holdId: c.hold_id, orderId: c.order_id, userId: c.user_id })),
+      },
+    };
+  });
+}
+
+/**
+ * Commits one batch, all or nothing, and only while `epoch` is still the session's. The claim
+ * deletes must each match exactly one stored claim and the inserts must find the seat free: a
+ * mismatch means this actor's memory diverged from the database, and the whole batch fails.
+ */
+export async function commitBatch(knex: Knex, sessionId: string, epoch: number, batch: CommitBatch): Promise<void> {
+  await knex.transaction(async (trx) => {
+    const fence = await trx.raw("UPDATE seat_actors SET version = ?, committed_at = now() WHERE session_id = ? AND epoch = ?", [
+      batch.version,
+      sessionId,
+      epoch,
+    ]);
+    if (fence.rowCount !== 1) throw new FencedError(sessionId, epoch);
+
+    if (batch.claimDeletes.length) {
+      const deleted = await trx.raw(
+        `DELETE FROM seat_claims c USING jsonb_to_recordset(?::jsonb) AS d(seat_id text, kind text, hold_id text, order_id text)
+         WHERE c.session_id = ? AND c.seat_id = d.seat_id AND c.kind = d.kind
+           AND c.hold_id IS NOT DISTINCT FROM d.hold_id AND c.order_id IS NOT DISTINCT FROM d.order_id`,
+        [JSON.stringify(batch.claimDeletes.map(claimJson)), sessionId],
+      );
+      if (deleted.rowCount !== batch.claimDeletes.length) {
+        throw new Error(`seat claims of session ${sessionId} diverged: deleted ${deleted.rowCount} of ${batch.claimDeletes.length}`);
+      }
+    }
+    if (batch.claimInserts.length) {
+      await trx.raw(
+        `INSERT INTO seat_claims (session_id, seat_id, kind, hold_id, order_id, user_id)
+         SELECT ?, r.seat_id, r.kind, r.hold_id, r.order_id, r.user_id
+         FROM jsonb_to_recordset(?::jsonb) AS r(seat_id text, kind text, hold_id text, order_id text, user_id text)`,
+        [sessionId, JSON.stringify(batch.claimInserts.map(claimJson))],
+      );
+    }
+    if (batch.holds.length) {
+      const rows = batch.holds.map((h) => ({
+        id: h.holdId,
+        user_id: h.userId,
+        items: h.items,
+        quantity: h.items.length,
+        expires_at: new Date(h.expiresAt).toISOString(),
+        created_at: new Date(h.createdAt).toISOString(),
+        status: h.status,
+        order_id: h.orderId,
+      }));
+      const upserted = await trx.raw(
+        `INSERT INTO holds (id, session_id, user_id, items, quantity, expires_at, status, order_id, created_at, updated_at)
+         SELECT r.id, ?, r.user_id, r.items, r.quantity, r.expires_at, r.status, r.order_id, r.created_at, now()
+         FROM jsonb_to_recordset(?::jsonb)
+           AS r(id text, user_id text, items jsonb, quantity int, expires_at timestamptz, status text, order_id text, created_at timestamptz)
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, expires_at = EXCLUDED.expires_at,
+           order_id = EXCLUDED.order_id, updated_at = now()
+         WHERE holds.session_id = EXCLUDED.session_id`,
+        [sessionId, JSON.stringify(rows)],
+      );
+      if (upserted.rowCount !== rows.length) throw new Error(`hold ids of session ${sessionId} collide with another session's`);
+    }
+  });
+}
+
+function claimJson(c: Claim) {
+  return { seat_id: c.seatId, kind: c.kind, hold_id: c.holdId, order_id: c.orderId, user_id: c.userId };
+}
+
+/** Sessions with an active hold due by `before` (ms): the expiry sweep activates their owners. */
+export async function sessionsWithHoldsDue(knex: Knex, before: number, limit = 500): Promise<string[]> {
+  const rows = await knex("holds")
+    .where("status", "ACTIVE")
+    .andWhere("expires_at", "<=", new Date(before))
+    .distinct("session_id")
+    .limit(limit);
+  return rows.map((r: { session_id: string }) => r.session_id);
+}
+
+/** One hold as stored, for readers that do not need the actor (GET /api/holds/:id). */
+export async function findHold(knex: Knex, holdId: string): Promise<(HoldRow & { sessionId: string }) | undefined> {
+  const row = await knex("holds").where({ id: holdId }).first();
+  return row ? { ...holdFromRow(row), sessionId: row.session_id } : undefined;
+}

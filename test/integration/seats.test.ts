@@ -1,0 +1,283 @@
+import fs from "fs";
+import os from "os";
+import path from "path";
+import zlib from "zlib";
+import type { Knex } from "knex";
+import { startTestNode, TestNode } from "../helpers/node";
+import { createSession, gridLayout, tokenFor } from "../helpers/seat-fixtures";
+import { SessionActor } from "../../src/seats/session-actor";
+
+const SERVICES = ["api", "seats", "holds"];
+
+async function eventually<T>(what: string, fn: () => Promise<T | false | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("seats and holds (one node)", () => {
+  let node: TestNode;
+  let db: Knex;
+  let secret: string;
+  const changes: Array<{ sessionId: string; version: number; changes: Array<{ seatId: string; status: string }> }> = [];
+
+  beforeAll(async () => {
+    node = await startTestNode({ services: SERVICES });
+    db = await node.platform.db();
+    secret = node.platform.secrets.jwtSecret;
+    await node.broker.createService({
+      name: "seat-listener",
+      events: {
+        "seats.changed"(ctx: { params: (typeof changes)[number] }) {
+          changes.push(ctx.params);
+        },
+      },
+    });
+  });
+  afterAll(() => node.stop());
+
+  it("500 buyers racing for 100 seats: exactly 100 holds, the rest 409, and the database agrees", async () => {
+    const session = await createSession(db);
+    const buyers = Array.from({ length: 500 }, (_, i) => ({ ...tokenFor(secret), seat: session.seatIds[i % 100] }));
+    const answers = await Promise.all(
+      buyers.map((b) => node.http.as(b.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [b.seat] })),
+    );
+    const won = answers.filter((a) => a.status === 201);
+    const lost = answers.filter((a) => a.status !== 201);
+    expect(won).toHaveLength(100);
+    expect(lost.every((a) => a.status === 409 && a.body.error.code === "SEAT_TAKEN")).toBe(true);
+    expect(new Set(won.map((a) => a.body.seats[0])).size).toBe(100);
+
+    const claims = await db("seat_claims").where({ session_id: session.sessionId });
+    expect(claims).toHaveLength(100);
+    expect(claims.every((c) => c.kind === "hold")).toBe(true);
+    const holds = await db("holds").where({ session_id: session.sessionId });
+    expect(holds).toHaveLength(100);
+    const byHold = new Map(won.map((a) => [a.body.holdId, a.body.seats[0]]));
+    for (const c of claims) expect(byHold.get(c.hold_id)).toBe(c.seat_id);
+
+    const map = await node.http.get(`/api/sessions/${session.sessionId}/seat-map`);
+    expect(map.body.status).toBe("h".repeat(100));
+  });
+
+  it("holds best available seats side by side, and GA places per area", async () => {
+    const session = await createSession(db, { layout: gridLayout(2, 10, [{ id: "floor", name: "Floor", capacity: 3, category: "floor" }]) });
+    const { token } = tokenFor(secret);
+    const best = await node.http.as(token).post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2, category: "standard", adjacent: true });
+    expect(best.status).toBe(201);
+    expect(best.body.seats).toEqual(["S1-2-5", "S1-2-6"]);
+    expect(best.body.items[0]).toEqual({ seatId: "S1-2-5", label: "Stalls 2-5", category: "standard" });
+    const ga = await node.http.as(token).post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2, area: "floor" });
+    expect(ga.status).toBe(201);
+    expect(ga.body.seats).toEqual(["floor", "floor"]);
+    const tooMany = await node.http.as(tokenFor(secret).token).post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2, area: "floor" });
+    expect(tooMany.status).toBe(409);
+    const map = await node.http.get(`/api/sessions/${session.sessionId}/seat-map`);
+    expect(map.body.areas).toEqual([{ id: "floor", capacity: 3, available: 1 }]);
+  });
+
+  it("serves the seat map with a version, ETag/304, gzip and a status-only form", async () => {
+    const session = await createSession(db, { layout: gridLayout(1, 5) });
+    const first = await node.http.get(`/api/sessions/${session.sessionId}/seat-map`);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ sessionId: session.sessionId, seatIds: session.seatIds, status: "aaaaa", prices: { premium: 9900 } });
+    const etag = first.headers.get("etag")!;
+    expect((await node.http.get(`/api/sessions/${session.sessionId}/seat-map`, { "if-none-match": etag })).status).toBe(304);
+
+    const { token } = tokenFor(secret);
+    await node.http.as(token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[2]] });
+    const after = await node.http.get(`/api/sessions/${session.sessionId}/seat-map?statusOnly=1`, { "if-none-match": etag });
+    expect(after.status).toBe(200);
+    expect(after.body.seatIds).toBeUndefined();
+    expect(after.body.status).toBe("aahaa");
+    expect(after.body.version).toBeGreaterThan(first.body.version);
+
+    // Raw request: fetch would decompress transparently, so read the bytes with node's http.
+    const raw = await new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) => {
+      const req = require("http").get(`${node.baseUrl}/api/sessions/${session.sessionId}/seat-map`, { headers: { "accept-encoding": "gzip" } }, (res: any) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }));
+      });
+      req.on("error", reject);
+    });
+    expect(raw.encoding).toBe("gzip");
+    expect(JSON.parse(zlib.gunzipSync(raw.body).toString()).status).toBe("aahaa");
+
+    await eventually("seats.changed event", async () => changes.some((c) => c.sessionId === session.sessionId && c.changes.some((x) => x.seatId === session.seatIds[2] && x.status === "h")));
+  });
+
+  it("lets only the holder (or an admin) read, extend or release a hold", async () => {
+    const session = await createSession(db);
+    const ann = tokenFor(secret);
+    const bob = tokenFor(secret);
+    const admin = tokenFor(secret, ["admin"]);
+    const hold = (await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[0]] })).body;
+    expect((await node.http.as(bob.token).get(`/api/holds/${hold.holdId}`)).status).toBe(404);
+    expect((await node.http.as(bob.token).delete(`/api/holds/${hold.holdId}`)).status).toBe(404);
+    expect((await node.http.as(bob.token).post(`/api/holds/${hold.holdId}/extend`)).status).toBe(404);
+    expect((await node.http.get(`/api/holds/${hold.holdId}`)).status).toBe(401);
+    const mine = await node.http.as(ann.token).get(`/api/holds/${hold.holdId}`);
+    expect(mine.body).toMatchObject({ holdId: hold.holdId, sessionId: session.sessionId, userId: ann.user.id, status: "ACTIVE", seats: [session.seatIds[0]] });
+    expect((await node.http.as(admin.token).get(`/api/holds/${hold.holdId}`)).status).toBe(200);
+    const extended = await node.http.as(ann.token).post(`/api/holds/${hold.holdId}/extend`, { seconds: 900 });
+    expect(extended.status).toBe(200);
+    expect(Date.parse(extended.body.expiresAt)).toBeGreaterThan(Date.parse(hold.expiresAt));
+    expect((await node.http.as(ann.token).delete(`/api/holds/${hold.holdId}`)).status).toBe(204);
+    expect((await node.http.as(ann.token).get(`/api/holds/${hold.holdId}`)).body.status).toBe("RELEASED");
+    const again = await node.http.as(bob.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[0]] });
+    expect(again.status).toBe(201);
+  });
+
+  it("confirms a hold for an order idempotently, counts purchases against the limit, and unsells", async () => {
+    const session = await createSession(db, { maxPerCustomer: 3 });
+    const ann = tokenFor(secret);
+    const hold = (await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2 })).body;
+    const sold = await node.broker.call<any, any>("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId: "order-1" });
+    expect(sold.status).toBe("CONFIRMED");
+    expect((await node.broker.call<any, any>("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId: "order-1" })).status).toBe("CONFIRMED");
+    const over = await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2 });
+    expect(over.status).toBe(422);
+    expect(over.body.error.code).toBe("LIMIT_EXCEEDED");
+    expect(await db("seat_claims").where({ session_id: session.sessionId, kind: "sold", order_id: "order-1" })).toHaveLength(2);
+    const unsold = await node.broker.call<any, any>("seats.unsell", { sessionId: session.sessionId, orderId: "order-1" });
+    expect(unsold.seats).toEqual(hold.seats);
+    expect(await node.broker.call<any, any>("seats.unsell", { sessionId: session.sessionId, orderId: "order-1" })).toEqual({ seats: [] });
+    expect((await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2 })).status).toBe(201);
+    expect(await db("seat_claims").where({ session_id: session.sessionId, kind: "sold" })).toHaveLength(0);
+  });
+
+  it("answers bad input with a clear 4xx and changes nothing", async () => {
+    const session = await createSession(db, { maxPerCustomer: 4 });
+    const closed = await createSession(db, { eventStatus: "draft" });
+    const notYet = await createSession(db, { salesOpenAt: new Date(Date.now() + 3600_000) });
+    const { token } = tokenFor(secret);
+    const buyer = node.http.as(token);
+    const before = (await node.http.get(`/api/sessions/${session.sessionId}/seat-map`)).body;
+    const holdsUrl = `/api/sessions/${session.sessionId}/holds`;
+    const cases: Array<[string, unknown, number, string]> = [
+      [holdsUrl, { seats: ["S1-1-1", "nope"] }, 400, "UNKNOWN_SEATS"],
+      [holdsUrl, { seats: ["S1-1-1", "S1-1-1"] }, 400, "DUPLICATE_SEATS"],
+      [holdsUrl, { seats: [] }, 400, "VALIDATION_ERROR"],
+      [holdsUrl, { quantity: 0 }, 400, "VALIDATION_ERROR"],
+      [holdsUrl, { quantity: 1_000_000 }, 400, "VALIDATION_ERROR"],
+      [holdsUrl, { quantity: 1.5 }, 400, "VALIDATION_ERROR"],
+      [holdsUrl, { quantity: 5 }, 422, "LIMIT_EXCEEDED"],
+      [holdsUrl, { quantity: 2, category: "vip" }, 400, "UNKNOWN_CATEGORY"],
+      [holdsUrl, { quantity: 2, area: "nowhere" }, 400, "UNKNOWN_AREA"],
+      [holdsUrl, { seats: ["S1-1-1"], quantity: 1 }, 400, "VALIDATION_ERROR"],
+      [holdsUrl, {}, 400, "VALIDATION_ERROR"],
+      [holdsUrl, { seats: ["S1-1-1"], price: 1 }, 400, "VALIDATION_ERROR"],
+      [`/api/sessions/no-such-session/holds`, { quantity: 1 }, 404, "NOT_FOUND"],
+      [`/api/sessions/${closed.sessionId}/holds`, { quantity: 1 }, 422, "SALES_CLOSED"],
+      [`/api/sessions/${notYet.sessionId}/holds`, { quantity: 1 }, 422, "SALES_CLOSED"],
+    ];
+    for (const [url, body, status, code] of cases) {
+      const res = await buyer.post(url, body);
+      expect({ url, body, status: res.status, code: res.body?.error?.code }).toEqual({ url, body, status, code });
+    }
+    expect((await node.http.post(holdsUrl, { quantity: 1 })).status).toBe(401);
+    expect((await buyer.get("/api/holds/not-a-hold")).status).toBe(404);
+    expect((await buyer.delete("/api/holds/not-a-hold")).status).toBe(404);
+    expect((await node.http.get("/api/sessions/no-such-session/seat-map")).status).toBe(404);
+    const after = (await node.http.get(`/api/sessions/${session.sessionId}/seat-map`)).body;
+    expect(after).toEqual(before);
+    expect(await db("holds").where({ session_id: session.sessionId })).toHaveLength(0);
+    // Internal calls without a session key are refused, not routed at random.
+    await expect(node.broker.call("seats.hold", { userId: "u", quantity: 1 })).rejects.toMatchObject({ name: "ValidationError" });
+  });
+
+  it("releases expired holds on its own; an expired hold cannot be confirmed or extended", async () => {
+    const session = await createSession(db, { holdSeconds: 1 });
+    const ann = tokenFor(secret);
+    const hold = (await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[0], session.seatIds[1]] })).body;
+    expect(hold.seats).toHaveLength(2);
+    await eventually("the hold to expire in the database", async () => (await db("holds").where({ id: hold.holdId }).first()).status === "EXPIRED");
+    expect(await db("seat_claims").where({ session_id: session.sessionId })).toHaveLength(0);
+    expect((await node.http.get(`/api/sessions/${session.sessionId}/seat-map?statusOnly=1`)).body.status.slice(0, 2)).toBe("aa");
+    expect((await node.http.as(ann.token).get(`/api/holds/${hold.holdId}`)).body.status).toBe("EXPIRED");
+    const ext = await node.http.as(ann.token).post(`/api/holds/${hold.holdId}/extend`);
+    expect([ext.status, ext.body.error.code]).toEqual([409, "HOLD_EXPIRED"]);
+    await expect(node.broker.call("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId: "late-order" })).rejects.toMatchObject({
+      code: 409,
+      type: "HOLD_EXPIRED",
+    });
+    expect((await node.http.as(ann.token).delete(`/api/holds/${hold.holdId}`)).status).toBe(409);
+  });
+
+  it("lets the organizer block and unblock seats", async () => {
+    const organizer = tokenFor(secret, ["organizer"]);
+    const other = tokenFor(secret, ["organizer"]);
+    const session = await createSession(db, { layout: gridLayout(1, 4), organizerId: organizer.user.id });
+    const url = `/api/sessions/${session.sessionId}/blocks`;
+    expect((await node.http.as(other.token).post(url, { seats: ["S1-1-1"], blocked: true })).status).toBe(404);
+    expect((await node.http.as(tokenFor(secret).token).post(url, { seats: ["S1-1-1"], blocked: true })).status).toBe(403);
+    expect((await node.http.as(organizer.token).post(url, { seats: ["S1-1-1", "S1-1-2"], blocked: true })).status).toBe(200);
+    expect((await node.http.get(`/api/sessions/${session.sessionId}/seat-map`)).body.status).toBe("bbaa");
+    const buy = await node.http.as(tokenFor(secret).token).post(`/api/sessions/${session.sessionId}/holds`, { seats: ["S1-1-1"] });
+    expect(buy.status).toBe(409);
+    await node.http.as(organizer.token).post(url, { seats: ["S1-1-1"], blocked: false });
+    expect((await node.http.get(`/api/sessions/${session.sessionId}/seat-map`)).body.status).toBe("abaa");
+  });
+
+  it("fencing: an actor whose epoch was taken over cannot commit, and steps down", async () => {
+    const session = await createSession(db);
+    const opts = { knex: db, sessionId: session.sessionId };
+    const old = (await SessionActor.activate({ ...opts, nodeID: "old-owner" }))!;
+    await old.hold({ userId: "u1", seats: [session.seatIds[0]] }, "fence-h1");
+    const usurper = (await SessionActor.activate({ ...opts, nodeID: "new-owner" }))!;
+    expect(usurper.epoch).toBe(old.epoch + 1);
+    await expect(old.hold({ userId: "u2", seats: [session.seatIds[1]] }, "fence-h2")).rejects.toMatchObject({ name: "ActorUnavailable" });
+    expect(old.active).toBe(false);
+    // The old owner's write never landed; the new owner has the committed state and can sell the seat.
+    expect(await db("holds").where({ id: "fence-h2" })).toHaveLength(0);
+    expect(usurper.map.encodeStatus().slice(0, 2)).toBe("ha");
+    await usurper.hold({ userId: "u3", seats: [session.seatIds[1]] }, "fence-h3");
+    expect((await db("seat_claims").where({ session_id: session.sessionId, seat_id: session.seatIds[1] }).first()).hold_id).toBe("fence-h3");
+    await usurper.passivate();
+  });
+
+  it("the database refuses a second claim on a seat even from a buggy actor", async () => {
+    const session = await createSession(db);
+    const actor = (await SessionActor.activate({ knex: db, sessionId: session.sessionId, nodeID: "n" }))!;
+    await actor.hold({ userId: "u1", seats: [session.seatIds[0]] }, "dup-h1");
+    await expect(
+      db("seat_claims").insert({ session_id: session.sessionId, seat_id: session.seatIds[0], kind: "hold", hold_id: "dup-h2", user_id: "u2" }),
+    ).rejects.toThrow(/duplicate key/);
+    await actor.passivate();
+  });
+});
+
+describe("seats across a node restart (same database)", () => {
+  it("keeps holds and their expiry", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-seats-"));
+    try {
+      let node = await startTestNode({ services: SERVICES, env: { DATA_DIR: dataDir, JWT_SECRET: "seats-restart-test-secret-0123456789" } });
+      let db = await node.platform.db();
+      const secret = node.platform.secrets.jwtSecret;
+      const session = await createSession(db, { holdSeconds: 4 });
+      const keeper = await createSession(db);
+      const ann = tokenFor(secret);
+      const hold = (await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[0]] })).body;
+      const kept = (await node.http.as(ann.token).post(`/api/sessions/${keeper.sessionId}/holds`, { seats: [keeper.seatIds[5]] })).body;
+      await node.stop();
+
+      node = await startTestNode({ services: SERVICES, env: { DATA_DIR: dataDir, JWT_SECRET: "seats-restart-test-secret-0123456789" } });
+      db = await node.platform.db();
+      const again = await node.http.as(ann.token).get(`/api/holds/${kept.holdId}`);
+      expect(again.body).toMatchObject({ status: "ACTIVE", expiresAt: kept.expiresAt, seats: [keeper.seatIds[5]] });
+      const rival = await node.http.as(tokenFor(secret).token).post(`/api/sessions/${keeper.sessionId}/holds`, { seats: [keeper.seatIds[5]] });
+      expect(rival.status).toBe(409);
+      // Nobody touches the short session after the restart: its hold still expires, from the data.
+      await eventually("the short hold to expire after the restart", async () => (await db("holds").where({ id: hold.holdId }).first()).status === "EXPIRED");
+      expect(await db("seat_claims").where({ session_id: session.sessionId })).toHaveLength(0);
+      await node.stop();
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
