@@ -1,0 +1,219 @@
+/**
+ * Emails to buyers, driven by the saga's durable channels:
+ * - `orders.confirmed` records the confirmation (recipient, amounts) and waits for the PDFs;
+ *   `tickets.rendered` then sends it with every ticket of the order attached;
+ * - `orders.failed` and `orders.cancelled` send at once.
+ * Each email is one `notifications` row, UNIQUE(order_id, kind): a redelivered message never
+ * mails twice. A failed send throws: the consumer's transaction rolls back and the durable
+ * channel retries it with backoff (then dead-letters it for an operator to replay).
+ *
+ * Transport (nodemailer): SMTP when SMTP_URL is set (e.g. Mailpit: smtp://localhost:1025);
+ * otherwise the message is written as DATA_DIR/mail/<notification id>.eml, or, with
+ * DATA_DIR=memory, kept in the row (`raw`) only.
+ */
+import fs from "fs";
+import path from "path";
+import { randomUUID } from "crypto";
+import type { Knex } from "knex";
+import type { ServiceSchema } from "moleculer";
+import nodemailer from "nodemailer";
+import { DbMixin } from "../mixins/db.mixin";
+import { durable, OutboxMixin } from "../mixins/outbox.mixin";
+import { Channels, OrdersCancelled, OrdersConfirmed, OrdersFailed, TicketsRendered } from "../channels";
+import {
+  NotificationKind,
+  RenderedMail,
+  renderOrderCancelled,
+  renderOrderConfirmed,
+  renderOrderFailed,
+} from "../src/domain/notification-templates";
+import { AuthContext, currentUser } from "../src/platform/auth";
+
+interface NotificationRow {
+  id: string;
+  user_id: string;
+  order_id: string;
+  kind: NotificationKind;
+  channel: string;
+  recipient: string;
+  subject: string | null;
+  status: "WAITING" | "PENDING" | "SENT";
+  context: Record<string, unknown>;
+  attachments: number;
+  message_id: string | null;
+  sent_at: Date | null;
+  created_at: Date;
+}
+
+interface Attachment {
+  filename: string;
+  content: Buffer;
+  contentType: string;
+}
+
+function notificationView(n: NotificationRow) {
+  return {
+    id: n.id,
+    kind: n.kind,
+    channel: n.channel,
+    orderId: n.order_id,
+    recipient: n.recipient,
+    subject: n.subject,
+    status: n.status,
+    attachments: n.attachments,
+    createdAt: new Date(n.created_at).toISOString(),
+    sentAt: n.sent_at ? new Date(n.sent_at).toISOString() : null,
+  };
+}
+
+/** Thrown when `tickets.rendered` overtakes `orders.confirmed`: the channel redelivers it later. */
+class ConfirmationNotRecorded extends Error {
+  retryable = true;
+}
+
+const NotificationsService: ServiceSchema = {
+  name: "notifications",
+  mixins: [DbMixin, OutboxMixin],
+  settings: { rest: "/" },
+
+  channels: {
+    [Channels.ORDERS_CONFIRMED]: durable<OrdersConfirmed>(async function (this: any, p, trx) {
+      await this.recordConfirmation(trx, p);
+    }, { group: "notifications" }),
+    // Waits for orders.confirmed to be recorded if it overtook it: more patient retries.
+    [Channels.TICKETS_RENDERED]: durable<TicketsRendered>(async function (this: any, p, trx) {
+      await this.sendConfirmation(trx, p.orderId);
+    }, { group: "notifications", maxAttempts: 12, backoff: { baseMs: 500, maxMs: 60_000 } }),
+    [Channels.ORDERS_FAILED]: durable<OrdersFailed>(async function (this: any, p, trx) {
+      await this.sendOnce(trx, "order_failed", p.orderId, p.userId, p.email, { reason: p.reason });
+    }, { group: "notifications" }),
+    [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(async function (this: any, p, trx) {
+      await this.sendOnce(trx, "order_cancelled", p.orderId, p.userId, p.email, { refundedCents: p.refundedCents });
+    }, { group: "notifications" }),
+  },
+
+  actions: {
+    my: {
+      rest: "GET /notifications/my",
+      params: {
+        page: { type: "number", integer: true, min: 1, max: 10_000, convert: true, default: 1 },
+        pageSize: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 20 },
+      },
+      async handler(this: any, ctx: AuthContext<{ page: number; pageSize: number }>) {
+        const user = currentUser(ctx);
+        const { page, pageSize } = ctx.params;
+        const db: Knex = this.db;
+        const [{ count }] = await db("notifications").where({ user_id: user.id }).count<{ count: number }[]>({ count: "*" });
+        const rows: NotificationRow[] = await db("notifications").where({ user_id: user.id })
+          .orderBy([{ column: "created_at", order: "desc" }, { column: "id" }]).limit(pageSize).offset((page - 1) * pageSize);
+        return { items: rows.map(notificationView), total: Number(count), page, pageSize };
+      },
+    },
+  },
+
+  methods: {
+    async recordConfirmation(this: any, trx: Knex.Transaction, p: OrdersConfirmed) {
+      const context = {
+        holderName: p.holderName,
+        sessionId: p.sessionId,
+        eventId: p.eventId,
+        currency: p.currency,
+        totalCents: p.totalCents,
+        items: p.items.map((i) => ({ seatLabel: i.seatLabel, category: i.category, amountCents: i.amountCents })),
+      };
+      await trx("notifications")
+        .insert({ id: randomUUID(), user_id: p.userId, order_id: p.orderId, kind: "order_confirmed", recipient: p.email, status: "WAITING", context: JSON.stringify(context) })
+        .onConflict(["order_id", "kind"]).ignore();
+    },
+
+    async sendConfirmation(this: any, trx: Knex.Transaction, orderId: string) {
+      const db = trx;
+      const row: NotificationRow | undefined = await db("notifications").where({ order_id: orderId, kind: "order_confirmed" }).first();
+      if (!row) throw new ConfirmationNotRecorded(`order ${orderId}: tickets rendered before the confirmation was recorded`);
+      if (row.status === "SENT") return;
+      const ctx = row.context as { holderName: string; sessionId: string; currency: string; totalCents: number; items: [] };
+      const files: Array<{ ticket_id: string; content: Buffer; seat_label: string }> = await db("tickets as t")
+        .join("ticket_files as f", "f.ticket_id", "t.id")
+        .where("t.order_id", orderId).whereNot("t.status", "REVOKED").orderBy("t.position")
+        .select("t.id as ticket_id", "f.content", "t.seat_label");
+      const session = await db("sessions as s").leftJoin("events as e", "e.id", "s.event_id").leftJoin("venues as v", "v.id", "s.venue_id")
+        .where("s.id", ctx.sessionId).first("e.title", "s.starts_at", "v.name as venue_name");
+      const mail = renderOrderConfirmed({
+        holderName: ctx.holderName,
+        orderId,
+        eventTitle: session?.title ?? "your event",
+        startsAt: session?.starts_at ? new Date(session.starts_at).toISOString() : null,
+        venueName: session?.venue_name ?? null,
+        currency: ctx.currency,
+        totalCents: ctx.totalCents,
+        items: ctx.items,
+        ticketCount: files.length,
+      });
+      const attachments: Attachment[] = files.map((f, i) => ({
+        filename: `ticket-${i + 1}-${f.ticket_id.slice(0, 8)}.pdf`,
+        content: f.content,
+        contentType: "application/pdf",
+      }));
+      await this.deliver(trx, row, mail, attachments);
+    },
+
+    /** Failure and cancellation mails: recorded and sent in one step, once per order. */
+    async sendOnce(this: any, trx: Knex.Transaction, kind: NotificationKind, orderId: string, userId: string, email: string, context: Record<string, unknown>) {
+      const db = trx;
+      await db("notifications")
+        .insert({ id: randomUUID(), user_id: userId, order_id: orderId, kind, recipient: email, status: "PENDING", context: JSON.stringify(context) })
+        .onConflict(["order_id", "kind"]).ignore();
+      const row: NotificationRow = await db("notifications").where({ order_id: orderId, kind }).first();
+      if (row.status === "SENT") return;
+      let mail: RenderedMail;
+      if (kind === "order_failed") mail = renderOrderFailed({ orderId, reason: String(row.context.reason ?? "") });
+      else mail = renderOrderCancelled({ orderId, currency: await this.orderCurrency(trx, orderId), refundedCents: Number(row.context.refundedCents ?? 0) });
+      await this.deliver(trx, row, mail, []);
+    },
+
+    async orderCurrency(this: any, trx: Knex.Transaction, orderId: string): Promise<string | null> {
+      const order = await trx("orders").where({ id: orderId }).first("currency");
+      return order?.currency ?? null;
+    },
+
+    /** Sends, then marks the row SENT in the same transaction; a failure rolls both back. */
+    async deliver(this: any, trx: Knex.Transaction, row: NotificationRow, mail: RenderedMail, attachments: Attachment[]) {
+      const info = await this.transport.sendMail({
+        from: this.platform.config.mailFrom,
+        to: row.recipient,
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+        attachments,
+        headers: { "X-TicketFlash-Notification": row.id },
+      });
+      let raw: Buffer | null = null;
+      if (info.message) {
+        const message = Buffer.isBuffer(info.message) ? info.message : Buffer.from(String(info.message));
+        if (this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), message);
+        else raw = message;
+      }
+      await trx("notifications").where({ id: row.id }).update({
+        status: "SENT", subject: mail.subject, sent_at: trx.fn.now(), message_id: info.messageId ?? null, attachments: attachments.length, raw,
+      });
+    },
+  },
+
+  started(this: any) {
+    const config = this.platform.config;
+    if (config.smtpUrl) {
+      this.transport = nodemailer.createTransport(config.smtpUrl);
+      this.mailDir = undefined;
+    } else {
+      this.transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
+      this.mailDir = config.dataDir === "memory" ? undefined : path.join(config.dataDir, "mail");
+      if (this.mailDir) fs.mkdirSync(this.mailDir, { recursive: true });
+    }
+  },
+
+  stopped(this: any) {
+    this.transport?.close?.();
+  },
+};
+
+export default NotificationsService;
