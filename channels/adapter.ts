@@ -9,7 +9,7 @@
 import type { Middleware, ServiceBroker } from "moleculer";
 import { Adapters, Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { Config } from "../src/platform/config";
-import { durableRuntime } from "../mixins/outbox.mixin";
+import { durableRuntime, STREAM_MAX_AGE_DAYS } from "../mixins/outbox.mixin";
 
 interface Chan {
   id: string;
@@ -89,7 +89,13 @@ export class InProcessAdapter extends BaseAdapter {
 
 export function channelAdapterOptions(config: Config) {
   if (config.transporter) {
-    return { type: "NATS", options: { nats: { url: config.transporter }, maxInFlight: 16 } };
+    return {
+      type: "NATS",
+      options: {
+        nats: { url: config.transporter, streamConfig: { max_age: STREAM_MAX_AGE_DAYS * 24 * 3600 * 1e9 } },
+        maxInFlight: 16,
+      },
+    };
   }
   return new InProcessAdapter();
 }

@@ -53,9 +53,18 @@ const DEFAULT_MAX_ATTEMPTS = 6;
 /** How long a claim on an outbox row or a failed message lasts; publishes take milliseconds. */
 const LEASE_SECONDS = 15;
 const RELAY_BATCH = 100;
+const RELAY_CONCURRENCY = 16;
 const RELAY_POLL_MS = 50;
 const RETRY_POLL_MS = 200;
 const OUTBOX_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 10_000 };
+/**
+ * Bookkeeping kept this long, then deleted (checked every 10 minutes). The inbox must outlive any
+ * redelivery: JetStream streams keep messages for STREAM_MAX_AGE_DAYS (channels/adapter.ts).
+ */
+export const STREAM_MAX_AGE_DAYS = 7;
+const SENT_RETENTION_DAYS = STREAM_MAX_AGE_DAYS;
+const INBOX_RETENTION_DAYS = 2 * STREAM_MAX_AGE_DAYS;
+const CLEANUP_EVERY_MS = 10 * 60_000;
 
 interface Consumer {
   svc: Service;
@@ -125,6 +134,7 @@ export class DurableRuntime {
   private woken = false;
   private streams = new Set<string>();
   private relayPaused = false;
+  private lastCleanup = 0;
 
   constructor(private broker: ServiceBroker) {}
 
@@ -230,6 +240,14 @@ export class DurableRuntime {
     }
   }
 
+  /** Deletes bookkeeping older than its retention. */
+  private async cleanup(db: Knex) {
+    const days = (n: number) => db.raw("now() - make_interval(days => ?)", [n]);
+    await db("outbox").where({ status: "SENT" }).andWhere("sent_at", "<", days(SENT_RETENTION_DAYS)).delete();
+    await db("channel_inbox").where("processed_at", "<", days(INBOX_RETENTION_DAYS)).delete();
+    await db("failed_messages").where({ status: "DONE" }).andWhere("updated_at", "<", days(INBOX_RETENTION_DAYS)).delete();
+  }
+
   // ---- relay -------------------------------------------------------------------------------
 
   /** Claims a batch of pending rows, publishes them in order, marks them sent. Returns the count claimed. */
@@ -251,35 +269,48 @@ export class DurableRuntime {
     );
     const rows = claimed.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
     if (!rows.length) return 0;
-    const sent: string[] = [];
-    const skipped: string[] = [];
-    const blockedKeys = new Set<string>();
+    // Rows of one key go out one after the other; different keys in parallel, so that one slow
+    // consumer (in-process delivery waits for the handlers) does not hold up everything else.
+    const lanes = new Map<string, OutboxRow[]>();
     for (const row of rows) {
-      if (!this.running || this.relayPaused || (row.key && blockedKeys.has(row.key))) {
-        skipped.push(row.id);
-        continue;
-      }
-      try {
-        await this.publish(row);
-        sent.push(row.id);
-      } catch (err) {
-        if (row.key) blockedKeys.add(row.key);
-        const delay = backoffDelay(row.attempts + 1, OUTBOX_BACKOFF);
-        this.logger.warn(`Outbox: publishing ${row.channel} ${row.id} failed (attempt ${row.attempts + 1}), retrying in ${delay} ms:`, (err as Error).message);
-        await db("outbox")
-          .where({ id: row.id })
-          .update({
-            attempts: row.attempts + 1,
-            last_error: String((err as Error).message ?? err).slice(0, 1000),
-            next_attempt_at: db.raw("now() + make_interval(secs => ?)", [delay / 1000]),
-            locked_until: null,
-            locked_by: null,
-          });
-      }
+      const lane = row.key ?? `row:${row.id}`;
+      lanes.set(lane, [...(lanes.get(lane) ?? []), row]);
     }
-    if (sent.length) {
-      await db("outbox").whereIn("id", sent).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
-    }
+    const skipped: string[] = [];
+    const runLane = async (lane: OutboxRow[]) => {
+      for (const [i, row] of lane.entries()) {
+        if (!this.running || this.relayPaused) {
+          skipped.push(...lane.slice(i).map((r) => r.id));
+          return;
+        }
+        try {
+          await this.publish(row);
+        } catch (err) {
+          const delay = backoffDelay(row.attempts + 1, OUTBOX_BACKOFF);
+          this.logger.warn(`Outbox: publishing ${row.channel} ${row.id} failed (attempt ${row.attempts + 1}), retrying in ${delay} ms:`, (err as Error).message);
+          await db("outbox")
+            .where({ id: row.id })
+            .update({
+              attempts: row.attempts + 1,
+              last_error: String((err as Error).message ?? err).slice(0, 1000),
+              next_attempt_at: db.raw("now() + make_interval(secs => ?)", [delay / 1000]),
+              locked_until: null,
+              locked_by: null,
+            });
+          // The rest of this key waits behind the failed row.
+          skipped.push(...lane.slice(i + 1).map((r) => r.id));
+          return;
+        }
+        // Marked at once: a crash later in the batch then re-sends as little as possible.
+        await db("outbox").where({ id: row.id }).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
+      }
+    };
+    const queue = [...lanes.values()];
+    await Promise.all(
+      Array.from({ length: Math.min(RELAY_CONCURRENCY, queue.length) }, async () => {
+        for (let lane = queue.shift(); lane; lane = queue.shift()) await runLane(lane);
+      }),
+    );
     if (skipped.length) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
     return rows.length;
   }
@@ -377,9 +408,13 @@ export class DurableRuntime {
 
   /** Retries due failed deliveries of the consumers this node runs. Returns how many it tried. */
   async retryOnce(): Promise<number> {
+    const db = await this.db();
+    if (Date.now() - this.lastCleanup > CLEANUP_EVERY_MS) {
+      this.lastCleanup = Date.now();
+      await this.cleanup(db);
+    }
     const local = [...this.consumers.values()];
     if (!local.length) return 0;
-    const db = await this.db();
     const pairs = local.map(() => "(channel = ? AND consumer_group = ?)").join(" OR ");
     const claimed = await db.raw<{ rows: FailedRow[] }>(
       `UPDATE failed_messages SET locked_until = now() + make_interval(secs => ?)
