@@ -123,6 +123,30 @@ function target(name: string, value: number | null | undefined, op: "<" | ">=" |
 
 // ------------------------------------------------------------------ helpers
 
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 where there is no /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs a load and accounts the server processes' CPU during it. CPU per operation is the figure
+ * that survives a noisy neighbour: a starved server is slow, but not more expensive per request.
+ */
+async function loadWithCpu<T extends Record<string, any>>(pids: number[], job: Record<string, unknown>, ops: (r: T) => number): Promise<T & { serverCpu: { cpuS: number; wallS: number; utilisation: number; cpuMsPerOp: number | null } }> {
+  const c0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const t0 = Date.now();
+  const r = await runLoad<T>(job);
+  const cpuS = pids.reduce((a, p) => a + cpuSeconds(p), 0) - c0;
+  const wallS = (Date.now() - t0) / 1000;
+  const n = ops(r);
+  return { ...r, serverCpu: { cpuS: round(cpuS), wallS: round(wallS, 1), utilisation: round(cpuS / wallS, 2), cpuMsPerOp: n ? round((cpuS * 1000) / n, 3) : null } };
+}
+
 let loadSeq = 0;
 async function runLoad<T = any>(job: Record<string, unknown>): Promise<T> {
   const n = ++loadSeq;
@@ -214,6 +238,10 @@ async function platformFor(name: string): Promise<PlatformRun> {
   return { platform, api: new Api(platform.baseUrls[0], admin.token), adminVia: admin.via, routes: await routes(platform.baseUrls[0]) };
 }
 
+function nodePids(platform: BenchPlatform): number[] {
+  return platform.nodes.map((n) => n.child.pid);
+}
+
 function moreAfter(name: string): boolean {
   const i = PLATFORM_SCENARIOS.indexOf(name);
   return PLATFORM_SCENARIOS.slice(i + 1).some((s) => opts.scenarios.includes(s));
@@ -273,13 +301,14 @@ const ceilingS = () => (opts.quick ? 4 : 10);
  * scenario measures the no-op route again right before its own load, and its ratio uses that
  * adjacent figure, because on a shared machine the background load changes from minute to minute.
  */
-const ceilingServers: { local?: number; nats?: number; children: Child[] } = { children: [] };
+const ceilingServers: { local?: number; nats?: number; children: Child[]; localPids: number[]; natsPids: number[] } = { children: [], localPids: [], natsPids: [] };
 
 async function noopServers(): Promise<{ local: number; nats?: number }> {
   if (!ceilingServers.local) {
     const web = await startCeiling("ceiling-web", "ceiling-web.ts");
     ceilingServers.children.push(web.child);
     ceilingServers.local = web.port;
+    ceilingServers.localPids = [web.child.pid];
   }
   if (opts.cluster && !ceilingServers.nats) {
     const ns = `tf-bench-ceiling-${process.pid}`;
@@ -287,6 +316,7 @@ async function noopServers(): Promise<{ local: number; nats?: number }> {
     const gw = await startCeiling("ceiling-web-nats", "ceiling-web.ts", { ROLE: "gateway", TRANSPORTER: NATS_URL, NAMESPACE: ns });
     ceilingServers.children.push(gw.child, svc.child);
     ceilingServers.nats = gw.port;
+    ceilingServers.natsPids = [gw.child.pid, svc.child.pid];
   }
   return { local: ceilingServers.local!, nats: ceilingServers.nats };
 }
@@ -296,28 +326,29 @@ async function ceilings() {
   const bare = await startCeiling("ceiling-http", "ceiling-http.ts");
   try {
     log("ceilings: bare node http");
-    out.bareHttp = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${bare.port}/`], connections: opts.buyers, durationS: ceilingS() });
+    out.bareHttp = await loadWithCpu([bare.child.pid], { type: "cannon", urls: [`http://127.0.0.1:${bare.port}/`], connections: opts.buyers, durationS: ceilingS() }, (r: any) => r.requests);
   } finally {
     await bare.child.stop();
   }
   const ports = await noopServers();
   log("ceilings: moleculer-web -> no-op action (local)");
-  out.noopRoute = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${ports.local}/noop`], connections: opts.buyers, durationS: ceilingS() });
+  out.noopRoute = await loadWithCpu(ceilingServers.localPids, { type: "cannon", urls: [`http://127.0.0.1:${ports.local}/noop`], connections: opts.buyers, durationS: ceilingS() }, (r: any) => r.requests);
   if (ports.nats) {
     log("ceilings: moleculer-web -> no-op action across NATS");
-    out.noopRouteNats = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${ports.nats}/noop`], connections: opts.buyers, durationS: ceilingS() });
+    out.noopRouteNats = await loadWithCpu(ceilingServers.natsPids, { type: "cannon", urls: [`http://127.0.0.1:${ports.nats}/noop`], connections: opts.buyers, durationS: ceilingS() }, (r: any) => r.requests);
   }
   out.noopToBareRatio = round(out.noopRoute.reqPerSec / out.bareHttp.reqPerSec, 3);
   return out;
 }
 
 /** The no-op route rate measured just now (across NATS in cluster mode), for the next scenario's ratio. */
-async function adjacentNoop(): Promise<{ reqPerSec: number; latencyMs: unknown; via: string } | undefined> {
+async function adjacentNoop(): Promise<{ reqPerSec: number; latencyMs: unknown; cpuMsPerOp: number | null; via: string } | undefined> {
   if (!opts.scenarios.includes("ceilings")) return undefined;
   const ports = await noopServers();
   const port = ports.nats ?? ports.local;
-  const r = await runLoad({ type: "cannon", urls: [`http://127.0.0.1:${port}/noop`], connections: opts.buyers, durationS: opts.quick ? 2 : 5 });
-  return { reqPerSec: r.reqPerSec, latencyMs: r.latencyMs, via: ports.nats ? "across NATS" : "local" };
+  const pids = ports.nats ? ceilingServers.natsPids : ceilingServers.localPids;
+  const r = await loadWithCpu(pids, { type: "cannon", urls: [`http://127.0.0.1:${port}/noop`], connections: opts.buyers, durationS: opts.quick ? 2 : 5 }, (x: any) => x.requests);
+  return { reqPerSec: r.reqPerSec, latencyMs: r.latencyMs, cpuMsPerOp: r.serverCpu.cpuMsPerOp, via: ports.nats ? "across NATS" : "local" };
 }
 
 async function hotHold() {
@@ -329,11 +360,12 @@ async function hotHold() {
     const noop = await adjacentNoop();
     log(`hotHold: ${opts.buyers} buyers holding 1-4 seats until sold out`);
     const cap = Math.max(opts.durationS * 4, opts.quick ? 25 : 120);
-    const r = await runLoad({ type: "hold", baseUrls: platform.baseUrls, sessionId: fixture.sessionIds[0], seatIds, buyers: opts.buyers, durationS: cap, jwtSecret: platform.jwtSecret });
+    const r = await loadWithCpu(nodePids(platform), { type: "hold", baseUrls: platform.baseUrls, sessionId: fixture.sessionIds[0], seatIds, buyers: opts.buyers, durationS: cap, jwtSecret: platform.jwtSecret }, (x: any) => x.holds);
     const acked = r.acked as AckedHolds;
     delete r.acked;
     r.adjacentNoopRoute = noop;
     r.ratioToNoopRoute = noop ? round(r.holdsPerSec / noop.reqPerSec, 3) : null;
+    r.cpuRatioToNoopRoute = noop?.cpuMsPerOp && r.serverCpu.cpuMsPerOp ? round(noop.cpuMsPerOp / r.serverCpu.cpuMsPerOp, 3) : null;
     r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: seatIds.length };
     return { result: r, acked, clientViolations: [{ check: "no seat in two acknowledged holds (client view)", sample: r.doubleHeld }] };
   });
@@ -344,7 +376,7 @@ async function fullPurchase() {
     need(have, "POST /api/sessions", "POST /api/sessions/:id/holds", "POST /api/orders", "GET /api/orders/:id");
     const fixture = await createFixture(api, opts.seats, 1);
     log(`fullPurchase: ${opts.buyers} buyers, hold -> order -> CONFIRMED -> tickets -> PDF, ${opts.durationS}s`);
-    const r = await runLoad({
+    const r: any = await loadWithCpu(nodePids(platform), {
       type: "purchase",
       baseUrls: platform.baseUrls,
       sessionId: fixture.sessionIds[0],
@@ -353,7 +385,7 @@ async function fullPurchase() {
       durationS: opts.durationS,
       drainS: opts.quick ? 20 : 60,
       jwtSecret: platform.jwtSecret,
-    });
+    }, (x: any) => x.confirmed);
     r.ratioToPretix = round(r.confirmedPerMinute / 500, 2);
     r.ticketsRoute = have.includes("GET /api/tickets/:id/pdf");
     r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: fixture.seatCount };
@@ -373,7 +405,7 @@ async function manySessions() {
     const metricsBefore = actorMetrics(await platform.metrics(0));
     const noop = await adjacentNoop();
     log(`manySessions: ${opts.buyers} buyers over ${fixture.sessionIds.length} sessions, ${opts.durationS}s`);
-    const r = await runLoad({ type: "spread", baseUrls: platform.baseUrls, sessionIds: fixture.sessionIds, buyers: opts.buyers, durationS: opts.durationS, jwtSecret: platform.jwtSecret });
+    const r = await loadWithCpu(nodePids(platform), { type: "spread", baseUrls: platform.baseUrls, sessionIds: fixture.sessionIds, buyers: opts.buyers, durationS: opts.durationS, jwtSecret: platform.jwtSecret }, (x: any) => x.holds);
     await sleep(5500);
     const after = await processMemory(platform);
     const metricsAfter = actorMetrics(await platform.metrics(0));
@@ -439,7 +471,7 @@ async function seatMap() {
     const headers = { "accept-encoding": "gzip" };
     const noop = await adjacentNoop();
     log(`seatMap: statusOnly, ${opts.seatMapConnections} connections`);
-    const statusOnly = await runLoad({ type: "cannon", urls: platform.baseUrls.map((b) => b + url("?statusOnly=1")), connections: opts.seatMapConnections, durationS: ceilingS(), headers });
+    const statusOnly = await loadWithCpu(nodePids(platform), { type: "cannon", urls: platform.baseUrls.map((b) => b + url("?statusOnly=1")), connections: opts.seatMapConnections, durationS: ceilingS(), headers }, (x: any) => x.requests);
     log("seatMap: full");
     const full = await runLoad({ type: "cannon", urls: platform.baseUrls.map((b) => b + url("")), connections: opts.seatMapConnections, durationS: ceilingS(), headers });
     return {

@@ -87,7 +87,7 @@ export function renderMarkdown(r: Results): string {
   else {
     const rows = [["bare node `http`, constant", c.bareHttp], ["moleculer-web route -> no-op action", c.noopRoute], ...(c.noopRouteNats ? [["same, action on another node via NATS", c.noopRouteNats]] : [])];
     out.push("", `${c.connections} connections, ${c.durationS} s each, autocannon in its own process.`, "");
-    out.push(table(["server", "req/s", "p50 ms", "p99 ms", "errors"], rows.map(([n, x]: any) => [n, fmt(x.reqPerSec), fmt(x.latencyMs.p50), fmt(x.latencyMs.p99), fmt(x.non2xx + x.errors)])));
+    out.push(table(["server", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req", "server CPU use"], rows.map(([n, x]: any) => [n, fmt(x.reqPerSec), fmt(x.latencyMs.p50), fmt(x.latencyMs.p99), fmt(x.non2xx + x.errors), fmt(x.serverCpu?.cpuMsPerOp, 3), fmt(x.serverCpu?.utilisation, 2)])));
   }
 
   out.push("", "## 2. Hot hold");
@@ -98,6 +98,7 @@ export function renderMarkdown(r: Results): string {
     out.push("", `One session of ${fmt(h.seats)} seats; ${h.buyers} concurrent buyers, each a new buyer identity per hold, holding 1-4 seats (half explicit seats side by side, half best available) until ${h.soldOut ? "sold out" : "the time cap"} (${fmt(h.elapsedS, 1)} s).`, "");
     out.push(table(["holds", "seats held", "holds/s", "/ no-op route", "p50 ms", "p95 ms", "p99 ms", "max ms"], [[fmt(h.holds), fmt(h.seatsHeld), fmt(h.holdsPerSec), fmt(h.ratioToNoopRoute, 3), fmt(h.latencyMs.p50, 1), fmt(h.latencyMs.p95, 1), fmt(h.latencyMs.p99, 1), fmt(h.latencyMs.max, 1)]]));
     if (h.adjacentNoopRoute) out.push("", `The no-op route (${h.adjacentNoopRoute.via}) measured right before this load: ${fmt(h.adjacentNoopRoute.reqPerSec)} req/s; the ratio uses it.`);
+    if (h.serverCpu) out.push("", `Server CPU during the load: ${fmt(h.serverCpu.cpuS, 1)} s over ${fmt(h.serverCpu.wallS, 1)} s (${fmt(h.serverCpu.utilisation, 2)} cores), ${fmt(h.serverCpu.cpuMsPerOp, 3)} CPU ms per hold${h.adjacentNoopRoute?.cpuMsPerOp ? ` vs ${fmt(h.adjacentNoopRoute.cpuMsPerOp, 3)} per no-op request: by CPU cost a hold is ${fmt(h.cpuRatioToNoopRoute, 3)} of a no-op request` : ""}. A utilisation well under the cores available means the node was waiting (database, starved by other processes), not computing.`);
     out.push("", `Responses: ${codes(h.codes)}.`, "", correctness(h), profile(h));
   }
 
@@ -108,6 +109,7 @@ export function renderMarkdown(r: Results): string {
   else {
     out.push("", `${p.buyers} buyers for ${fmt(p.windowS, 1)} s: hold (best available 1-4) -> POST /api/orders (card 4242...) -> poll until CONFIRMED -> tickets -> every ticket's PDF answers 200.`, "");
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
+    if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
     out.push("", `Responses: ${codes(p.codes)}.${Object.keys(p.failed ?? {}).length ? ` Failed orders: ${codes(p.failed)}.` : ""}`, "", correctness(p), profile(p));
   }
 
@@ -123,6 +125,7 @@ export function renderMarkdown(r: Results): string {
     const am = m.actorMetrics ?? {};
     const keys = Object.keys(am.afterLoad ?? {});
     if (keys.length) out.push("", "Seat metrics from /metrics:", "", table(["series", ...Object.keys(am)], keys.map((k) => [k, ...Object.values(am).map((x: any) => fmt(x?.[k], 2))])));
+    if (m.serverCpu) out.push("", `Server CPU: ${fmt(m.serverCpu.utilisation, 2)} cores, ${fmt(m.serverCpu.cpuMsPerOp, 3)} CPU ms per hold (the releases included).`);
     out.push("", `Responses: ${codes(m.codes)}.`, "", correctness(m), profile(m));
   }
 
