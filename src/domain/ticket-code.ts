@@ -51,12 +51,14 @@ function key(pem: string, kind: "private" | "public"): KeyObject {
   return k;
 }
 
-/** The holder name is shortened (not rejected) so a long name never blocks ticket issuance. */
+/** Display texts are shortened (not rejected) so a long name or label never blocks issuance. */
+const DISPLAY_FIELDS: ReadonlyArray<keyof TicketClaims> = ["seatLabel", "holderName"];
+
 export function normalizeClaims(claims: TicketClaims): TicketClaims {
   const out = { ...claims };
   for (const field of Object.keys(CLAIM_LIMITS) as Array<keyof TicketClaims>) {
     const value = String(out[field] ?? "");
-    if (field === "holderName") out[field] = [...value].slice(0, CLAIM_LIMITS[field]).join("");
+    if (DISPLAY_FIELDS.includes(field)) out[field] = [...value].slice(0, CLAIM_LIMITS[field]).join("");
     else if (!value || value.length > CLAIM_LIMITS[field]) throw new Error(`ticket claim ${field} is empty or longer than ${CLAIM_LIMITS[field]}`);
     else out[field] = value;
   }
@@ -92,7 +94,7 @@ function parseClaims(json: string): TicketClaims | undefined {
   const claims = { ticketId: w.t, sessionId: w.s, seatId: w.i, seatLabel: w.l, holderName: w.h };
   for (const [field, value] of Object.entries(claims)) {
     if (typeof value !== "string" || value.length > CLAIM_LIMITS[field as keyof TicketClaims]) return undefined;
-    if (field !== "holderName" && !value) return undefined;
+    if (!DISPLAY_FIELDS.includes(field as keyof TicketClaims) && !value) return undefined;
   }
   return claims as TicketClaims;
 }

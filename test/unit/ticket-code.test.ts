@@ -85,10 +85,11 @@ describe("ticket code", () => {
     expect(verifyTicketCode(`${signed}.${sig}`, keys.publicKey)).toEqual({ valid: false, reason: "MALFORMED" });
   });
 
-  it("shortens an overlong holder name instead of failing, and refuses empty ids", () => {
-    const long = signTicketCode({ ...claims, holderName: "N".repeat(500) }, keys.privateKey);
+  it("shortens an overlong holder name or seat label instead of failing, and refuses empty ids", () => {
+    const long = signTicketCode({ ...claims, holderName: "N".repeat(500), seatLabel: "L".repeat(300) }, keys.privateKey);
     const result = verifyTicketCode(long, keys.publicKey);
     expect(result.valid && result.claims.holderName).toBe("N".repeat(80));
+    expect(result.valid && result.claims.seatLabel).toBe("L".repeat(64));
     expect(() => signTicketCode({ ...claims, seatId: "" }, keys.privateKey)).toThrow();
   });
 
