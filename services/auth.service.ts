@@ -11,7 +11,7 @@ import { AuthContext, signAccessToken } from "../src/platform/auth";
 import { unauthorized } from "../src/platform/errors";
 import { hashRefreshToken, IssuedRefreshToken, judgeRefreshToken, looksLikeRefreshToken, newRefreshToken } from "../src/domain/refresh-tokens";
 import type { User } from "../src/domain/users";
-import { userParams } from "./users.service";
+import { CREDENTIALS_RATE_LIMIT, userParams } from "./users.service";
 
 export interface Session {
   user: User;
@@ -47,8 +47,6 @@ function refreshTokenRow(token: IssuedRefreshToken, userId: string, familyId: st
   };
 }
 
-/** Per client address, on top of the gateway's per-client limit: guessing passwords must be slow. */
-const AUTH_RATE_LIMIT = { limit: 20, windowMs: 60_000 };
 const refreshTokenParam = { refreshToken: { type: "string", min: 1, max: 200 } };
 const invalidRefreshToken = () => unauthorized("The refresh token is invalid, expired or revoked; sign in again.", "INVALID_TOKEN");
 // Expired tokens are useless to everyone; keep them a day for forensics, then drop them.
@@ -63,7 +61,7 @@ const AuthService: ServiceSchema = {
     register: {
       rest: "POST /auth/register",
       auth: "public",
-      rateLimit: AUTH_RATE_LIMIT,
+      rateLimit: CREDENTIALS_RATE_LIMIT,
       params: userParams,
       async handler(this: AuthThis, ctx: AuthContext<{ email: string; password: string; name: string }>): Promise<Session> {
         const user = await ctx.call<User, typeof ctx.params>("users.create", ctx.params);
@@ -76,7 +74,7 @@ const AuthService: ServiceSchema = {
     login: {
       rest: "POST /auth/login",
       auth: "public",
-      rateLimit: AUTH_RATE_LIMIT,
+      rateLimit: CREDENTIALS_RATE_LIMIT,
       params: {
         email: { type: "string", max: 254 },
         password: { type: "string", max: 200 },
@@ -90,7 +88,7 @@ const AuthService: ServiceSchema = {
     refresh: {
       rest: "POST /auth/refresh",
       auth: "public",
-      rateLimit: AUTH_RATE_LIMIT,
+      rateLimit: CREDENTIALS_RATE_LIMIT,
       params: refreshTokenParam,
       async handler(this: AuthThis, ctx: AuthContext<{ refreshToken: string }>): Promise<Session> {
         if (!looksLikeRefreshToken(ctx.params.refreshToken)) throw invalidRefreshToken();
@@ -129,7 +127,7 @@ const AuthService: ServiceSchema = {
     logout: {
       rest: "POST /auth/logout",
       auth: "public",
-      rateLimit: AUTH_RATE_LIMIT,
+      rateLimit: CREDENTIALS_RATE_LIMIT,
       params: refreshTokenParam,
       async handler(this: AuthThis, ctx: AuthContext<{ refreshToken: string }>): Promise<void> {
         // Idempotent: an unknown or already revoked token signs nobody in, so there is nothing to report.

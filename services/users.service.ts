@@ -20,6 +20,9 @@ export const userParams = {
   name: { type: "string", trim: true, min: 1, max: 100, pattern: /^[^\p{Cc}\p{Cs}]+$/u },
 };
 
+/** Per client address (auth routes), on top of the gateway's per-client limit: guessing passwords must be slow. */
+export const CREDENTIALS_RATE_LIMIT = { limit: 20, windowMs: 60_000 };
+
 type UsersThis = DbThis & {
   findRow(id: string, trx?: Knex.Transaction): Promise<UserRow | undefined>;
 };
