@@ -221,8 +221,9 @@ export class KnexAdapter {
     return this.toRow(e);
   }
 
-  async insert(entity: Entity, trx?: Knex.Transaction): Promise<Entity> {
-    const [row] = await this.qb(trx).insert(this.prepareInsert(entity)).returning("*");
+  /** `fields` (camelCase) limits what comes back: a big JSON column need not travel back and be parsed again. */
+  async insert(entity: Entity, trx?: Knex.Transaction, fields?: string[]): Promise<Entity> {
+    const [row] = await this.qb(trx).insert(this.prepareInsert(entity)).returning(fields?.length ? fields.map(toSnake) : "*");
     return this.fromRow(row) as Entity;
   }
 

@@ -171,6 +171,8 @@ const EventsService: ServiceSchema = {
     create: {
       rest: "POST /events",
       roles: ["organizer", "admin"],
+      // Not idempotent: a retried timeout could create it twice.
+      retryPolicy: { enabled: false },
       params: {
         title: text.title,
         description: optional(text.description),

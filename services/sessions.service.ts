@@ -125,6 +125,8 @@ const SessionsService: ServiceSchema = {
     create: {
       rest: "POST /sessions",
       roles: ["organizer", "admin"],
+      // Not idempotent: a retried timeout could create it twice.
+      retryPolicy: { enabled: false },
       params: {
         eventId: idParam,
         venueId: idParam,

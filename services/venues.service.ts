@@ -35,6 +35,10 @@ const VenuesService: ServiceSchema = {
     create: {
       rest: "POST /venues",
       roles: ["organizer", "admin"],
+      // A 150,000-seat layout takes a while to store (embedded PGlite most of all); a retried
+      // timeout would store the venue twice.
+      timeout: 120_000,
+      retryPolicy: { enabled: false },
       params: {
         name: { type: "string", trim: true, min: 1, max: 200 },
         city: { type: "string", trim: true, min: 1, max: 100 },
@@ -52,7 +56,7 @@ const VenuesService: ServiceSchema = {
           seatCount: check.seatCount,
           capacity: check.capacity,
           createdBy: user.id,
-        });
+        }, undefined, SUMMARY_FIELDS);
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/venues/${saved.id}`;
         return { ...venueSummary(saved), categories: check.categories };
