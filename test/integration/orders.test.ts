@@ -1,157 +1,69 @@
 /**
- * Orders and payments through REST on an embedded node, with a small in-test seats/holds
- * service that keeps the contract of shared/CONTRACTS.md ("Seats"), so that the saga's effects
- * on seats can be observed directly.
+ * Orders and payments through REST on an embedded node with the real seats and holds services:
+ * buyers hold seats, order them, and the saga's effects are observed the way a user would see
+ * them (order and payment status, the seat map, the hold).
  */
 import fs from "fs";
 import os from "os";
 import path from "path";
 import { randomUUID } from "crypto";
-import type { Context, ServiceSchema } from "moleculer";
+import type { Knex } from "knex";
 import { signAccessToken, AuthUser } from "../../src/platform/auth";
-import { conflict, notFound } from "../../src/platform/errors";
 import { TEST_CARDS } from "../../src/domain/payments";
-import { HttpClient } from "../helpers/node";
-import { startTestNode, TestNode } from "../helpers/node";
+import { HttpClient, startTestNode, TestNode } from "../helpers/node";
 import { waitFor } from "../helpers/infra";
+import { createSession, SessionFixture } from "../helpers/seat-fixtures";
 
-interface FakeHold {
-  holdId: string;
-  sessionId: string;
-  userId: string;
-  items: { seatId: string; label: string; category: string }[];
-  expiresAt: number;
-  status: "ACTIVE" | "CONFIRMED" | "RELEASED" | "EXPIRED";
-  orderId?: string;
-}
-
-/** What the fake seat actor knows: holds and which seats are sold to which order. */
-class FakeSeats {
-  holds = new Map<string, FakeHold>();
-  sold = new Map<string, string>(); // seatId -> orderId
-  calls: string[] = [];
-
-  hold(userId: string, sessionId: string, seats: { seatId: string; category: string }[], ttlMs = 600_000): FakeHold {
-    const hold: FakeHold = {
-      holdId: randomUUID(),
-      sessionId,
-      userId,
-      items: seats.map((s) => ({ seatId: s.seatId, label: s.seatId.toUpperCase(), category: s.category })),
-      expiresAt: Date.now() + ttlMs,
-      status: "ACTIVE",
-    };
-    this.holds.set(hold.holdId, hold);
-    return hold;
-  }
-
-  view(h: FakeHold) {
-    if (h.status === "ACTIVE" && h.expiresAt <= Date.now()) h.status = "EXPIRED";
-    return {
-      holdId: h.holdId,
-      sessionId: h.sessionId,
-      userId: h.userId,
-      seats: h.items.map((i) => i.seatId),
-      items: h.items,
-      expiresAt: new Date(h.expiresAt).toISOString(),
-      status: h.status,
-    };
-  }
-
-  schemas(): ServiceSchema[] {
-    const self: FakeSeats = this as FakeSeats;
-    return [
-      {
-        name: "holds",
-        actions: {
-          get: {
-            params: { id: { type: "string", max: 64 } },
-            handler(ctx: Context<{ id: string }, { user?: AuthUser }>) {
-              const h = self.holds.get(ctx.params.id);
-              const user = ctx.meta.user;
-              if (!h || !user || (h.userId !== user.id && !user.roles.includes("admin"))) throw notFound("Hold");
-              return self.view(h);
-            },
-          },
-        },
-      },
-      {
-        name: "seats",
-        actions: {
-          confirm: {
-            params: { sessionId: "string", holdId: "string", orderId: "string" },
-            handler(ctx: Context<{ sessionId: string; holdId: string; orderId: string }>) {
-              self.calls.push(`confirm:${ctx.params.orderId}`);
-              const h = self.holds.get(ctx.params.holdId);
-              if (!h) throw notFound("Hold");
-              if (h.status === "CONFIRMED" && h.orderId === ctx.params.orderId) return self.view(h);
-              if (self.view(h).status !== "ACTIVE") throw conflict("HOLD_EXPIRED", "The hold expired.");
-              h.status = "CONFIRMED";
-              h.orderId = ctx.params.orderId;
-              for (const i of h.items) {
-                if (self.sold.has(i.seatId)) throw new Error(`seat ${i.seatId} sold twice`);
-                self.sold.set(i.seatId, ctx.params.orderId);
-              }
-              return self.view(h);
-            },
-          },
-          release: {
-            params: { sessionId: "string", holdId: "string" },
-            handler(ctx: Context<{ sessionId: string; holdId: string }>) {
-              self.calls.push(`release:${ctx.params.holdId}`);
-              const h = self.holds.get(ctx.params.holdId);
-              if (h && h.status === "ACTIVE") h.status = "RELEASED";
-              return { released: true };
-            },
-          },
-          unsell: {
-            params: { sessionId: "string", orderId: "string" },
-            handler(ctx: Context<{ sessionId: string; orderId: string }>) {
-              self.calls.push(`unsell:${ctx.params.orderId}`);
-              const seats = [...self.sold].filter(([, o]) => o === ctx.params.orderId).map(([s]) => s);
-              seats.forEach((s) => self.sold.delete(s));
-              return { seats };
-            },
-          },
-        },
-      },
-    ];
-  }
-}
-
+const SERVICES = ["api", "seats", "holds", "orders", "payments"];
 const CARD = (number: string) => ({ method: "card", card: { number, expMonth: 12, expYear: new Date().getUTCFullYear() + 2, cvc: "123" } });
+const PREMIUM = 9900;
+const STANDARD = 4900;
 
-async function catalogFixture(node: TestNode) {
-  const db = await node.platform.db();
-  const venueId = randomUUID();
-  const eventId = randomUUID();
-  const sessionId = randomUUID();
-  await db("venues").insert({ id: venueId, name: "Hall", city: "Berlin", address: "", layout: JSON.stringify({ sections: [] }), seat_count: 0, capacity: 0 });
-  await db("events").insert({ id: eventId, title: "Concert", category: "music", city: "Berlin", status: "on_sale" });
-  await db("sessions").insert({
-    id: sessionId,
-    event_id: eventId,
-    venue_id: venueId,
-    starts_at: new Date(Date.now() + 86_400_000),
-    ends_at: new Date(Date.now() + 90_000_000),
-    prices: JSON.stringify({ A: 5000, B: 2500 }),
-    currency: "EUR",
-  });
-  return { sessionId, eventId };
+/** Seats of the fixture's 4 x 25 grid handed out one test at a time: row 1 is premium, the rest standard. */
+class SeatPool {
+  private next = { premium: 0, standard: 25 };
+  constructor(private session: SessionFixture) {}
+  take(category: "premium" | "standard"): string {
+    const i = this.next[category]++;
+    if ((category === "premium" && i >= 25) || i >= 100) throw new Error("seat pool exhausted");
+    return this.session.seatIds[i];
+  }
+}
+
+async function seatStatus(node: TestNode, sessionId: string, seatId: string): Promise<string> {
+  const map = await node.http.get(`/api/sessions/${sessionId}/seat-map`);
+  return map.body.status[map.body.seatIds.indexOf(seatId)];
+}
+
+interface Buyer {
+  user: AuthUser;
+  http: HttpClient;
+}
+
+function buyerOf(node: TestNode, name = "Ada Buyer"): Buyer {
+  const id = randomUUID();
+  const user: AuthUser = { id, email: `${id.slice(0, 8)}@example.test`, name, roles: ["buyer"] };
+  return { user, http: node.http.as(signAccessToken(node.platform.secrets.jwtSecret, user)) };
+}
+
+async function holdSeats(b: Buyer, sessionId: string, seats: string[]): Promise<{ holdId: string; seats: string[]; expiresAt: string }> {
+  const res = await b.http.post(`/api/sessions/${sessionId}/holds`, { seats });
+  if (res.status !== 201) throw new Error(`hold failed: ${res.status} ${res.text}`);
+  return res.body;
 }
 
 describe("orders and payments (embedded)", () => {
   let node: TestNode;
-  let seats: FakeSeats;
-  let sessionId: string;
-  let eventId: string;
-  let seatCounter = 0;
+  let db: Knex;
+  let session: SessionFixture;
+  let shortSession: SessionFixture;
+  let pool: SeatPool;
+  let shortPool: SeatPool;
 
-  const buyer = () => {
-    const user: AuthUser = { id: randomUUID(), email: `b${seatCounter++}@example.com`, name: "Ada Buyer", roles: ["buyer"] };
-    return { user, http: node.http.as(signAccessToken(node.platform.secrets.jwtSecret, user)) };
-  };
-  const holdFor = (user: AuthUser, categories = ["A", "B"], ttlMs?: number) =>
-    seats.hold(user.id, sessionId, categories.map((category) => ({ seatId: `s${seatCounter++}`, category })), ttlMs);
+  const buyer = () => buyerOf(node);
+  /** A hold of one premium and one standard seat (or the given seats) in the main session. */
+  const holdFor = async (b: Buyer, categories: ("premium" | "standard")[] = ["premium", "standard"]) =>
+    holdSeats(b, session.sessionId, categories.map((c) => pool.take(c)));
   const order = (http: HttpClient, holdId: string, number: string = TEST_CARDS.success, key: string | null = randomUUID()) =>
     http.post("/api/orders", { holdId, payment: CARD(number) }, key ? { "idempotency-key": key } : {});
   const settled = async (http: HttpClient, orderId: string, want?: string) =>
@@ -159,144 +71,148 @@ describe("orders and payments (embedded)", () => {
       const res = await http.get(`/api/orders/${orderId}`);
       return (want ? res.body.status === want : res.body.status !== "PENDING") && res;
     }, 30_000);
-  const count = async (table: string, where: Record<string, unknown> = {}) =>
-    Number((await (await node.platform.db())(table).where(where).count<{ c: number }[]>({ c: "*" }))[0].c);
-  const outboxFor = async (orderId: string) =>
-    (await (await node.platform.db())("outbox").where({ key: orderId }).orderBy("seq")).map((r: { channel: string; payload: unknown }) => r);
+  const count = async (table: string, where: Record<string, unknown> = {}) => Number((await db(table).where(where).count<{ c: number }[]>({ c: "*" }))[0].c);
+  const outboxFor = async (orderId: string) => (await db("outbox").where({ key: orderId }).orderBy("seq")) as { channel: string; payload: any }[];
+  const status = (seatId: string, s = session) => seatStatus(node, s.sessionId, seatId);
 
   beforeAll(async () => {
-    seats = new FakeSeats();
-    node = await startTestNode({ services: ["api", "orders", "payments"], schemas: seats.schemas() });
-    ({ sessionId, eventId } = await catalogFixture(node));
+    node = await startTestNode({ services: SERVICES });
+    db = await node.platform.db();
+    session = await createSession(db);
+    shortSession = await createSession(db, { holdSeconds: 1 });
+    pool = new SeatPool(session);
+    shortPool = new SeatPool(shortSession);
   });
   afterAll(() => node.stop());
 
   it("confirms an order paid with the success card: priced from the session, captured, seats sold, event written", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user);
-    const res = await order(http, hold.holdId);
+    const b = buyer();
+    const hold = await holdFor(b);
+    const res = await order(b.http, hold.holdId);
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ orderId: expect.any(String), status: "PENDING" });
-    const done = await settled(http, res.body.orderId);
+    const done = await settled(b.http, res.body.orderId);
     expect(done.body).toMatchObject({
       id: res.body.orderId,
       status: "CONFIRMED",
-      total: 7500,
+      total: PREMIUM + STANDARD,
       currency: "EUR",
-      sessionId,
-      eventId,
+      sessionId: session.sessionId,
+      eventId: session.eventId,
       items: [
-        { position: 1, seatId: hold.items[0].seatId, seatLabel: hold.items[0].label, category: "A", amountCents: 5000 },
-        { position: 2, seatId: hold.items[1].seatId, seatLabel: hold.items[1].label, category: "B", amountCents: 2500 },
+        { position: 1, seatId: hold.seats[0], category: "premium", amountCents: PREMIUM },
+        { position: 2, seatId: hold.seats[1], category: "standard", amountCents: STANDARD },
       ],
     });
-    expect(hold.status).toBe("CONFIRMED");
-    expect(seats.sold.get(hold.items[0].seatId)).toBe(res.body.orderId);
+    expect(await status(hold.seats[0])).toBe("s");
+    expect(await status(hold.seats[1])).toBe("s");
+    expect((await b.http.get(`/api/holds/${hold.holdId}`)).body.status).toBe("CONFIRMED");
 
-    const payment = await http.get(`/api/payments/${done.body.paymentId}`);
+    const payment = await b.http.get(`/api/payments/${done.body.paymentId}`);
     expect(payment.status).toBe(200);
-    expect(payment.body).toMatchObject({ orderId: res.body.orderId, status: "CAPTURED", amountCents: 7500, currency: "EUR", card: { brand: "visa", last4: "4242" } });
+    expect(payment.body).toMatchObject({ orderId: res.body.orderId, status: "CAPTURED", amountCents: PREMIUM + STANDARD, currency: "EUR", card: { brand: "visa", last4: "4242" } });
 
     const events = await outboxFor(res.body.orderId);
     expect(events.map((e) => e.channel)).toEqual(["orders.confirmed"]);
-    expect(events[0].payload).toMatchObject({ orderId: res.body.orderId, userId: user.id, email: user.email, holderName: "Ada Buyer", totalCents: 7500, sessionId, eventId });
+    expect(events[0].payload).toMatchObject({
+      orderId: res.body.orderId, userId: b.user.id, email: b.user.email, holderName: "Ada Buyer", totalCents: PREMIUM + STANDARD, sessionId: session.sessionId, eventId: session.eventId,
+    });
 
     // The card number and CVC are nowhere in the database.
-    const db = await node.platform.db();
     const dump = JSON.stringify([await db("payments"), await db("orders"), await db("mock_provider_operations"), await db("mock_provider_authorizations")]);
     expect(dump).not.toContain(TEST_CARDS.success);
     expect(dump).not.toContain('"123"');
   });
 
   it("fails a declined card with PAYMENT_DECLINED and puts the seats back on sale", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user);
-    const res = await order(http, hold.holdId, TEST_CARDS.declined);
+    const b = buyer();
+    const hold = await holdFor(b);
+    const res = await order(b.http, hold.holdId, TEST_CARDS.declined);
     expect(res.status).toBe(202);
-    const done = await settled(http, res.body.orderId);
+    const done = await settled(b.http, res.body.orderId);
     expect(done.body).toMatchObject({ status: "FAILED", reason: "PAYMENT_DECLINED" });
-    await waitFor("hold released", async () => hold.status === "RELEASED");
-    expect(seats.sold.get(hold.items[0].seatId)).toBeUndefined();
-    const payment = await http.get(`/api/payments/${done.body.paymentId}`);
+    await waitFor("seats back on sale", async () => (await status(hold.seats[0])) === "a" && (await status(hold.seats[1])) === "a");
+    const payment = await b.http.get(`/api/payments/${done.body.paymentId}`);
     expect(payment.body).toMatchObject({ status: "DECLINED", declineCode: "card_declined", card: { last4: "0002" } });
     expect((await outboxFor(res.body.orderId)).map((e) => e.channel)).toEqual(["orders.failed"]);
   });
 
   it("fails a card without funds with INSUFFICIENT_FUNDS", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user);
-    const res = await order(http, hold.holdId, TEST_CARDS.insufficientFunds);
-    const done = await settled(http, res.body.orderId);
+    const b = buyer();
+    const hold = await holdFor(b);
+    const res = await order(b.http, hold.holdId, TEST_CARDS.insufficientFunds);
+    const done = await settled(b.http, res.body.orderId);
     expect(done.body).toMatchObject({ status: "FAILED", reason: "INSUFFICIENT_FUNDS" });
-    await waitFor("hold released", async () => hold.status === "RELEASED");
-    expect((await outboxFor(res.body.orderId))[0].payload).toMatchObject({ reason: "INSUFFICIENT_FUNDS", email: user.email });
+    await waitFor("seats back on sale", async () => (await status(hold.seats[0])) === "a");
+    expect((await outboxFor(res.body.orderId))[0].payload).toMatchObject({ reason: "INSUFFICIENT_FUNDS", email: b.user.email });
   });
 
   it("answers at once for the slow card and confirms when the provider does", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user);
-    const res = await order(http, hold.holdId, TEST_CARDS.slow);
+    const b = buyer();
+    const hold = await holdFor(b);
+    const res = await order(b.http, hold.holdId, TEST_CARDS.slow);
     expect(res.status).toBe(202);
     expect(res.body.status).toBe("PENDING");
-    const done = await settled(http, res.body.orderId);
+    const done = await settled(b.http, res.body.orderId);
     expect(done.body.status).toBe("CONFIRMED");
   });
 
   it("fails with HOLD_EXPIRED and voids the authorization when the hold runs out during payment", async () => {
-    const { user, http } = buyer();
-    // The slow card takes 3 s to authorize; the hold ends before that.
-    const hold = holdFor(user, ["A"], 1500);
-    const res = await order(http, hold.holdId, TEST_CARDS.slow);
+    const b = buyer();
+    // One-second holds; the slow card takes 3 s to authorize.
+    const hold = await holdSeats(b, shortSession.sessionId, [shortPool.take("premium")]);
+    const res = await order(b.http, hold.holdId, TEST_CARDS.slow);
     expect(res.status).toBe(202);
-    const done = await settled(http, res.body.orderId);
+    const done = await settled(b.http, res.body.orderId);
     expect(done.body).toMatchObject({ status: "FAILED", reason: "HOLD_EXPIRED" });
-    await waitFor("voided", async () => (await http.get(`/api/payments/${done.body.paymentId}`)).body.status === "VOIDED");
-    const db = await node.platform.db();
+    await waitFor("voided", async () => (await b.http.get(`/api/payments/${done.body.paymentId}`)).body.status === "VOIDED");
     const payment = await db("payments").where({ order_id: res.body.orderId }).first();
     expect((await db("mock_provider_authorizations").where({ id: payment.authorization_id }).first()).status).toBe("voided");
-    expect(seats.sold.get(hold.items[0].seatId)).toBeUndefined();
+    expect(await status(hold.seats[0], shortSession)).toBe("a");
   });
 
   it("refuses an already expired hold with 409 HOLD_EXPIRED and writes nothing", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user, ["A"], -1000);
+    const b = buyer();
+    const hold = await holdSeats(b, shortSession.sessionId, [shortPool.take("premium")]);
+    await waitFor("hold expired", async () => Date.parse(hold.expiresAt) < Date.now() - 200);
     const before = [await count("orders"), await count("payments")];
-    const res = await order(http, hold.holdId);
+    const res = await order(b.http, hold.holdId);
     expect(res.status).toBe(409);
     expect(res.body.error.code).toBe("HOLD_EXPIRED");
     expect([await count("orders"), await count("payments")]).toEqual(before);
   });
 
   it("returns the same order for a repeated Idempotency-Key and charges once", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user);
+    const b = buyer();
+    const hold = await holdFor(b);
     const key = randomUUID();
-    const [a, b] = await Promise.all([order(http, hold.holdId, TEST_CARDS.success, key), order(http, hold.holdId, TEST_CARDS.success, key)]);
-    expect([a.status, b.status]).toEqual([202, 202]);
-    expect(b.body.orderId).toBe(a.body.orderId);
-    await settled(http, a.body.orderId, "CONFIRMED");
-    const again = await order(http, hold.holdId, TEST_CARDS.success, key);
+    const [first, second] = await Promise.all([order(b.http, hold.holdId, TEST_CARDS.success, key), order(b.http, hold.holdId, TEST_CARDS.success, key)]);
+    expect([first.status, second.status]).toEqual([202, 202]);
+    expect(second.body.orderId).toBe(first.body.orderId);
+    await settled(b.http, first.body.orderId, "CONFIRMED");
+    const again = await order(b.http, hold.holdId, TEST_CARDS.success, key);
     expect(again.status).toBe(202);
-    expect(again.body).toEqual({ orderId: a.body.orderId, status: "CONFIRMED" });
-    expect(await count("orders", { user_id: user.id })).toBe(1);
-    expect(await count("payments", { user_id: user.id })).toBe(1);
-    const db = await node.platform.db();
-    const auths = await db("mock_provider_operations").where("idempotency_key", "like", `${(await db("payments").where({ user_id: user.id }).first()).id}:%`);
-    expect(auths.map((o: { operation: string }) => o.operation).sort()).toEqual(["authorize", "capture"]);
+    expect(again.body).toEqual({ orderId: first.body.orderId, status: "CONFIRMED" });
+    expect(await count("orders", { user_id: b.user.id })).toBe(1);
+    expect(await count("payments", { user_id: b.user.id })).toBe(1);
+    const paymentId = (await db("payments").where({ user_id: b.user.id }).first()).id;
+    const operations = await db("mock_provider_operations").where("idempotency_key", "like", `${paymentId}:%`);
+    expect(operations.map((o: { operation: string }) => o.operation).sort()).toEqual(["authorize", "capture"]);
 
     // The same key for another request is refused, not silently answered with the first order.
-    const other = holdFor(user);
-    const reused = await order(http, other.holdId, TEST_CARDS.success, key);
+    const other = await holdFor(b, ["standard"]);
+    const reused = await order(b.http, other.holdId, TEST_CARDS.success, key);
     expect(reused.status).toBe(422);
     expect(reused.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
     // A second order for the same hold under a new key is refused too.
-    const twice = await order(http, hold.holdId, TEST_CARDS.success, randomUUID());
+    const twice = await order(b.http, hold.holdId, TEST_CARDS.success, randomUUID());
     expect(twice.status).toBe(409);
+    expect(await count("payments", { user_id: b.user.id })).toBe(1);
   });
 
   it("hides another user's order and payment (404) but shows them to an admin", async () => {
     const owner = buyer();
-    const res = await order(owner.http, holdFor(owner.user).holdId);
+    const res = await order(owner.http, (await holdFor(owner)).holdId);
     const done = await settled(owner.http, res.body.orderId);
     const stranger = buyer();
     expect((await stranger.http.get(`/api/orders/${res.body.orderId}`)).status).toBe(404);
@@ -304,7 +220,7 @@ describe("orders and payments (embedded)", () => {
     expect((await stranger.http.post(`/api/orders/${res.body.orderId}/cancel`)).status).toBe(404);
     expect((await stranger.http.get("/api/orders/my")).body).toEqual({ items: [], total: 0, page: 1, pageSize: 20 });
     // Someone else's hold cannot be bought either.
-    const foreign = await order(stranger.http, holdFor(owner.user).holdId);
+    const foreign = await order(stranger.http, (await holdFor(owner, ["standard"])).holdId);
     expect(foreign.status).toBe(404);
     const admin = node.http.as(signAccessToken(node.platform.secrets.jwtSecret, { id: randomUUID(), email: "a@example.com", name: "Admin", roles: ["admin"] }));
     expect((await admin.get(`/api/orders/${res.body.orderId}`)).status).toBe(200);
@@ -313,53 +229,55 @@ describe("orders and payments (embedded)", () => {
   });
 
   it("lists the buyer's own orders, newest first", async () => {
-    const { user, http } = buyer();
-    const first = await order(http, holdFor(user).holdId);
-    const second = await order(http, holdFor(user).holdId, TEST_CARDS.declined);
-    await settled(http, first.body.orderId);
-    await settled(http, second.body.orderId);
-    const list = await http.get("/api/orders/my");
+    const b = buyer();
+    const first = await order(b.http, (await holdFor(b, ["standard"])).holdId);
+    await settled(b.http, first.body.orderId);
+    const second = await order(b.http, (await holdFor(b, ["standard"])).holdId, TEST_CARDS.declined);
+    await settled(b.http, second.body.orderId);
+    const list = await b.http.get("/api/orders/my");
     expect(list.status).toBe(200);
     expect(list.body).toMatchObject({ total: 2, page: 1, pageSize: 20 });
     expect(list.body.items.map((o: { id: string }) => o.id)).toEqual([second.body.orderId, first.body.orderId]);
-    const failed = await http.get("/api/orders/my?status=FAILED");
+    const failed = await b.http.get("/api/orders/my?status=FAILED");
     expect(failed.body.items.map((o: { id: string }) => o.id)).toEqual([second.body.orderId]);
   });
 
   it("cancels a confirmed order: refund recorded, seats back on sale, cancellation event written", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user);
-    const res = await order(http, hold.holdId);
-    const done = await settled(http, res.body.orderId, "CONFIRMED");
-    const cancel = await http.post(`/api/orders/${res.body.orderId}/cancel`);
+    const b = buyer();
+    const hold = await holdFor(b);
+    const res = await order(b.http, hold.holdId);
+    const done = await settled(b.http, res.body.orderId, "CONFIRMED");
+    expect(await status(hold.seats[0])).toBe("s");
+    const cancel = await b.http.post(`/api/orders/${res.body.orderId}/cancel`);
     expect(cancel.status).toBe(202);
     expect(cancel.body).toEqual({ orderId: res.body.orderId, status: "CANCELLED" });
-    const refunded = await settled(http, res.body.orderId, "REFUNDED");
-    expect(refunded.body.refundedCents).toBe(7500);
-    const payment = await http.get(`/api/payments/${done.body.paymentId}`);
-    expect(payment.body).toMatchObject({ status: "REFUNDED", refundedCents: 7500 });
-    expect(seats.sold.get(hold.items[0].seatId)).toBeUndefined();
-    expect(seats.sold.get(hold.items[1].seatId)).toBeUndefined();
+    const refunded = await settled(b.http, res.body.orderId, "REFUNDED");
+    expect(refunded.body.refundedCents).toBe(PREMIUM + STANDARD);
+    const payment = await b.http.get(`/api/payments/${done.body.paymentId}`);
+    expect(payment.body).toMatchObject({ status: "REFUNDED", refundedCents: PREMIUM + STANDARD });
+    expect(await status(hold.seats[0])).toBe("a");
+    expect(await status(hold.seats[1])).toBe("a");
     const events = await outboxFor(res.body.orderId);
     expect(events.map((e) => e.channel)).toEqual(["orders.confirmed", "orders.cancelled"]);
-    expect(events[1].payload).toEqual({ orderId: res.body.orderId, userId: user.id, email: user.email, refundedCents: 7500 });
+    expect(events[1].payload).toEqual({ orderId: res.body.orderId, userId: b.user.id, email: b.user.email, refundedCents: PREMIUM + STANDARD });
     // Cancelling again changes nothing; a failed order cannot be cancelled.
-    const again = await http.post(`/api/orders/${res.body.orderId}/cancel`);
+    const again = await b.http.post(`/api/orders/${res.body.orderId}/cancel`);
     expect(again.status).toBe(202);
     expect(again.body.status).toBe("REFUNDED");
     expect(await count("outbox", { key: res.body.orderId })).toBe(2);
-    const declined = await order(http, holdFor(user).holdId, TEST_CARDS.declined);
-    await settled(http, declined.body.orderId);
-    const refused = await http.post(`/api/orders/${declined.body.orderId}/cancel`);
+    const declined = await order(b.http, (await holdFor(b, ["standard"])).holdId, TEST_CARDS.declined);
+    await settled(b.http, declined.body.orderId);
+    const refused = await b.http.post(`/api/orders/${declined.body.orderId}/cancel`);
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe("ORDER_NOT_CANCELLABLE");
   });
 
   it("rejects bad input with a clear 4xx and changes nothing", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user);
+    const b = buyer();
+    const hold = await holdFor(b, ["standard"]);
     const before = [await count("orders"), await count("payments"), await count("mock_provider_operations")];
-    const bad = async (body: unknown, headers: Record<string, string> = { "idempotency-key": randomUUID() }) => http.post("/api/orders", body, headers);
+    const bad = async (body: unknown, headers: Record<string, string> = { "idempotency-key": randomUUID() }) => b.http.post("/api/orders", body, headers);
+    const year = new Date().getUTCFullYear();
 
     const luhn = await bad({ holdId: hold.holdId, payment: CARD("4242424242424241") });
     expect(luhn.status).toBe(400);
@@ -370,7 +288,7 @@ describe("orders and payments (embedded)", () => {
     expect(expired.status).toBe(400);
     expect(expired.body.error.details.fields[0].type).toBe("cardExpired");
 
-    const cvc = await bad({ holdId: hold.holdId, payment: { method: "card", card: { number: TEST_CARDS.success, expMonth: 1, expYear: new Date().getUTCFullYear() + 2, cvc: "12" } } });
+    const cvc = await bad({ holdId: hold.holdId, payment: { method: "card", card: { number: TEST_CARDS.success, expMonth: 1, expYear: year + 2, cvc: "12" } } });
     expect(cvc.status).toBe(400);
     expect(cvc.body.error.details.fields[0].field).toBe("payment.card.cvc");
 
@@ -389,56 +307,47 @@ describe("orders and payments (embedded)", () => {
     expect(numeric.status).toBe(400);
 
     expect([await count("orders"), await count("payments"), await count("mock_provider_operations")]).toEqual(before);
-    expect(hold.status).toBe("ACTIVE");
+    expect((await b.http.get(`/api/holds/${hold.holdId}`)).body.status).toBe("ACTIVE");
   });
 
   it("fails an order whose node died before authorizing (the card was only in memory) and frees its seats", async () => {
-    const { user, http } = buyer();
-    const hold = holdFor(user, ["A"]);
-    const db = await node.platform.db();
+    const b = buyer();
+    const hold = await holdFor(b, ["premium"]);
     const orderId = randomUUID();
     // As left by a node killed right after answering 202: no payment yet, lease run out.
     await db("orders").insert({
-      id: orderId, user_id: user.id, email: user.email, holder_name: user.name, session_id: sessionId, event_id: eventId, hold_id: hold.holdId,
-      status: "PENDING", step: "AUTHORIZE", saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: 5000, currency: "EUR",
-      items: JSON.stringify([{ position: 1, seatId: hold.items[0].seatId, seatLabel: "X", category: "A", amountCents: 5000 }]), idempotency_key: randomUUID(), request_hash: "x",
+      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
+      status: "PENDING", step: "AUTHORIZE", saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR",
+      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
     });
-    const done = await settled(http, orderId);
+    const done = await settled(b.http, orderId);
     expect(done.body).toMatchObject({ status: "FAILED", reason: "PAYMENT_INTERRUPTED" });
-    await waitFor("hold released", async () => hold.status === "RELEASED");
-    expect(await count("mock_provider_authorizations", {})).toBeGreaterThan(0);
+    await waitFor("seat back on sale", async () => (await status(hold.seats[0])) === "a");
     expect((await db("payments").where({ order_id: orderId }).first()).status).toBe("FAILED");
   });
 });
 
 describe("velocity check", () => {
   let node: TestNode;
-  let seats: FakeSeats;
-  let sessionId: string;
+  let session: SessionFixture;
+  let pool: SeatPool;
   beforeAll(async () => {
-    seats = new FakeSeats();
-    node = await startTestNode({ services: ["api", "orders", "payments"], schemas: seats.schemas() });
-    ({ sessionId } = await catalogFixture(node));
+    node = await startTestNode({ services: SERVICES });
+    session = await createSession(await node.platform.db());
+    pool = new SeatPool(session);
   });
   afterAll(() => node.stop());
 
-  let n = 0;
-  const buyer = () => {
-    const user: AuthUser = { id: randomUUID(), email: `v${n++}@example.com`, name: "V", roles: ["buyer"] };
-    return { user, http: node.http.as(signAccessToken(node.platform.secrets.jwtSecret, user)) };
-  };
-  const attempt = async (b: ReturnType<typeof buyer>, card: string) => {
-    const hold = seats.hold(b.user.id, sessionId, [{ seatId: `v${n++}`, category: "B" }]);
+  const attempt = async (b: Buyer, card: string) => {
+    const hold = await holdSeats(b, session.sessionId, [pool.take("standard")]);
     const res = await b.http.post("/api/orders", { holdId: hold.holdId, payment: CARD(card) }, { "idempotency-key": randomUUID() });
-    if (res.status === 202) {
-      await waitFor("settled", async () => (await b.http.get(`/api/orders/${res.body.orderId}`)).body.status !== "PENDING");
-    }
+    if (res.status === 202) await waitFor("settled", async () => (await b.http.get(`/api/orders/${res.body.orderId}`)).body.status !== "PENDING");
     return res;
   };
   const ordersOf = async (userId: string) => (await (await node.platform.db())("orders").where({ user_id: userId })).length;
 
   it("refuses a user after five failed payments in the window, whatever the card", async () => {
-    const b = buyer();
+    const b = buyerOf(node);
     for (const card of [TEST_CARDS.declined, TEST_CARDS.insufficientFunds, TEST_CARDS.declined, TEST_CARDS.insufficientFunds, TEST_CARDS.declined]) {
       expect((await attempt(b, card)).status).toBe(202);
     }
@@ -448,13 +357,13 @@ describe("velocity check", () => {
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(await ordersOf(b.user.id)).toBe(5);
     // Another buyer with a good card is not affected.
-    expect((await attempt(buyer(), TEST_CARDS.success)).status).toBe(202);
+    expect((await attempt(buyerOf(node), TEST_CARDS.success)).status).toBe(202);
   });
 
   it("refuses a card that failed five times, for any user", async () => {
-    for (let i = 0; i < 3; i++) expect((await attempt(buyer(), TEST_CARDS.insufficientFunds)).status).toBe(202);
+    for (let i = 0; i < 3; i++) expect((await attempt(buyerOf(node), TEST_CARDS.insufficientFunds)).status).toBe(202);
     // Two failures of this card happened in the previous test: five in all now.
-    const b = buyer();
+    const b = buyerOf(node);
     const refused = await attempt(b, TEST_CARDS.insufficientFunds);
     expect(refused.status).toBe(429);
     expect(refused.body.error.details.scope).toBe("card");
@@ -463,32 +372,28 @@ describe("velocity check", () => {
 });
 
 describe("a node stopped in the middle of the saga", () => {
-  it("resumes on the next node from the order's step: paid orders end confirmed, never charged twice", async () => {
+  it("resumes on the next node from the order's step: the paid order ends confirmed, charged once", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-orders-"));
-    const seats = new FakeSeats();
     try {
-      const node1 = await startTestNode({ services: ["api", "orders", "payments"], env: { DATA_DIR: dir }, schemas: seats.schemas() });
-      const { sessionId } = await catalogFixture(node1);
-      const user: AuthUser = { id: randomUUID(), email: "r@example.com", name: "R", roles: ["buyer"] };
-      const token = signAccessToken(node1.platform.secrets.jwtSecret, user);
-      const hold = seats.hold(user.id, sessionId, [{ seatId: "r1", category: "A" }]);
-      const res = await node1.http.as(token).post("/api/orders", { holdId: hold.holdId, payment: CARD(TEST_CARDS.slow) }, { "idempotency-key": "k1" });
+      const node1 = await startTestNode({ services: SERVICES, env: { DATA_DIR: dir } });
+      const session = await createSession(await node1.platform.db());
+      const b = buyerOf(node1);
+      const hold = await holdSeats(b, session.sessionId, [session.seatIds[0]]);
+      const res = await b.http.post("/api/orders", { holdId: hold.holdId, payment: CARD(TEST_CARDS.slow) }, { "idempotency-key": "k1" });
       expect(res.status).toBe(202);
-      // Stop while the slow authorization is in flight: the step finishes, nothing after it runs.
+      // Stopped while the slow authorization is in flight: that step finishes, nothing after it runs.
       await node1.stop();
-      const db1Status = seats.calls.filter((c) => c.startsWith("confirm"));
-      expect(db1Status).toHaveLength(0);
 
-      const node2 = await startTestNode({ services: ["api", "orders", "payments"], env: { DATA_DIR: dir }, schemas: seats.schemas() });
+      const node2 = await startTestNode({ services: SERVICES, env: { DATA_DIR: dir } });
       try {
-        const http = node2.http.as(signAccessToken(node2.platform.secrets.jwtSecret, user));
-        const done = await waitFor("confirmed after restart", async () => {
+        const db = await node2.platform.db();
+        const http = node2.http.as(signAccessToken(node2.platform.secrets.jwtSecret, b.user));
+        const done = await waitFor("settled after restart", async () => {
           const r = await http.get(`/api/orders/${res.body.orderId}`);
           return r.body.status !== "PENDING" && r;
         }, 30_000);
         expect(done.body.status).toBe("CONFIRMED");
-        expect(seats.sold.get("r1")).toBe(res.body.orderId);
-        const db = await node2.platform.db();
+        expect(await seatStatus(node2, session.sessionId, session.seatIds[0])).toBe("s");
         expect(await db("mock_provider_authorizations")).toHaveLength(1);
         expect((await db("outbox").where({ key: res.body.orderId })).map((r: { channel: string }) => r.channel)).toEqual(["orders.confirmed"]);
       } finally {
