@@ -68,6 +68,16 @@ const VenuesService: ServiceSchema = {
       auth: "public",
       params: { id: idParam },
       async handler(this: This, ctx: AuthContext<{ id: string }>) {
+        // A stadium's layout is megabytes and never changes: let clients revalidate instead of refetching.
+        const version = await this.adapter.qb().select("updated_at").where({ id: ctx.params.id }).first();
+        if (!version) throw notFound("Venue");
+        const etag = `"venue-${ctx.params.id}-${new Date(version.updated_at).getTime()}"`;
+        ctx.meta.$responseHeaders = { ETag: etag, "Cache-Control": "no-cache" };
+        const ifNoneMatch = ctx.meta.headers?.["if-none-match"];
+        if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag)) {
+          ctx.meta.$statusCode = 304;
+          return null;
+        }
         const row = await this.adapter.findById(ctx.params.id);
         if (!row) throw notFound("Venue");
         const layout = row.layout as VenueLayout;

@@ -107,6 +107,13 @@ describe("catalog", () => {
       expect(venue).toMatchObject({ seatCount: 20_000, capacity: 20_000, categories: ["end", "main"] });
       const read = await anon.get(`/api/venues/${venue.id}`);
       expect(read.body.layout.sections[1].rows[25].seats[11]).toEqual({ id: "S2-Z-12", label: "South Z-12", x: 11, y: 127, category: "end" });
+      // Layouts are immutable: a client that has it revalidates with its ETag and gets no body.
+      const etag = read.headers.get("etag")!;
+      expect(etag).toMatch(/^"venue-/);
+      const again = await anon.get(`/api/venues/${venue.id}`, { "if-none-match": etag });
+      expect(again.status).toBe(304);
+      expect(again.text).toBe("");
+      expect((await anon.get(`/api/venues/${venue.id}`, { "if-none-match": '"stale"' })).status).toBe(200);
     });
 
     it("buyers may not create venues (403), anonymous visitors must sign in (401); nothing is written", async () => {
