@@ -14,7 +14,6 @@
  * service's INFO packet, so any node (a gateway, the REPL) routes correctly without loading the
  * seats service. A call without the key is refused, never sent to a random node.
  */
-import crypto from "crypto";
 import { Errors, Middleware, ServiceBroker } from "moleculer";
 
 /** The action whose endpoints say which nodes run the seat actors. */
@@ -38,17 +37,33 @@ export function seatNodes(broker: ServiceBroker): string[] {
     .map((ep) => ep.id);
 }
 
-function weight(nodeID: string, sessionId: string): Buffer {
-  return crypto.createHash("sha1").update(nodeID).update("\0").update(sessionId).digest();
+/** FNV-1a over "node\0session", finished with murmur3's fmix32 so that similar names spread well. */
+function weight(nodeID: string, sessionId: string): number {
+  let h = 0x811c9dc5;
+  const mix = (text: string) => {
+    for (let i = 0; i < text.length; i++) {
+      h ^= text.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+  };
+  mix(nodeID);
+  mix("\0");
+  mix(sessionId);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
-/** Rendezvous hashing: the node with the highest weight for this session. */
+/** Rendezvous hashing: the node with the highest weight for this session (ties: the greater id). */
 export function pickOwner(nodes: string[], sessionId: string): string | undefined {
   let best: string | undefined;
-  let bestWeight: Buffer | undefined;
+  let bestWeight = -1;
   for (const node of nodes) {
     const w = weight(node, sessionId);
-    if (!bestWeight || Buffer.compare(w, bestWeight) > 0) {
+    if (w > bestWeight || (w === bestWeight && best !== undefined && node > best)) {
       best = node;
       bestWeight = w;
     }

@@ -115,62 +115,36 @@ export async function takeOwnership(knex: Knex, sessionId: string, nodeID: strin
 }
 
 /**
- * Commits one batch, all or nothing, and only while `epoch` is still the session's. The claim
- * deletes must each match exactly one stored claim and the inserts must find the seat free: a
- * mismatch means this actor's memory diverged from the database, and the whole batch fails.
+ * Commits one batch, all or nothing, and only while `epoch` is still the session's: one call of
+ * the `seat_commit` function (migrations/20261122000300_seats.ts), so a batch of any size costs one
+ * round trip. The claim deletes must each match exactly one stored claim and the inserts must find
+ * the seat free: a mismatch means this actor's memory diverged from the database, and the whole
+ * batch fails.
  */
 export async function commitBatch(knex: Knex, sessionId: string, epoch: number, batch: CommitBatch): Promise<void> {
-  await knex.transaction(async (trx) => {
-    const fence = await trx.raw("UPDATE seat_actors SET version = ?, committed_at = now() WHERE session_id = ? AND epoch = ?", [
-      batch.version,
+  const holds = batch.holds.map((h) => ({
+    id: h.holdId,
+    user_id: h.userId,
+    items: h.items,
+    quantity: h.items.length,
+    expires_at: new Date(h.expiresAt).toISOString(),
+    created_at: new Date(h.createdAt).toISOString(),
+    status: h.status,
+    order_id: h.orderId,
+  }));
+  try {
+    await knex.raw("SELECT seat_commit(?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb)", [
       sessionId,
       epoch,
+      batch.version,
+      JSON.stringify(batch.claimDeletes.map(claimJson)),
+      JSON.stringify(batch.claimInserts.map(claimJson)),
+      JSON.stringify(holds),
     ]);
-    if (fence.rowCount !== 1) throw new FencedError(sessionId, epoch);
-
-    if (batch.claimDeletes.length) {
-      const deleted = await trx.raw(
-        `DELETE FROM seat_claims c USING jsonb_to_recordset(?::jsonb) AS d(seat_id text, kind text, hold_id text, order_id text)
-         WHERE c.session_id = ? AND c.seat_id = d.seat_id AND c.kind = d.kind
-           AND c.hold_id IS NOT DISTINCT FROM d.hold_id AND c.order_id IS NOT DISTINCT FROM d.order_id`,
-        [JSON.stringify(batch.claimDeletes.map(claimJson)), sessionId],
-      );
-      if (deleted.rowCount !== batch.claimDeletes.length) {
-        throw new Error(`seat claims of session ${sessionId} diverged: deleted ${deleted.rowCount} of ${batch.claimDeletes.length}`);
-      }
-    }
-    if (batch.claimInserts.length) {
-      await trx.raw(
-        `INSERT INTO seat_claims (session_id, seat_id, kind, hold_id, order_id, user_id)
-         SELECT ?, r.seat_id, r.kind, r.hold_id, r.order_id, r.user_id
-         FROM jsonb_to_recordset(?::jsonb) AS r(seat_id text, kind text, hold_id text, order_id text, user_id text)`,
-        [sessionId, JSON.stringify(batch.claimInserts.map(claimJson))],
-      );
-    }
-    if (batch.holds.length) {
-      const rows = batch.holds.map((h) => ({
-        id: h.holdId,
-        user_id: h.userId,
-        items: h.items,
-        quantity: h.items.length,
-        expires_at: new Date(h.expiresAt).toISOString(),
-        created_at: new Date(h.createdAt).toISOString(),
-        status: h.status,
-        order_id: h.orderId,
-      }));
-      const upserted = await trx.raw(
-        `INSERT INTO holds (id, session_id, user_id, items, quantity, expires_at, status, order_id, created_at, updated_at)
-         SELECT r.id, ?, r.user_id, r.items, r.quantity, r.expires_at, r.status, r.order_id, r.created_at, now()
-         FROM jsonb_to_recordset(?::jsonb)
-           AS r(id text, user_id text, items jsonb, quantity int, expires_at timestamptz, status text, order_id text, created_at timestamptz)
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, expires_at = EXCLUDED.expires_at,
-           order_id = EXCLUDED.order_id, updated_at = now()
-         WHERE holds.session_id = EXCLUDED.session_id`,
-        [sessionId, JSON.stringify(rows)],
-      );
-      if (upserted.rowCount !== rows.length) throw new Error(`hold ids of session ${sessionId} collide with another session's`);
-    }
-  });
+  } catch (err) {
+    if ((err as { code?: string }).code === "TF001") throw new FencedError(sessionId, epoch);
+    throw err;
+  }
 }
 
 function claimJson(c: Claim) {
