@@ -12,10 +12,7 @@ import { generateLayout, layoutSpecProblems, LayoutSpec } from "../src/domain/la
 import { layoutCategories, validateLayout } from "../src/domain/layout-validation";
 import type { VenueLayout } from "../src/domain/layout";
 import type { Knex } from "knex";
-import { idParam, Page, pageParams, venueSummary, VenueSummary } from "../src/catalog/shared";
-
-/** Lists leave the layout out: a stadium's is megabytes. */
-const SUMMARY_FIELDS = ["id", "name", "city", "address", "seatCount", "capacity"];
+import { idParam, Page, pageParams, venueSummary, VenueSummary, VENUE_SUMMARY_FIELDS } from "../src/catalog/shared";
 
 interface CreateParams {
   name: string;
@@ -56,7 +53,7 @@ const VenuesService: ServiceSchema = {
           seatCount: check.seatCount,
           capacity: check.capacity,
           createdBy: user.id,
-        }, undefined, SUMMARY_FIELDS);
+        }, undefined, VENUE_SUMMARY_FIELDS);
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/venues/${saved.id}`;
         return { ...venueSummary(saved), categories: check.categories };
@@ -98,7 +95,7 @@ const VenuesService: ServiceSchema = {
           if (city) qb.whereRaw("lower(venues.city) = lower(?)", [city]);
         };
         const [rows, total] = await Promise.all([
-          this.adapter.find({ query: where, fields: SUMMARY_FIELDS, sort: ["name", "id"], limit: pageSize, offset: (page - 1) * pageSize }),
+          this.adapter.find({ query: where, fields: VENUE_SUMMARY_FIELDS, sort: ["name", "id"], limit: pageSize, offset: (page - 1) * pageSize }),
           this.adapter.count({ query: where }),
         ]);
         return { items: rows.map((r) => venueSummary(r)), total, page, pageSize };

@@ -3,6 +3,7 @@
  * see or change an event, and the JSON shapes they answer with.
  */
 import type { Knex } from "knex";
+import { toSnake } from "../../mixins/knex-db.mixin";
 import type { AuthUser } from "../platform/auth";
 import { chooseLanguage, EventStatus, isOnSale, localize, SessionStatus, Translation } from "../domain/catalog";
 
@@ -107,15 +108,17 @@ export interface VenueSummary {
   capacity: number;
 }
 
-export const VENUE_SUMMARY_COLUMNS = ["id", "name", "city", "address", "seat_count", "capacity"] as const;
+/** What lists and sessions show of a venue: everything but the layout, which can be megabytes. */
+export const VENUE_SUMMARY_FIELDS = ["id", "name", "city", "address", "seatCount", "capacity"];
 
+/** From a venue entity (camelCase, as the knex adapter returns it). */
 export function venueSummary(row: Record<string, unknown>): VenueSummary {
   return {
     id: String(row.id),
     name: String(row.name),
     city: String(row.city),
     address: String(row.address ?? ""),
-    seatCount: Number(row.seat_count ?? row.seatCount),
+    seatCount: Number(row.seatCount),
     capacity: Number(row.capacity),
   };
 }
@@ -145,6 +148,8 @@ export function sessionJson(s: SessionRow, eventStatus: EventStatus, venue: Venu
 export async function venueSummaries(knex: Knex, ids: string[]): Promise<Map<string, VenueSummary>> {
   const unique = [...new Set(ids)];
   if (unique.length === 0) return new Map();
-  const rows = await knex("venues").select(...VENUE_SUMMARY_COLUMNS).whereIn("id", unique);
+  const rows = await knex("venues")
+    .select(VENUE_SUMMARY_FIELDS.map((f) => `${toSnake(f)} as ${f}`))
+    .whereIn("id", unique);
   return new Map(rows.map((r: Record<string, unknown>) => [String(r.id), venueSummary(r)]));
 }
