@@ -190,6 +190,10 @@ const ApiService: ServiceSchema = {
         onError: sendError,
       },
     ],
+    // The whole HTTP request runs as this service's `rest` action. The broker's retry policy must
+    // not replay it (the body stream is already consumed, and the replay answered 404); the calls
+    // it makes to other services are retried on their own.
+    rootCallOptions: { retries: 0 },
     assets: { folder: path.resolve(__dirname, "../public"), options: { index: "index.html" } },
     onError: sendError,
   },
@@ -258,7 +262,8 @@ const ApiService: ServiceSchema = {
 
   created() {
     const redis = platformOf(this.broker).redis();
-    this.rateLimiter = redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter();
+    // Counters are per cluster: two clusters (namespaces) sharing one Redis must not share budgets.
+    this.rateLimiter = redis ? new RedisRateLimiter(redis, `tf:${this.broker.namespace || "default"}:rl:`) : new MemoryRateLimiter();
     this.prometheus = new InlinePrometheus({});
     this.httpMetrics = registerHttpMetrics(this.broker.metrics);
     // Before moleculer-web's handler (and socket.io's, which wraps it), so every answer is counted.
@@ -289,6 +294,20 @@ const ApiService: ServiceSchema = {
   },
 
   methods: {
+    /**
+     * moleculer-web rebuilds the generated routes whenever a service comes or goes, and drops the
+     * routes of a service whose last node just died: buyers would get 404 for a route that exists.
+     * Keep those routes; a call to them then answers 503 with Retry-After until a node is back.
+     */
+    regenerateAutoAliases(route: unknown) {
+      type Alias = { route: unknown; _generated?: boolean; method: string; fullPath: string };
+      const self = this as unknown as { aliases: Alias[] };
+      const before = self.aliases.filter((a) => a.route === route && a._generated);
+      (ApiGateway as unknown as { methods: { regenerateAutoAliases(this: unknown, r: unknown): void } }).methods.regenerateAutoAliases.call(this, route);
+      const present = new Set(self.aliases.filter((a) => a.route === route && a._generated).map((a) => `${a.method} ${a.fullPath}`));
+      for (const alias of before) if (!present.has(`${alias.method} ${alias.fullPath}`)) self.aliases.push(alias);
+    },
+
     /** A bearer token, when present, must be valid; no token means an anonymous caller. */
     async authenticate(_ctx: unknown, _route: unknown, req: Req): Promise<AuthUser | null> {
       const header = req.headers.authorization;
