@@ -62,7 +62,7 @@ function request(base: string, method: string, path: string, body?: unknown, hea
       res.on("error", () => resolve({ status: 0, body: { error: { code: "SOCKET_ERROR" } }, ms: performance.now() - t0, bytes: 0 }));
     });
     req.on("error", (err) => resolve({ status: 0, body: { error: { code: (err as NodeJS.ErrnoException).code ?? "NETWORK" } }, ms: performance.now() - t0, bytes: 0 }));
-    req.setTimeout(30_000, () => req.destroy(new Error("timeout")));
+    req.setTimeout(30_000, () => req.destroy(Object.assign(new Error("no answer in 30 s"), { code: "CLIENT_TIMEOUT_30S" })));
     if (payload) req.write(payload);
     req.end();
   });

@@ -73,6 +73,15 @@ export async function checkDatabase(q: Query, acked: AckedHolds = {}): Promise<C
         }
       }
       add(`every acknowledged hold is stored with its seats (${ackedIds.length} holds)`, missing);
+      // Holds stored for these sessions that no buyer was told about (e.g. a timed-out call retried
+      // by the broker): not a double sale, but seats nobody can buy until the hold expires.
+      const sessions = await q("select distinct session_id from holds where id = any($1)", [ackedIds.slice(0, 1000)]);
+      const ids = sessions.map((r) => String(r.session_id));
+      const stored = await q("select id from holds where session_id = any($1) and status = 'ACTIVE'", [ids]);
+      const ackedSet = new Set(ackedIds);
+      const orphans = stored.filter((r) => !ackedSet.has(String(r.id))).length;
+      report.counts["holds.unacknowledged"] = orphans;
+      if (orphans) report.warnings.push(`${orphans} active hold(s) stored that no buyer was told about (seats blocked until they expire)`);
     }
   } else report.checksNotRun.push("holds: table missing");
 
