@@ -57,7 +57,7 @@ describe("ticket PDF", () => {
   });
 
   it("the QR PNG decodes to the code", async () => {
-    const png = await renderTicketQrPng(code);
+    const png = renderTicketQrPng(code);
     expect(png.subarray(1, 4).toString("latin1")).toBe("PNG");
     expect(decodeQrPng(png)).toBe(code);
   });
