@@ -73,7 +73,7 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
   }
   if (!n) { minX = 0; minY = 0; maxX = 100; maxY = 60; }
   const pad = pitch * 3;
-  const full = { x: minX - pad, y: minY - pad * 1.6, w: maxX - minX + 2 * pad, h: maxY - minY + pad * 2.6 };
+  const full = { x: minX - pad, y: minY - pad * 2.2, w: maxX - minX + 2 * pad, h: maxY - minY + pad * 3.2 };
   let vb = { ...full };
 
   const root = svg("svg", {
@@ -82,6 +82,14 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
   });
   const world = svg("g", { class: "world" });
   root.append(world);
+  if (n) {
+    // Row A is the front (layouts run front to back along y): the stage is above it.
+    const w = (maxX - minX) * 0.6 + pitch * 4;
+    const cx = (minX + maxX) / 2;
+    world.append(
+      svg("rect", { class: "stage", x: cx - w / 2, y: minY - pad * 1.9, width: w, height: pitch * 2.2, rx: pitch }),
+      svg("text", { class: "stage-label", x: cx, y: minY - pad * 1.9 + pitch * 1.5, "font-size": pitch * 1.3, "text-anchor": "middle", "aria-hidden": "true" }, t("map.stage")));
+  }
   const rects = new Array(n);
   const sectionGroups = [];
   (layout.sections || []).forEach((section, si) => {
@@ -99,7 +107,15 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
       if (s.x > ex) ex = s.x;
     }
     if (sx !== Infinity) {
-      g.append(svg("text", { class: "section-label", x: (sx + ex) / 2, y: sy - pitch * 0.9, "font-size": pitch * 1.1, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
+      const count = (section.rows || []).reduce((a, r) => a + (r.seats || []).length, 0);
+      if (count > 800) {
+        // A stand of thousands of seats: its name big across it, hidden once zoomed in.
+        let ey = sy;
+        for (let i = 0; i < n; i++) if (seats[i].sectionIndex === si && seats[i].y > ey) ey = seats[i].y;
+        const size = Math.min((ex - sx) / 8, (ey - sy) / 3);
+        g.append(svg("text", { class: "section-label big", x: (sx + ex) / 2, y: (sy + ey) / 2 + size * 0.35, "font-size": size, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
+      }
+      g.append(svg("text", { class: `section-label${count > 800 ? " near" : ""}`, x: (sx + ex) / 2, y: sy - pitch * 0.5, "font-size": pitch * 1.1, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
     }
     sectionGroups.push(g);
     world.append(g);

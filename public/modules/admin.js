@@ -3,7 +3,7 @@
  * a German translation, sessions with prices per category, and a live sales dashboard.
  * Routes: #/admin (dashboard), #/admin/venues, #/admin/events, #/admin/sessions, #/admin/dashboard/:sessionId
  */
-import { api, itemsOf } from "../lib/api.js";
+import { api, itemsOf, currentUser, hasRole } from "../lib/api.js";
 import { t, getLang, money, dateTime, eventText } from "../lib/i18n.js";
 import { h, svg, render, notify, field, showFieldErrors, fieldErrorsOf, emit, debounce } from "../lib/dom.js";
 import { createSeatMap, categoriesOf } from "../lib/seatmap.js";
@@ -58,7 +58,12 @@ async function listEvents() {
   const fromApi = await api("/api/events", { query: { pageSize: 100, lang: getLang() } }).then(itemsOf).catch(() => []);
   const ids = new Set(fromApi.map((e) => e.id));
   const extra = await Promise.all(mine().events.filter((id) => !ids.has(id)).map((id) => api(`/api/events/${encodeURIComponent(id)}`, { query: { lang: getLang() } }).catch(() => null)));
-  return [...extra.filter(Boolean), ...fromApi];
+  const me = currentUser();
+  const order = mine().events;
+  // An organizer works on their own events; an admin sees everyone's.
+  return [...extra.filter(Boolean), ...fromApi]
+    .filter((ev) => hasRole("admin") || !ev.organizerId || (me && ev.organizerId === me.id))
+    .sort((a, b) => (order.indexOf(a.id) < 0 ? 1e9 : order.indexOf(a.id)) - (order.indexOf(b.id) < 0 ? 1e9 : order.indexOf(b.id)));
 }
 
 async function listSessions(events) {
@@ -141,7 +146,7 @@ async function venuesTab(body) {
     h("fieldset", null, h("legend", null, t("admin.gen")),
       h("div", { class: "grid3" }, field(t("admin.gen.sections"), sections), field(t("admin.gen.rows"), rows), field(t("admin.gen.seats"), seatsPerRow)),
       field(t("admin.gen.categories"), cats),
-      field("Section names", sectionNames),
+      field(t("admin.gen.names"), sectionNames),
       field(t("admin.gen.ga"), ga)),
     h("fieldset", null, h("legend", null, t("admin.import")), field("JSON", json), file),
     h("div", { class: "preview-box" }, h("h3", null, t("admin.gen.preview")), stats, preview),
@@ -247,7 +252,7 @@ async function venuesTab(body) {
 
   async function loadList() {
     const venues = await listVenues();
-    render(list, ...(venues.length ? venues.map((v) => h("li", null, h("strong", null, v.name), h("span", { class: "muted" }, [v.city, v.seatCount !== undefined ? `${v.seatCount} seats` : ""].filter(Boolean).join(" · ")))) : [h("li", { class: "muted" }, t("admin.none"))]));
+    render(list, ...(venues.length ? venues.map((v) => h("li", null, h("strong", null, v.name), h("span", { class: "muted" }, [v.city, v.seatCount ? t("admin.venue.seats", { n: v.seatCount }) : "", v.capacity > (v.seatCount || 0) ? t("admin.venue.standing", { n: v.capacity - (v.seatCount || 0) }) : ""].filter(Boolean).join(" · ")))) : [h("li", { class: "muted" }, t("admin.none"))]));
   }
   await loadList();
   return () => previewMap && previewMap.destroy();
@@ -303,8 +308,8 @@ async function eventsTab(body) {
   async function loadList() {
     const events = await listEvents();
     render(list, ...(events.length ? events.map((ev) => h("li", null,
-      h("a", { href: `#/event/${encodeURIComponent(ev.id)}` }, eventText(ev, "title")),
-      h("span", { class: "muted" }, [ev.category, ev.city, ev.status].filter(Boolean).join(" · ")),
+      h("div", { class: "grow" }, h("a", { href: `#/event/${encodeURIComponent(ev.id)}` }, eventText(ev, "title")), " ",
+        h("span", { class: "muted" }, [ev.category, ev.city, ev.status].filter(Boolean).join(" · "))),
       h("a", { class: "btn small", href: `#/admin/sessions?event=${encodeURIComponent(ev.id)}` }, t("admin.session.new")))) : [h("li", { class: "muted" }, t("admin.none"))]));
   }
   await loadList();
@@ -386,8 +391,7 @@ async function sessionsTab(body, query) {
   async function loadList() {
     const sessions = await listSessions(events);
     render(list, ...(sessions.length ? sessions.map((s) => h("li", { "data-session": s.id },
-      h("strong", null, eventText(s.event, "title")),
-      h("span", { class: "muted" }, dateTime(s.startsAt)),
+      h("div", { class: "grow" }, h("strong", null, eventText(s.event, "title")), " ", h("span", { class: "muted" }, dateTime(s.startsAt))),
       h("span", { class: "row-actions" },
         h("a", { class: "btn small", href: `#/session/${encodeURIComponent(s.id)}` }, t("admin.open")),
         h("a", { class: "btn small primary", href: `#/admin/dashboard/${encodeURIComponent(s.id)}`, "data-testid": "session-dashboard" }, t("admin.dashboard"))))) : [h("li", { class: "muted" }, t("admin.none"))]));

@@ -255,7 +255,12 @@ async function sessionPage(root, sessionId) {
 
   // ---- selection ----
   function onToggle(i) {
-    if (hold || order) return;
+    if (hold || (order && order.status === "PENDING")) return;
+    // A finished order's panel gives way to a new selection.
+    if (order) {
+      order = null;
+      clearInterval(polling);
+    }
     if (selected.has(i)) selected.delete(i);
     else {
       if (map.status(i) !== "a") return;

@@ -11,7 +11,9 @@ const TICKET_BADGE = { VALID: "ok", USED: "muted", REVOKED: "bad" };
 
 export async function mount(root) {
   const urls = [];
+  const qrUrls = new Map(); // ticket id -> object URL of its QR, kept across re-renders
   const sessions = new Map();
+  let shown = "";
   const list = h("div", { class: "orders" });
   render(root, h("h1", null, t("tickets.title")), list);
 
@@ -38,6 +40,10 @@ export async function mount(root) {
       byOrder.get(tk.orderId).push(tk);
     }
     orders.sort((a, b) => Date.parse(b.createdAt || 0) - Date.parse(a.createdAt || 0));
+    // Live events arrive often (every rendered PDF); redraw only when something visible changed.
+    const signature = JSON.stringify([orders.map((o) => [o.id, o.status]), tickets.map((tk) => [tk.id, tk.status])]);
+    if (signature === shown) return;
+    shown = signature;
     if (!orders.length) {
       render(list, h("div", { class: "empty card" }, h("p", null, t("tickets.none")), h("a", { class: "btn primary", href: "#/" }, t("nav.shop"))));
       return;
@@ -69,18 +75,21 @@ export async function mount(root) {
 
   function ticketRow(tk) {
     const qrSlot = h("div", { class: "qr-slot" });
+    const fillQr = (url) => render(qrSlot, h("img", { class: "qr", src: url, alt: `QR ${tk.seatLabel || ""}`, "data-testid": "qr" }), tk.code ? h("code", { class: "ticket-code" }, tk.code) : null);
     const showQr = async (btn) => {
       btn.disabled = true;
       try {
         const url = await blobUrl(`/api/tickets/${encodeURIComponent(tk.id)}/qr.png`);
         urls.push(url);
-        render(qrSlot, h("img", { class: "qr", src: url, alt: `QR ${tk.seatLabel || ""}`, "data-testid": "qr" }), tk.code ? h("code", { class: "ticket-code" }, tk.code) : null);
+        qrUrls.set(tk.id, url);
+        fillQr(url);
         btn.remove();
       } catch (err) {
         btn.disabled = false;
         notify(err.message, "error");
       }
     };
+    if (qrUrls.has(tk.id) && tk.status !== "REVOKED") fillQr(qrUrls.get(tk.id));
     const pdf = async (btn) => {
       btn.disabled = true;
       try {
@@ -102,7 +111,7 @@ export async function mount(root) {
         h("span", { class: "muted" }, [tk.category, tk.holderName].filter(Boolean).join(" · ")),
         h("span", { class: `badge ${TICKET_BADGE[tk.status] || "muted"}` }, t(`tickets.${tk.status}`))),
       h("div", { class: "ticket-actions" },
-        tk.status !== "REVOKED" ? h("button", { class: "btn small", type: "button", "data-testid": "show-qr", onclick: (e) => showQr(e.currentTarget) }, t("tickets.qr")) : null,
+        tk.status !== "REVOKED" && !qrUrls.has(tk.id) ? h("button", { class: "btn small", type: "button", "data-testid": "show-qr", onclick: (e) => showQr(e.currentTarget) }, t("tickets.qr")) : null,
         tk.status !== "REVOKED" ? h("button", { class: "btn small", type: "button", "data-testid": "pdf", onclick: (e) => pdf(e.currentTarget) }, t("tickets.pdf")) : null),
       qrSlot);
   }

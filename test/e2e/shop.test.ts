@@ -1,0 +1,351 @@
+/**
+ * The web UI in a real browser against a real embedded node (PGlite, every service, the demo
+ * seed): buy seats, watch them go live in a second browser, a declined card, organizer setup with
+ * the live dashboard, and check-in at the door.
+ */
+import fs from "fs";
+import type { Browser, Page } from "playwright-core";
+import { startTestNode, TestNode } from "../helpers/node";
+import { accountsRoutesReady, signUp, SignedUp } from "../helpers/accounts";
+import { launch, openTab, screenshot, Tab, visibleTextProblems } from "./browser";
+
+jest.setTimeout(400_000);
+
+let node: TestNode;
+let browser: Browser;
+let buyer: Tab;
+let watcher: Tab;
+let sessionUrl = "";
+let boughtSeats: string[] = [];
+let ticketCode = "";
+
+/** Waits until the seat with this index shows one of these states ("a", "h", "s", "b", "sel", "mine"). */
+function waitSeatState(page: Page, i: string, states: string[]) {
+  return page.waitForFunction(
+    ([idx, wanted]) => {
+      const el = document.querySelector(`rect.seat[data-i="${idx}"]`);
+      return !!el && (wanted as string[]).includes(String(el.getAttribute("class")).split(" ").pop() as string);
+    },
+    [i, states] as const,
+    { timeout: 60_000 },
+  );
+}
+
+async function signInUi(page: Page, user: { email: string; password: string }) {
+  await page.click("[data-testid=signin-open]");
+  await page.fill("#auth-dialog input[name=email]", user.email);
+  await page.fill("#auth-dialog input[name=password]", user.password);
+  await page.click("#auth-dialog button[type=submit]");
+  await page.waitForSelector("#account .avatar");
+}
+
+/** Two available seats side by side in one row (same y, neighbouring indexes). */
+async function twoFreeSeats(page: Page): Promise<string[]> {
+  await page.waitForSelector("rect.seat.a");
+  return page.evaluate(() => {
+    const seats = Array.from(document.querySelectorAll("rect.seat"));
+    for (let k = 0; k + 1 < seats.length; k++) {
+      const [a, b] = [seats[k], seats[k + 1]];
+      if (a.classList.contains("a") && b.classList.contains("a") && a.getAttribute("y") === b.getAttribute("y")) {
+        return [a.getAttribute("data-i") as string, b.getAttribute("data-i") as string];
+      }
+    }
+    return [];
+  });
+}
+
+async function pay(page: Page, card: string) {
+  await page.fill("input[name=number]", card);
+  await page.fill("input[name=exp]", "12/30");
+  await page.fill("input[name=cvc]", "123");
+  await page.click("[data-testid=pay]");
+}
+
+/** The gateway builds its routes a moment after start; the seat map route is the last we need. */
+async function routesReady() {
+  await accountsRoutesReady(node);
+  const events = await node.http.get("/api/events?q=Hamlet");
+  const sessionId = events.body.items[0] && (await node.http.get(`/api/events/${events.body.items[0].id}`)).body.sessions[0].id;
+  for (let i = 0; i < 200; i++) {
+    if ((await node.http.get(`/api/sessions/${sessionId}/seat-map?statusOnly=1`)).status === 200) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("seat map route never appeared");
+}
+
+beforeAll(async () => {
+  node = await startTestNode({ seed: true, env: { SEED_DEMO: "1", LOG_LEVEL: "error" } });
+  await routesReady();
+  browser = await launch();
+});
+
+// What the buyer saw when a test ended (a failing one above all).
+afterEach(async () => {
+  const name = (expect.getState().currentTestName || "test").replace(/[^\w]+/g, "-").slice(0, 80);
+  if (buyer && !buyer.page.isClosed()) await screenshot(buyer.page, `last-${name}`).catch(() => undefined);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await node?.stop();
+});
+
+describe("buyer", () => {
+  it("signs up, picks two seats on the map, pays with 4242 and sees CONFIRMED while a second browser sees the seats go live", async () => {
+    buyer = await openTab(browser, node.baseUrl);
+    const { page } = buyer;
+
+    // Bad input is caught before sending and shown next to the field.
+    await page.click("[data-testid=signin-open]");
+    await page.click("#auth-dialog .link");
+    await page.fill("#auth-dialog input[name=name]", "Ada Buyer");
+    await page.fill("#auth-dialog input[name=email]", "not-an-email");
+    await page.fill("#auth-dialog input[name=password]", "short");
+    await page.click("#auth-dialog button[type=submit]");
+    expect(await page.textContent("#auth-dialog")).toContain("Enter a valid email address.");
+    expect(await page.getAttribute("#auth-dialog input[name=password]", "aria-invalid")).toBe("true");
+    await page.fill("#auth-dialog input[name=email]", `ada-${Date.now()}@example.test`);
+    await page.fill("#auth-dialog input[name=password]", "correct horse battery");
+    await page.click("#auth-dialog button[type=submit]");
+    await page.waitForSelector("#account .avatar");
+    await page.waitForSelector("nav a[href='#/tickets']");
+
+    await page.waitForSelector("[data-testid=event-card]");
+    await screenshot(page, "01-events");
+    await page.click("[data-testid=event-card]:has-text('Hamlet')");
+    await page.waitForSelector("[data-testid=choose-seats]");
+    await screenshot(page, "02-event");
+    await page.click("[data-testid=choose-seats]");
+    await page.waitForSelector("rect.seat");
+    sessionUrl = page.url();
+
+    watcher = await openTab(browser, node.baseUrl);
+    await watcher.page.goto(sessionUrl);
+    await watcher.page.waitForSelector("rect.seat.a");
+    await watcher.page.waitForSelector("#live.on");
+    // Record what reaches the watcher over the socket, to tell live pushes from a page refresh.
+    await watcher.page.evaluate(() => {
+      const w = window as unknown as { pushed: string[] };
+      w.pushed = [];
+      window.addEventListener("tf:seats", (e) => {
+        for (const c of (e as CustomEvent).detail.changes) w.pushed.push(`${c.seatId}:${c.status}`);
+      });
+    });
+
+    boughtSeats = await twoFreeSeats(page);
+    expect(boughtSeats).toHaveLength(2);
+    for (const i of boughtSeats) await page.click(`rect.seat[data-i="${i}"]`);
+    expect(await page.locator("[data-testid=selection] li").count()).toBe(2);
+    await screenshot(page, "03-session-selected");
+    await page.click("[data-testid=hold]");
+    await page.waitForSelector("[data-testid=held-seats] li");
+    expect(await page.locator("[data-testid=held-seats] li").count()).toBe(2);
+    expect(await page.textContent("[data-testid=countdown]")).toMatch(/Held for \d+:\d\d/);
+    await screenshot(page, "04-hold-checkout");
+
+    // The other browser learns about the hold over the socket, without reloading.
+    for (const i of boughtSeats) await waitSeatState(watcher.page, i, ["h"]);
+    const pushed = await watcher.page.evaluate(() => (window as unknown as { pushed: string[] }).pushed);
+    expect(pushed.filter((p) => /:h/.test(p))).toHaveLength(2);
+
+    await pay(page, "4242 4242 4242 4242");
+    await page.waitForSelector("[data-testid=order-status][data-status=CONFIRMED]");
+    await screenshot(page, "05-order-confirmed");
+    for (const i of boughtSeats) await waitSeatState(watcher.page, i, ["s"]);
+    expect(await visibleTextProblems(page)).toEqual([]);
+  });
+
+  it("shows the tickets with their QR code and downloads a real PDF", async () => {
+    const { page } = buyer;
+    await page.click("[data-testid=view-tickets]");
+    await page.waitForSelector(".ticket[data-status=VALID]");
+    await page.waitForFunction(() => document.querySelectorAll(".ticket").length === 2);
+    await page.click("[data-testid=show-qr] >> nth=0");
+    await page.waitForFunction(() => {
+      const img = document.querySelector("img.qr") as HTMLImageElement | null;
+      return !!img && img.complete && img.naturalWidth > 0;
+    });
+    ticketCode = ((await page.textContent(".ticket-code")) || "").trim();
+    expect(ticketCode.length).toBeGreaterThan(20);
+    await screenshot(page, "06-tickets");
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=pdf] >> nth=0")]);
+    const file = await download.path();
+    const pdf = fs.readFileSync(file as string);
+    expect(pdf.subarray(0, 5).toString("latin1")).toBe("%PDF-");
+    expect(pdf.subarray(-1024).toString("latin1")).toContain("%%EOF");
+    expect(buyer.problems).toEqual([]);
+  });
+
+  it("shows a declined card plainly and puts the seats back on sale", async () => {
+    const { page } = buyer;
+    await page.goto(sessionUrl);
+    const seats = await twoFreeSeats(page);
+    for (const i of seats) await page.click(`rect.seat[data-i="${i}"]`);
+    await page.click("[data-testid=hold]");
+    await page.waitForSelector("[data-testid=held-seats] li");
+    for (const i of seats) await waitSeatState(watcher.page, i, ["h"]);
+    await pay(page, "4000 0000 0000 0002");
+    await page.waitForSelector("[data-testid=order-status][data-status=FAILED]");
+    expect(await page.textContent("[data-testid=order-reason]")).toContain("Your card was declined");
+    await screenshot(page, "07-order-declined");
+    // The seats are back on sale for everyone: the other browser sees it live, the API agrees.
+    for (const i of seats) await waitSeatState(watcher.page, i, ["a"]);
+    const sessionId = sessionUrl.split("/").pop() as string;
+    const map = await node.http.get(`/api/sessions/${sessionId}/seat-map`);
+    for (const i of seats) expect(map.body.status[Number(i)]).toBe("a");
+    for (const i of boughtSeats) expect(map.body.status[Number(i)]).toBe("s");
+    expect(buyer.problems).toEqual([]);
+    expect(watcher.problems).toEqual([]);
+  });
+
+  it("selects seats with the keyboard and switches the event texts to German", async () => {
+    const { page } = buyer;
+    await page.goto(sessionUrl);
+    await page.reload();
+    await page.waitForSelector("rect.seat.a");
+    await page.focus("rect.seat[tabindex='0']");
+    // Move onto a free seat with the arrow keys and take it with Enter.
+    let label = "";
+    for (let k = 0; k < 40; k++) {
+      label = (await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))) || "";
+      if (label.endsWith("available")) break;
+      await page.keyboard.press("ArrowRight");
+    }
+    expect(label).toMatch(/^Section .+, row .+, seat .+, available$/);
+    await page.keyboard.press("Enter");
+    expect(await page.locator("[data-testid=selection] li").count()).toBe(1);
+
+    await page.selectOption("#lang", "de");
+    await page.goto(`${node.baseUrl}/#/`);
+    await page.waitForSelector("[data-testid=event-card]:has-text('Stadiontour')");
+    expect(await page.textContent(".hero h1")).toBe("Finden Sie Ihr nächstes Erlebnis");
+    await page.selectOption("#lang", "en");
+  });
+
+  it("renders the 22,000-seat stadium on a phone and zooms", async () => {
+    const phone = await openTab(browser, node.baseUrl, { mobile: true });
+    const { page } = phone;
+    await page.waitForSelector("[data-testid=event-card]");
+    await screenshot(page, "08-events-phone");
+    await page.click("[data-testid=event-card]:has-text('Stadium')");
+    await page.click("[data-testid=choose-seats]");
+    await page.waitForFunction(() => document.querySelectorAll("rect.seat").length === 22000);
+    await screenshot(page, "09-stadium-phone");
+    const before = await page.getAttribute("svg.seatmap-svg", "viewBox");
+    await page.click("button[aria-label='Zoom in']");
+    await page.click("button[aria-label='Zoom in']");
+    await page.waitForFunction((vb) => document.querySelector("svg.seatmap-svg")?.getAttribute("viewBox") !== vb, before);
+    await screenshot(page, "10-stadium-zoomed-phone");
+    expect(phone.problems).toEqual([]);
+    await phone.context.close();
+  });
+});
+
+describe("organizer", () => {
+  let organizer: SignedUp;
+  let buyerApi: SignedUp;
+
+  it("creates a venue, an event and a session, and sees a sale arrive on the live dashboard", async () => {
+    organizer = await signUp(node, { roles: ["organizer"], name: "Olga Organizer" });
+    buyerApi = await signUp(node, { name: "Bo Buyer" });
+    const tab = await openTab(browser, node.baseUrl);
+    const { page } = tab;
+    await signInUi(page, organizer);
+    await page.click("nav a[href='#/admin']");
+
+    await page.click("a.tab[href='#/admin/venues']");
+    await page.waitForSelector("input[name=sections]");
+    await page.click("[data-testid=create-venue]");
+    expect(await page.textContent(".field:has(input[name=name]) .field-error")).toBe("Required.");
+    await page.fill("input[name=name]", "Kleine Bühne");
+    await page.fill("input[name=city]", "Leipzig");
+    await page.fill("input[name=sections]", "2");
+    await page.fill("input[name=rows]", "4");
+    await page.fill("input[name=seatsPerRow]", "10");
+    await page.fill("input[name=categories]", "Front, Back");
+    await page.fill("input[name=sectionNames]", "Parkett, Rang");
+    await page.waitForFunction(() => document.querySelectorAll(".preview rect.seat").length === 80);
+    await screenshot(page, "11-admin-venue");
+    await page.click("[data-testid=create-venue]");
+    await page.waitForSelector(".simple-list li:has-text('Kleine Bühne')");
+
+    await page.click("a.tab[href='#/admin/events']");
+    await page.waitForSelector("input[name=title]");
+    // Titles are text, never markup.
+    const title = "<img src=x onerror=alert(1)> Gala & Friends";
+    await page.fill("input[name=title]", title);
+    await page.fill("textarea[name=description]", "An evening of music.");
+    await page.fill("input[name=category]", "concert");
+    await page.fill("input[name=city]", "Leipzig");
+    await page.fill("input[name=deTitle]", "Gala und Freunde");
+    await page.click("[data-testid=create-event]");
+    await page.waitForSelector(".simple-list li:has-text('Gala & Friends')");
+    expect(await page.locator("img[src=x]").count()).toBe(0);
+    expect(await page.textContent(".simple-list")).toContain(title);
+
+    await page.click("a.tab[href='#/admin/sessions']");
+    await page.waitForSelector("select[name=eventId]");
+    await page.selectOption("select[name=eventId]", { label: title });
+    const venueValue = await page.evaluate(() => Array.from(document.querySelectorAll("select[name=venueId] option")).find((o) => o.textContent?.startsWith("Kleine Bühne"))?.getAttribute("value"));
+    await page.selectOption("select[name=venueId]", venueValue as string);
+    await page.waitForSelector("input[data-category=Front]");
+    await page.fill("input[data-category=Front]", "40.00");
+    await page.fill("input[data-category=Back]", "abc");
+    await page.click("[data-testid=create-session]");
+    expect(await page.textContent(".field:has(input[data-category=Back]) .field-error")).toContain("Enter a price");
+    await page.fill("input[data-category=Back]", "25.50");
+    await page.click("[data-testid=create-session]");
+    await page.waitForSelector("[data-testid=session-dashboard]");
+    await screenshot(page, "12-admin-sessions");
+    await page.click("[data-testid=session-dashboard] >> nth=0");
+    await page.waitForSelector("[data-testid=kpi-sold]");
+    expect(await page.textContent("[data-testid=kpi-sold]")).toBe("0");
+    expect(await page.textContent("[data-testid=kpi-available]")).toBe("80");
+
+    // A buyer takes two Front seats through the API while the organizer watches.
+    const sessionId = decodeURIComponent(page.url().split("/").pop() as string);
+    const hold = await buyerApi.http.post(`/api/sessions/${sessionId}/holds`, { quantity: 2, category: "Front" });
+    expect(hold.status).toBe(201);
+    const order = await buyerApi.http.post("/api/orders", { holdId: hold.body.holdId, payment: { method: "card", card: { number: "4242424242424242", expMonth: 12, expYear: 2030, cvc: "123" } } }, { "Idempotency-Key": `e2e-${Date.now()}` });
+    expect(order.status).toBe(202);
+    await page.waitForFunction(() => document.querySelector("[data-testid=kpi-sold]")?.textContent === "2");
+    expect(await page.textContent("[data-testid=kpi-revenue]")).toMatch(/80[.,]00/);
+    await page.waitForSelector(".chart path.line");
+    await screenshot(page, "13-dashboard");
+    expect(await visibleTextProblems(page)).toEqual([]);
+    expect(tab.problems).toEqual([]);
+    await tab.context.close();
+  });
+});
+
+describe("scanner", () => {
+  it("checks a ticket in once (OK) and then says it was already checked in", async () => {
+    const scanner = await signUp(node, { roles: ["scanner"], name: "Sam Scanner" });
+    const tab = await openTab(browser, node.baseUrl);
+    const { page } = tab;
+    await signInUi(page, scanner);
+    await page.click("nav a[href='#/scanner']");
+    await page.waitForSelector("[data-testid=scan-code]");
+    await page.click("button[type=submit]");
+    expect(await page.textContent(".field-error")).toBe("Required.");
+
+    await page.fill("[data-testid=scan-code]", "TF1.not-a-ticket");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=scan-result][data-result=unknown]");
+
+    await page.fill("[data-testid=scan-code]", ticketCode);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=scan-result][data-result=ok]");
+    expect(await page.textContent("[data-testid=scan-result]")).toContain("OK");
+    await screenshot(page, "14-scanner-ok");
+
+    await page.fill("[data-testid=scan-code]", ticketCode);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=scan-result][data-result=already]");
+    expect(await page.textContent("[data-testid=scan-result]")).toMatch(/Already checked in.*First checked in at/s);
+    await screenshot(page, "15-scanner-already");
+    expect(tab.problems).toEqual([]);
+    await tab.context.close();
+  });
+});
