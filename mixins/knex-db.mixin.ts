@@ -67,6 +67,9 @@ function toColumnValue(v: unknown): unknown {
   return isPlainValue(v) ? v : JSON.stringify(v);
 }
 
+/** PostgreSQL's SQLSTATE for a foreign key violation, for services that race a delete. */
+export const FOREIGN_KEY_VIOLATION = "23503";
+
 const OPERATORS: Record<string, string> = { $ne: "<>", $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" };
 
 export class KnexAdapter {

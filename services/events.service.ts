@@ -6,7 +6,7 @@
  */
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
-import { escapeLike, KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
+import { escapeLike, FOREIGN_KEY_VIOLATION, KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext, currentUser } from "../src/platform/auth";
 import { badRequest, conflict, notFound } from "../src/platform/errors";
 import { EventStatus, Translation } from "../src/domain/catalog";
@@ -235,12 +235,18 @@ const EventsService: ServiceSchema = {
       async handler(this: This, ctx: AuthContext<{ id: string }>) {
         const event = await this.manageable(ctx);
         // An event with sessions may have buyers: keep it, cancelled, so tickets and orders still resolve.
-        const deleted = await this.adapter.knex.transaction(async (trx) => {
-          const hasSessions = await trx("sessions").where({ event_id: event.id }).first("id");
-          if (hasSessions) return false;
-          await this.adapter.removeById(event.id, trx);
-          return true;
-        });
+        const deleted = await this.adapter.knex
+          .transaction(async (trx) => {
+            const hasSessions = await trx("sessions").where({ event_id: event.id }).first("id");
+            if (hasSessions) return false;
+            await this.adapter.removeById(event.id, trx);
+            return true;
+          })
+          // A session created meanwhile makes the delete violate sessions' foreign key: cancel instead.
+          .catch((err: { code?: string }) => {
+            if (err.code === FOREIGN_KEY_VIOLATION) return false;
+            throw err;
+          });
         if (!deleted) return this.cancel(ctx, event);
         ctx.broadcast("events.changed", { eventId: event.id, status: "deleted" });
         ctx.meta.$statusCode = 204;

@@ -5,7 +5,7 @@
  */
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
-import { KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
+import { FOREIGN_KEY_VIOLATION, KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext } from "../src/platform/auth";
 import { badRequest, conflict, notFound } from "../src/platform/errors";
 import { FieldProblem, priceProblems, scheduleProblems, SessionStatus } from "../src/domain/catalog";
@@ -159,6 +159,10 @@ const SessionsService: ServiceSchema = {
           maxPerCustomer: p.maxPerCustomer ?? 10,
           holdSeconds: p.holdSeconds ?? 600,
           status: "scheduled",
+        }).catch((err: { code?: string }) => {
+          // The event was deleted between the check above and this insert.
+          if (err.code === FOREIGN_KEY_VIOLATION) throw notFound("Event");
+          throw err;
         })) as unknown as SessionRow;
         ctx.broadcast("sessions.changed", { sessionId: saved.id, eventId: saved.eventId, status: saved.status });
         ctx.meta.$statusCode = 201;

@@ -243,6 +243,25 @@ describe("catalog", () => {
       expect((await organizer.post("/api/sessions", { eventId: busy.id, venueId, startsAt: days(3), endsAt: days(3.1), prices: { premium: 1, standard: 1, standing: 1 }, currency: "EUR" })).status).toBe(409);
     });
 
+    it("a delete racing a new session ends consistent: deleted with no sessions, or cancelled with all sessions cancelled", async () => {
+      for (let round = 0; round < 8; round++) {
+        const event = await createEvent(organizer, { status: "on_sale" });
+        const [del, created] = await Promise.all([
+          organizer.delete(`/api/events/${event.id}`),
+          organizer.post("/api/sessions", { eventId: event.id, venueId, startsAt: days(3), endsAt: days(3.1), prices: { premium: 1, standard: 1, standing: 1 }, currency: "EUR" }),
+        ]);
+        expect([200, 204]).toContain(del.status);
+        expect([201, 404]).toContain(created.status);
+        const stored = await db("events").where({ id: event.id }).first();
+        const sessions = await db("sessions").where({ event_id: event.id });
+        if (!stored) expect(sessions).toEqual([]);
+        else {
+          expect(stored.status).toBe("cancelled");
+          expect(sessions.map((s: { status: string }) => s.status)).toEqual(sessions.map(() => "cancelled"));
+        }
+      }
+    });
+
     it("translates title and description by lang or Accept-Language, falling back to English", async () => {
       const event = await createEvent(organizer, {
         title: "The Magic Flute",
