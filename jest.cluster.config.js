@@ -7,7 +7,7 @@ const base = require("./jest.config.js");
 const common = base.projects.find((p) => p.displayName === "integration");
 
 const CLUSTER_REPLAYED = [
-  "gateway", "accounts", "catalog", "knex-adapter", "orders", "holds", "seats", "tickets", "webhooks", "checkin", "analytics",
+  "gateway", "accounts", "catalog", "catalog-seed", "knex-adapter", "orders", "holds", "seats", "tickets", "webhooks", "checkin", "analytics",
 ];
 
 module.exports = {
