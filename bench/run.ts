@@ -12,7 +12,7 @@ import os from "os";
 import path from "path";
 import { Api, adminToken, createFixture, Fixture, mintToken, SetupError } from "./lib/api";
 import { checkDatabase, CorrectnessReport, AckedHolds } from "./lib/correctness";
-import { BenchPlatform, metricValue, NATS_URL } from "./lib/platform";
+import { BenchPlatform, NATS_URL } from "./lib/platform";
 import { Child, ROOT } from "./lib/proc";
 import { mb, round, sleep } from "./lib/stats";
 import { summarizeProfiles } from "./lib/profile";
@@ -35,6 +35,7 @@ export interface Options {
   memorySessions: number;
   memorySeats: number;
   seatMapConnections: number;
+  purchaseBuyers: number;
 }
 
 export const ALL_SCENARIOS = ["ceilings", "hotHold", "fullPurchase", "manySessions", "seatMap", "memory"];
@@ -72,6 +73,8 @@ function parseArgs(argv: string[]): Options {
     memorySessions: quick ? 2 : 4,
     memorySeats: 100_000,
     seatMapConnections: num("seatmap-connections", 64),
+    // Each purchase is 3+ requests plus polling: the quick run offers less, so that it measures the saga rather than a queue.
+    purchaseBuyers: num("purchase-buyers", quick ? Math.min(32, num("buyers", 256)) : num("buyers", 256)),
   };
 }
 
@@ -183,20 +186,12 @@ function need(have: string[], ...wanted: string[]) {
   if (missing.length) throw new Skip(`backend missing: ${missing.join(", ")}`);
 }
 
-/** RSS of each node from /proc (exact, now) and heap used from its /metrics (refreshed every 5 s). */
+/** Per node, right after a full GC: RSS, V8 heap used, and ArrayBuffers (typed arrays live there). */
 async function processMemory(platform: BenchPlatform) {
-  const out: Array<{ node: string; rssMb?: number; heapUsedMb?: number }> = [];
+  const out: Array<{ node: string; rssMb?: number; heapUsedMb?: number; arrayBuffersMb?: number }> = [];
   for (let i = 0; i < platform.nodes.length; i++) {
-    const text = await platform.metrics(i).catch(() => "");
-    const heap = metricValue(text, "process_memory_heap_size_used");
-    let rss = metricValue(text, "process_memory_rss");
-    try {
-      const kb = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${platform.nodes[i].child.pid}/status`, "utf8"));
-      if (kb) rss = Number(kb[1]) * 1024;
-    } catch {
-      /* not Linux: keep the metric */
-    }
-    out.push({ node: platform.nodes[i].name, rssMb: rss === undefined ? undefined : mb(rss), heapUsedMb: heap === undefined ? undefined : mb(heap) });
+    const m = await platform.memoryAfterGc(i).catch(() => undefined);
+    out.push({ node: platform.nodes[i].name, rssMb: m && mb(m.rss), heapUsedMb: m && mb(m.heapUsed), arrayBuffersMb: m && mb(m.arrayBuffers) });
   }
   return out;
 }
@@ -375,13 +370,13 @@ async function fullPurchase() {
   return withPlatform("fullPurchase", async ({ platform, api, adminVia, routes: have }) => {
     need(have, "POST /api/sessions", "POST /api/sessions/:id/holds", "POST /api/orders", "GET /api/orders/:id");
     const fixture = await createFixture(api, opts.seats, 1);
-    log(`fullPurchase: ${opts.buyers} buyers, hold -> order -> CONFIRMED -> tickets -> PDF, ${opts.durationS}s`);
+    log(`fullPurchase: ${opts.purchaseBuyers} buyers, hold -> order -> CONFIRMED -> tickets -> PDF, ${opts.durationS}s`);
     const r: any = await loadWithCpu(nodePids(platform), {
       type: "purchase",
       baseUrls: platform.baseUrls,
       sessionId: fixture.sessionIds[0],
       seatCount: fixture.seatCount,
-      buyers: opts.buyers,
+      buyers: opts.purchaseBuyers,
       durationS: opts.durationS,
       drainS: opts.quick ? 20 : 60,
       jwtSecret: platform.jwtSecret,
@@ -400,13 +395,11 @@ async function manySessions() {
     const t0 = Date.now();
     const fixture = await createFixture(api, opts.manySessionSeats, opts.manySessions, { concurrency: 16 });
     const setupS = round((Date.now() - t0) / 1000, 1);
-    await sleep(5500); // heap figures in /metrics are refreshed every 5 s
     const before = await processMemory(platform);
     const metricsBefore = actorMetrics(await platform.metrics(0));
     const noop = await adjacentNoop();
     log(`manySessions: ${opts.buyers} buyers over ${fixture.sessionIds.length} sessions, ${opts.durationS}s`);
     const r = await loadWithCpu(nodePids(platform), { type: "spread", baseUrls: platform.baseUrls, sessionIds: fixture.sessionIds, buyers: opts.buyers, durationS: opts.durationS, jwtSecret: platform.jwtSecret }, (x: any) => x.holds);
-    await sleep(5500);
     const after = await processMemory(platform);
     const metricsAfter = actorMetrics(await platform.metrics(0));
     // Idle actors without live holds passivate (the bench runs the node with SEATS_IDLE_SECONDS=10).
@@ -521,7 +514,6 @@ async function memory() {
     const n = opts.memorySessions;
     log(`memory: ${n} sessions of ${opts.memorySeats} seats, activated one by one`);
     const fixture = await createFixture(api, opts.memorySeats, n);
-    await sleep(5500);
     const before = (await processMemory(platform))[0];
     const activation: number[] = [];
     for (const id of fixture.sessionIds) {
@@ -531,9 +523,9 @@ async function memory() {
       if (res.status !== 201) await api.must("GET", `/api/sessions/${id}/seat-map?statusOnly=1`);
       activation.push(Date.now() - t);
     }
-    await sleep(5500);
     const after = (await processMemory(platform))[0];
-    const perSession = before.heapUsedMb !== undefined && after.heapUsedMb !== undefined ? round((after.heapUsedMb - before.heapUsedMb) / n, 2) : null;
+    const live = (m: typeof before) => (m.heapUsedMb ?? NaN) + (m.arrayBuffersMb ?? 0);
+    const perSession = Number.isFinite(live(after) - live(before)) ? round((live(after) - live(before)) / n, 2) : null;
     return {
       result: {
         sessions: n,
@@ -541,10 +533,12 @@ async function memory() {
         firstCallMs: activation,
         heapBeforeMb: before.heapUsedMb,
         heapAfterMb: after.heapUsedMb,
+        arrayBuffersBeforeMb: before.arrayBuffersMb,
+        arrayBuffersAfterMb: after.arrayBuffersMb,
         rssBeforeMb: before.rssMb,
         rssAfterMb: after.rssMb,
         heapPerSessionMb: perSession,
-        note: "heap delta of the node (process_memory_heap_size_used) across activating the sessions, divided by their number; uncollected garbage counts too, so this is an upper bound",
+        note: "the node's live memory (V8 heap + ArrayBuffers, each read right after a full GC) before and after activating the sessions with one hold each, divided by their number",
       },
     };
   }).catch((err) => {
@@ -582,7 +576,7 @@ function evaluateTargets() {
     const aloneHeap = mem.seatMapAlone?.heapPerSessionMb;
     const [value, note] =
       typeof actorHeap === "number" ? [actorHeap, "from bench/actor.ts"]
-      : typeof platformHeap === "number" ? [platformHeap, "V8 heap delta of the node per activated session (upper bound: includes garbage)"]
+      : typeof platformHeap === "number" ? [platformHeap, "the node's live heap + ArrayBuffers after GC, per activated session"]
       : [aloneHeap, "seat map state machine alone (lower bound)"];
     target("heap per active 100,000-seat session (MB)", value, "<", 10, " MB", note);
   }

@@ -111,7 +111,7 @@ export class BenchPlatform {
     for (let i = 0; i < count; i++) {
       const port = await freePort();
       const name = count === 1 ? `${opts.name}-node` : `${opts.name}-node${i + 1}`;
-      this.specs.push({ name, env: { ...env, PORT: String(port), NODE_ID: name, DATA_DIR: count === 1 ? this.dataDir : `${this.dataDir}-${i + 1}` }, baseUrl: `http://127.0.0.1:${port}` });
+      this.specs.push({ name, env: { ...env, BENCH_MEMORY_FILE: path.join(opts.tmpDir, `memory-${name}.json`), PORT: String(port), NODE_ID: name, DATA_DIR: count === 1 ? this.dataDir : `${this.dataDir}-${i + 1}` }, baseUrl: `http://127.0.0.1:${port}` });
     }
     await this.startNodes();
   }
@@ -127,7 +127,8 @@ export class BenchPlatform {
     for (let i = 0; i < this.specs.length; i++) {
       const spec = this.specs[i];
       const profName = `${spec.name}-${round}.cpuprofile`;
-      const nodeFlags = this.opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${this.opts.cpuProfDir}`, `--cpu-prof-name=${profName}`] : [];
+      const nodeFlags = ["--expose-gc", "--require", path.join(__dirname, "gc-probe.cjs")];
+      if (this.opts.cpuProfDir) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${this.opts.cpuProfDir}`, `--cpu-prof-name=${profName}`);
       const child = new Child({ name: spec.name, script: path.join(ROOT, "src/platform/main.ts"), logDir, nodeFlags, env: spec.env });
       this.nodes.push({ name: spec.name, child, baseUrl: spec.baseUrl });
       if (i === 0 || i === this.specs.length - 1) await Promise.all(this.nodes.map((n) => waitReady(n)));
@@ -138,6 +139,19 @@ export class BenchPlatform {
   async restart(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.child.stop()));
     await this.startNodes();
+  }
+
+  /** Memory of node `i` right after a full garbage collection (see gc-probe.cjs). */
+  async memoryAfterGc(i = 0): Promise<NodeJS.MemoryUsage | undefined> {
+    const node = this.nodes[i];
+    const file = this.specs[i].env.BENCH_MEMORY_FILE;
+    fs.rmSync(file, { force: true });
+    node.child.proc.kill("SIGUSR2");
+    for (let t = 0; t < 100; t++) {
+      await sleep(100);
+      if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, "utf8")) as NodeJS.MemoryUsage;
+    }
+    return undefined;
   }
 
   /** Prometheus text of one node. */

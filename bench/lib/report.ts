@@ -35,7 +35,7 @@ function correctness(s: any): string {
       (c.warnings.length ? `; warnings: ${c.warnings.join("; ")}` : ""),
   ];
   for (const v of c.details ?? []) lines.push(`- FAIL ${v.check}: ${v.count} (e.g. \`${JSON.stringify(v.sample[0]).slice(0, 200)}\`)`);
-  const mem = (s.nodeMemory ?? []).map((m: any) => `${m.node} RSS ${fmt(m.rssMb, 1)} MB, heap ${fmt(m.heapUsedMb, 1)} MB`).join("; ");
+  const mem = (s.nodeMemory ?? []).map((m: any) => `${m.node} RSS ${fmt(m.rssMb, 1)} MB, heap ${fmt(m.heapUsedMb, 1)} MB, ArrayBuffers ${fmt(m.arrayBuffersMb, 1)} MB (after GC)`).join("; ");
   if (mem) lines.push(`Node memory at the end: ${mem}.`);
   return lines.join("\n");
 }
@@ -107,7 +107,7 @@ export function renderMarkdown(r: Results): string {
   const pe = skippedOrError(p);
   if (pe) out.push("", pe);
   else {
-    out.push("", `${p.buyers} buyers for ${fmt(p.windowS, 1)} s: hold (best available 1-4) -> POST /api/orders (card 4242...) -> poll until CONFIRMED -> tickets -> every ticket's PDF answers 200.`, "");
+    out.push("", `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} for ${fmt(p.windowS, 1)} s: hold (best available 1-4) -> POST /api/orders (card 4242...) -> poll until CONFIRMED -> tickets -> every ticket's PDF answers 200.`, "");
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
     out.push("", `Responses: ${codes(p.codes)}.${Object.keys(p.failed ?? {}).length ? ` Failed orders: ${codes(p.failed)}.` : ""}`, "", correctness(p), profile(p));
@@ -120,8 +120,8 @@ export function renderMarkdown(r: Results): string {
   else {
     out.push("", `${fmt(m.sessions)} sessions of 500 seats (created in ${fmt(m.setupS, 1)} s); ${m.buyers} buyers hold 1-4 seats in a random session, half release at once.`, "");
     out.push(table(["holds", "releases", "sessions touched", "holds/s", "/ no-op route", "p50 ms", "p99 ms"], [[fmt(m.holds), fmt(m.releases), fmt(m.sessionsTouched), fmt(m.holdsPerSec), fmt(m.ratioToNoopRoute, 3), fmt(m.latencyMs.p50, 1), fmt(m.latencyMs.p99, 1)]]));
-    const rows = Object.entries(m.memory ?? {}).map(([k, v]: any) => [k, fmt(v[0]?.rssMb, 1), fmt(v[0]?.heapUsedMb, 1)]);
-    out.push("", table(["when", "RSS MB", "heap MB"], rows));
+    const rows = Object.entries(m.memory ?? {}).map(([k, v]: any) => [k, fmt(v[0]?.rssMb, 1), fmt(v[0]?.heapUsedMb, 1), fmt(v[0]?.arrayBuffersMb, 1)]);
+    out.push("", table(["when (node 1, after GC)", "RSS MB", "heap MB", "ArrayBuffers MB"], rows));
     const am = m.actorMetrics ?? {};
     const keys = Object.keys(am.afterLoad ?? {});
     if (keys.length) out.push("", "Seat metrics from /metrics:", "", table(["series", ...Object.keys(am)], keys.map((k) => [k, ...Object.values(am).map((x: any) => fmt(x?.[k], 2))])));
@@ -158,7 +158,7 @@ export function renderMarkdown(r: Results): string {
     const pe2 = skippedOrError(pm);
     if (pe2) out.push("", `Platform: ${pe2}`);
     else {
-      out.push("", table(["sessions x seats", "heap before MB", "heap after MB", "heap per session MB", "RSS before / after MB", "first call ms"], [[`${pm.sessions} x ${fmt(pm.seatsPerSession)}`, fmt(pm.heapBeforeMb, 1), fmt(pm.heapAfterMb, 1), fmt(pm.heapPerSessionMb, 2), `${fmt(pm.rssBeforeMb, 1)} / ${fmt(pm.rssAfterMb, 1)}`, (pm.firstCallMs ?? []).join(", ")]]));
+      out.push("", table(["sessions x seats", "heap before / after MB", "ArrayBuffers before / after MB", "per session MB", "RSS before / after MB", "first call ms"], [[`${pm.sessions} x ${fmt(pm.seatsPerSession)}`, `${fmt(pm.heapBeforeMb, 1)} / ${fmt(pm.heapAfterMb, 1)}`, `${fmt(pm.arrayBuffersBeforeMb, 1)} / ${fmt(pm.arrayBuffersAfterMb, 1)}`, fmt(pm.heapPerSessionMb, 2), `${fmt(pm.rssBeforeMb, 1)} / ${fmt(pm.rssAfterMb, 1)}`, (pm.firstCallMs ?? []).join(", ")]]));
       out.push("", pm.note, "", correctness(pm));
     }
   }
