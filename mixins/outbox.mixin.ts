@@ -54,8 +54,13 @@ const DEFAULT_MAX_ATTEMPTS = 6;
 const LEASE_SECONDS = 15;
 const RELAY_BATCH = 100;
 const RELAY_CONCURRENCY = 16;
-const RELAY_POLL_MS = 50;
-const RETRY_POLL_MS = 200;
+/**
+ * Every commit that writes to the outbox wakes this process's relay at once, so polling only
+ * catches rows written by other nodes (cluster) or due for a retry. Embedded mode has no other
+ * nodes and one database connection to share: poll rarely there.
+ */
+const RELAY_POLL_MS = { cluster: 50, embedded: 1000 };
+const RETRY_POLL_MS = { cluster: 250, embedded: 500 };
 const OUTBOX_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 10_000 };
 /**
  * Bookkeeping kept this long, then deleted (checked every 10 minutes). The inbox must outlive any
@@ -196,7 +201,8 @@ export class DurableRuntime {
     if (this.running || !this.isReady || this.users === 0) return;
     this.running = true;
     live.add(this);
-    this.loops = [this.loop("relay", () => this.relayOnce(), RELAY_POLL_MS), this.loop("retry", () => this.retryOnce(), RETRY_POLL_MS)];
+    const mode = platformOf(this.broker).embedded ? "embedded" : "cluster";
+    this.loops = [this.loop("relay", () => this.relayOnce(), RELAY_POLL_MS[mode]), this.loop("retry", () => this.retryOnce(), RETRY_POLL_MS[mode])];
   }
 
   private async loop(name: string, once: () => Promise<number>, pollMs: number) {

@@ -15,6 +15,11 @@ interface AuthRow {
 export class KnexMockLedger implements MockLedger {
   constructor(private db: Knex) {}
 
+  async peek(key: string): Promise<StoredOperation | null> {
+    const row = await this.db("mock_provider_operations").where({ idempotency_key: key }).first();
+    return row ? { key, operation: row.operation, requestHash: row.request_hash, response: row.response } : null;
+  }
+
   run<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
     return this.db.transaction(async (trx) => {
       const tx: MockLedgerTx = {

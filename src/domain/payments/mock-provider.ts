@@ -51,6 +51,8 @@ export interface MockLedgerTx {
 
 export interface MockLedger {
   run<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T>;
+  /** Reads an operation outside any unit of work (a replay check needs no transaction). */
+  peek(key: string): Promise<StoredOperation | null>;
 }
 
 export interface MockProviderOptions {
@@ -105,7 +107,7 @@ export class MockPaymentProvider implements PaymentProvider {
 
   async findAuthorization(idempotencyKey: string): Promise<AuthorizeResult | null> {
     await this.sleep(this.latencyMs());
-    const op = await this.ledger.run((tx) => tx.operation(idempotencyKey));
+    const op = await this.ledger.peek(idempotencyKey);
     return op && op.operation === "authorize" ? (op.response as AuthorizeResult) : null;
   }
 
@@ -164,7 +166,7 @@ export class MockPaymentProvider implements PaymentProvider {
 
   /** The stored response for this key, or undefined; a key reused for another request is refused. */
   private async replay<T>(key: string, requestHash: string): Promise<T | undefined> {
-    const op = await this.ledger.run((tx) => tx.operation(key));
+    const op = await this.ledger.peek(key);
     if (!op) return undefined;
     if (op.requestHash !== requestHash) {
       throw new PaymentProviderError("idempotency_key_reused", "This idempotency key was used for another request.");
@@ -217,6 +219,11 @@ export class MemoryMockLedger implements MockLedger {
     });
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  async peek(key: string): Promise<StoredOperation | null> {
+    await this.queue;
+    return structuredClone(this.operations.get(key) ?? null);
   }
 
   authorizationsSnapshot(): MockAuthorization[] {
