@@ -21,7 +21,7 @@ type This = Service & DbThis & {
 interface SeatMapAnswer {
   sessionId: string;
   version: number;
-  seatIds: string[];
+  seatIds?: string[];
   status: string;
   prices: Record<string, number>;
   currency: string;
@@ -91,8 +91,8 @@ const HoldsService: ServiceSchema = {
       auth: "public",
       params: { id, statusOnly: { type: "enum", values: ["0", "1", "true", "false"], optional: true } },
       async handler(this: This, ctx: AuthContext<{ id: string; statusOnly?: string }>) {
-        const map = await ctx.call<SeatMapAnswer, { sessionId: string }>("seats.map", { sessionId: ctx.params.id });
         const statusOnly = ctx.params.statusOnly === "1" || ctx.params.statusOnly === "true";
+        const map = await ctx.call<SeatMapAnswer, unknown>("seats.map", { sessionId: ctx.params.id, withSeatIds: !statusOnly });
         const body = JSON.stringify({
           sessionId: map.sessionId,
           version: map.version,

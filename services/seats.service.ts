@@ -135,22 +135,20 @@ const SeatsService: ServiceSchema = {
       },
     },
 
-    /** The live seat map: status of every seat, GA availability, prices. */
+    /** The live seat map: status of every seat, GA availability, prices (seat ids only when asked: they never change). */
     map: {
       sessionKey: "sessionId",
-      params: { sessionId },
-      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string }>) {
+      params: { sessionId, withSeatIds: { type: "boolean", optional: true } },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; withSeatIds?: boolean }>) {
         return this.serve(ctx.params.sessionId, (actor) =>
           actor.read((map) => ({
             sessionId: actor.sessionId,
             version: map.version,
-            layoutVersion: crypto.createHash("sha1").update(map.plan.ids.join("\n")).digest("base64url").slice(0, 16),
-            seatIds: map.plan.ids,
+            ...(ctx.params.withSeatIds === false ? {} : { seatIds: map.plan.ids }),
             status: map.encodeStatus(),
             prices: actor.info.prices,
             currency: actor.info.currency,
             areas: map.areaAvailability(),
-            organizerId: actor.info.organizerId,
           })),
         );
       },
@@ -267,7 +265,13 @@ const SeatsService: ServiceSchema = {
             changed: (payload) => void this.broker.broadcast("seats.changed", payload),
             stock: (payload) => void this.broker.broadcast("seats.stock", payload),
           },
-          onStop: (actor) => {
+          onCommit: (commands) => {
+            if (!this.broker.isMetricsEnabled()) return;
+            this.broker.metrics.increment("seats_commits_total");
+            this.broker.metrics.increment("seats_commands_committed_total", undefined, commands);
+          },
+          onStop: (actor, reason) => {
+            if (this.broker.isMetricsEnabled()) this.broker.metrics.increment("seats_actor_stops_total", { reason: reason.split(":")[0].split(" ")[0] });
             if (this.live.get(sid) === actor) {
               this.live.delete(sid);
               this.actors.delete(sid);
@@ -280,6 +284,7 @@ const SeatsService: ServiceSchema = {
               throw notFound("Session");
             }
             this.live.set(sid, actor);
+            if (this.broker.isMetricsEnabled()) this.broker.metrics.increment("seats_actor_activations_total");
             return actor;
           },
           (err) => {
@@ -328,6 +333,7 @@ const SeatsService: ServiceSchema = {
       if (this.sweeping) return;
       this.sweeping = true;
       try {
+        if (this.broker.isMetricsEnabled()) this.broker.metrics.set("seats_actors_active", this.live.size);
         const now = Date.now();
         for (const sid of await sessionsWithHoldsDue(this.db, now + SWEEP_MS)) {
           if (!this.live.has(sid) && ownerOf(this.broker, sid) === this.broker.nodeID) {
@@ -347,6 +353,14 @@ const SeatsService: ServiceSchema = {
 
   created(this: Service) {
     const self = this as SeatsThis;
+    const metrics = this.broker.metrics;
+    if (this.broker.isMetricsEnabled()) {
+      metrics.register({ name: "seats_actors_active", type: "gauge", description: "Seat actors live on this node" });
+      metrics.register({ name: "seats_actor_activations_total", type: "counter", description: "Seat actors activated (each takes a new epoch)" });
+      metrics.register({ name: "seats_actor_stops_total", type: "counter", labelNames: ["reason"], description: "Seat actors stopped, by reason" });
+      metrics.register({ name: "seats_commits_total", type: "counter", description: "Group commits of seat actors" });
+      metrics.register({ name: "seats_commands_committed_total", type: "counter", description: "Commands made durable by those commits" });
+    }
     self.actors = new Map();
     self.live = new Map();
     self.sweeping = false;

@@ -26,6 +26,8 @@ export interface ActorOptions {
   clock?: () => number;
   events?: ActorEvents;
   logger?: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
+  /** Called after each successful commit: how many commands it made durable and how long it took. */
+  onCommit?: (commands: number, ms: number) => void;
   /** Called once when the actor stops (passivated, fenced or failed). */
   onStop?: (actor: SessionActor, reason: string) => void;
   /** How long the catalog's session data (sale window, limits) may be cached. */
@@ -225,8 +227,10 @@ export class SessionActor {
       const waiters = this.waiting;
       this.waiting = [];
       const batch = this.map.drain();
+      const started = this.clock();
       try {
         await commitBatch(this.opts.knex, this.sessionId, this.epoch, batch);
+        this.opts.onCommit?.(waiters.length, this.clock() - started);
       } catch (err) {
         this.committing = false;
         const fenced = err instanceof FencedError;
