@@ -5,7 +5,7 @@
  * `http` is a tiny JSON client for the gateway when the node runs `api`.
  */
 import { AddressInfo } from "net";
-import type { ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { loadConfig } from "../../src/platform/config";
 import { availableServices, createNode, NodeHandle } from "../../src/platform/node";
 import { createTestDatabase, NATS_URL, randomSuffix, REDIS_URL, sharedSecretsEnv } from "./infra";
@@ -50,6 +50,7 @@ export async function startTestNode(opts: StartOptions = {}): Promise<TestNode> 
   }
   await node.broker.start();
   if (peer) await node.broker.waitForServices(peer.broker.services.map((s) => s.name), 30_000);
+  await routesBuilt(node.broker);
   const api = node.broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo } } | undefined;
   const port = api?.server?.address().port;
   const baseUrl = port ? `http://127.0.0.1:${port}` : "";
@@ -63,6 +64,33 @@ export async function startTestNode(opts: StartOptions = {}): Promise<TestNode> 
       await release();
     },
   };
+}
+
+/**
+ * moleculer-web builds the generated routes shortly after services appear; a test must not meet
+ * the 404s of that moment. Waits until every published `rest` of every visible service has a route.
+ */
+async function routesBuilt(broker: ServiceBroker): Promise<void> {
+  const api = broker.getLocalService("api") as unknown as { aliases?: Array<{ _generated?: boolean }> } | undefined;
+  if (!api) return;
+  type Svc = { name: string; actions?: Record<string, { rest?: unknown; visibility?: string }> };
+  const expected = () => {
+    const seen = new Set<string>();
+    let n = 0;
+    for (const svc of broker.registry.getServiceList({ withActions: true, grouping: true }) as Svc[]) {
+      if (seen.has(svc.name) || svc.name === "api") continue;
+      seen.add(svc.name);
+      for (const action of Object.values(svc.actions ?? {})) {
+        if (!action.rest || (action.visibility && action.visibility !== "published")) continue;
+        n += Array.isArray(action.rest) ? action.rest.length : 1;
+      }
+    }
+    return n;
+  };
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && (api.aliases ?? []).filter((a) => a._generated).length < expected()) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**
