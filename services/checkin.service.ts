@@ -9,7 +9,7 @@ import { DbMixin } from "../mixins/db.mixin";
 import { verifyTicketCode } from "../src/domain/ticket-code";
 import { AuthContext, currentUser } from "../src/platform/auth";
 import { ApiError } from "../src/platform/errors";
-import { TicketRow, ticketView } from "./tickets.service";
+import { TicketRow, ticketRevoked, ticketView } from "./tickets.service";
 
 const unknownTicket = () => new ApiError(404, "UNKNOWN_TICKET", "This code is not a TicketFlash ticket.");
 
@@ -37,9 +37,7 @@ const CheckinService: ServiceSchema = {
         }
         const ticket: TicketRow | undefined = await db("tickets").where(match).first();
         if (!ticket) throw unknownTicket();
-        if (ticket.status === "REVOKED") {
-          throw new ApiError(410, "TICKET_REVOKED", "This ticket was revoked (order cancelled).", { ticketId: ticket.id });
-        }
+        if (ticket.status === "REVOKED") throw ticketRevoked(ticket.id);
         throw new ApiError(409, "ALREADY_CHECKED_IN", "This ticket was already checked in.", {
           ticketId: ticket.id,
           checkedInAt: ticket.used_at ? new Date(ticket.used_at).toISOString() : null,

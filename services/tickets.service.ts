@@ -57,6 +57,9 @@ export function ticketView(t: TicketRow) {
 /** Ticket ids are UUIDs; anything else (`../../etc/passwd`) is refused before any lookup. */
 export const TICKET_ID = { type: "string", pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, max: 36 } as const;
 
+export const ticketRevoked = (ticketId: string) =>
+  new ApiError(410, "TICKET_REVOKED", "This ticket was revoked (its order was cancelled).", { ticketId });
+
 // An order cancelled before its confirmation reached us gets revoked tickets, never valid ones.
 const CANCELLED_ORDER_STATUSES = ["CANCELLED", "REFUNDED"];
 
@@ -118,7 +121,7 @@ const TicketsService: ServiceSchema = {
       params: { id: TICKET_ID },
       async handler(this: any, ctx: AuthContext<{ id: string }>) {
         const ticket: TicketRow = await this.ownTicket(ctx);
-        if (ticket.status === "REVOKED") throw new ApiError(410, "TICKET_REVOKED", "This ticket was revoked.");
+        if (ticket.status === "REVOKED") throw ticketRevoked(ticket.id);
         let pdf: Buffer | undefined = await readTicketPdf(this.db, ticket.id);
         if (!pdf) {
           await renderMissingPdfs(this.db, [ticket.id]);
@@ -138,19 +141,10 @@ const TicketsService: ServiceSchema = {
       params: { id: TICKET_ID },
       async handler(this: any, ctx: AuthContext<{ id: string }>) {
         const ticket: TicketRow = await this.ownTicket(ctx);
-        if (ticket.status === "REVOKED") throw new ApiError(410, "TICKET_REVOKED", "This ticket was revoked.");
+        if (ticket.status === "REVOKED") throw ticketRevoked(ticket.id);
         ctx.meta.$responseType = "image/png";
         ctx.meta.$responseHeaders = { "Cache-Control": "private, no-store" };
         return renderTicketQrPng(ticket.code);
-      },
-    },
-
-    /** Internal: the tickets of an order (for the orders service's order view). */
-    byOrder: {
-      params: { orderId: { type: "string", max: 64 } },
-      async handler(this: any, ctx: AuthContext<{ orderId: string }>) {
-        const rows: TicketRow[] = await this.db("tickets").where({ order_id: ctx.params.orderId }).orderBy("position");
-        return rows.map(ticketView);
       },
     },
   },
