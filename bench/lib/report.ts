@@ -107,7 +107,7 @@ export function renderMarkdown(r: Results): string {
   const pe = skippedOrError(p);
   if (pe) out.push("", pe);
   else {
-    out.push("", `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} for ${fmt(p.windowS, 1)} s: hold (best available 1-4) -> POST /api/orders (card 4242...) -> poll until CONFIRMED -> tickets -> every ticket's PDF answers 200.`, "");
+    out.push("", `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} start purchases for ${fmt(p.windowS, 1)} s (the last confirmation came at ${fmt(p.activeS, 1)} s; confirmed/min is over that time): hold (best available 1-4) -> POST /api/orders (card 4242...) -> poll until CONFIRMED -> tickets -> every ticket's PDF answers 200.`, "");
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
     out.push("", `Responses: ${codes(p.codes)}.${Object.keys(p.failed ?? {}).length ? ` Failed orders: ${codes(p.failed)}.` : ""}`, "", correctness(p), profile(p));
