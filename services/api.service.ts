@@ -12,7 +12,7 @@ import { platformOf } from "../src/platform/platform";
 import { AuthUser, hasRole, Meta, Role } from "../src/platform/auth";
 import { verifyBearerToken } from "../src/platform/oidc";
 import { ApiError, badRequest, forbidden, toHttpError, unauthorized } from "../src/platform/errors";
-import { MemoryRateLimiter, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
+import { clientAddress, MemoryRateLimiter, parseTrustedProxies, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
 import { buildOpenApi, openApiPage } from "../src/platform/openapi";
 import { Realtime } from "../src/platform/realtime";
 
@@ -149,7 +149,7 @@ const ApiService: ServiceSchema = {
             sendJson(res, 200, openApiPage("/api/openapi.json"), "text/html; charset=utf-8");
           },
         },
-        onBeforeCall(ctx: { meta: Meta }, _route: unknown, req: Req) {
+        onBeforeCall(this: { clientAddress(req: Req): string }, ctx: { meta: Meta }, _route: unknown, req: Req) {
           // Only JSON bodies are parsed; any other body would reach the action as "no fields".
           if (hasBody(req) && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers["content-type"] ?? "")) {
             throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.");
@@ -157,7 +157,7 @@ const ApiService: ServiceSchema = {
           const pathKeys = (req.$alias?.keys ?? []).map((k) => String(k.name));
           const bad = refusedFields(req.$action, req.$params, pathKeys);
           if (bad.length) throw badRequest("Some fields are missing or invalid.", { fields: bad });
-          ctx.meta.clientIp = req.socket.remoteAddress;
+          ctx.meta.clientIp = this.clientAddress(req);
           // The few request headers actions may need (conditional GETs, idempotent POSTs, gzip).
           const headers: Record<string, string> = {};
           for (const h of FORWARDED_HEADERS) {
@@ -261,7 +261,9 @@ const ApiService: ServiceSchema = {
   },
 
   created() {
-    const redis = platformOf(this.broker).redis();
+    const platform = platformOf(this.broker);
+    this.trustedProxies = parseTrustedProxies(platform.config.trustedProxies);
+    const redis = platform.redis();
     // Counters are per cluster: two clusters (namespaces) sharing one Redis must not share budgets.
     this.rateLimiter = redis ? new RedisRateLimiter(redis, `tf:${this.broker.namespace || "default"}:rl:`) : new MemoryRateLimiter();
     this.prometheus = new InlinePrometheus({});
@@ -331,12 +333,13 @@ const ApiService: ServiceSchema = {
         }
       }
       const platform = platformOf(this.broker);
-      const client = user ? `u:${user.id}` : `ip:${req.socket.remoteAddress ?? "unknown"}`;
+      const address = this.clientAddress(req);
+      const client = user ? `u:${user.id}` : `ip:${address}`;
       const limiter = this.rateLimiter as RateLimiter;
       const checks: Array<[string, number, number]> = [[client, platform.config.rateLimitPerMinute, 60_000]];
       // Actions may add a tighter limit of their own (login, register), per address.
       if (action?.rateLimit) {
-        checks.push([`${action.name}:ip:${req.socket.remoteAddress}`, action.rateLimit.limit, action.rateLimit.windowMs]);
+        checks.push([`${action.name}:ip:${address}`, action.rateLimit.limit, action.rateLimit.windowMs]);
       }
       for (const [key, limit, windowMs] of checks) {
         const decision = await limiter.hit(key, limit, windowMs);
@@ -344,6 +347,11 @@ const ApiService: ServiceSchema = {
           throw new ApiError(429, "RATE_LIMITED", "Too many requests, slow down.", { retryAfter: decision.retryAfterSeconds });
         }
       }
+    },
+
+    /** The caller's address: the socket's, or X-Forwarded-For's when the socket is a trusted proxy. */
+    clientAddress(req: Req): string {
+      return clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], this.trustedProxies);
     },
 
     async ready(): Promise<Record<string, string>> {

@@ -28,6 +28,8 @@ export interface Config {
   oidcIssuer?: string;
   corsOrigins: string;
   rateLimitPerMinute: number;
+  /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; empty: none. */
+  trustedProxies: string[];
   bodyLimit: string;
   smtpUrl?: string;
   /** Sender of notification emails. */
@@ -68,6 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argvServices: s
     oidcIssuer: env.OIDC_ISSUER || undefined,
     corsOrigins: env.CORS_ORIGINS || "*",
     rateLimitPerMinute: Number(env.RATE_LIMIT_PER_MINUTE ?? 6000),
+    trustedProxies: list(env.TRUSTED_PROXIES),
     bodyLimit: env.BODY_LIMIT || "64kb",
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM || "TicketFlash <tickets@ticketflash.local>",

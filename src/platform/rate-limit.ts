@@ -3,7 +3,51 @@
  * (cluster mode) or in this process (embedded). Keyed by the caller the gateway has verified
  * (user id, else the socket address), never by a header a client can forge.
  */
+import net from "net";
 import type Redis from "ioredis";
+
+/**
+ * The client's address: the socket's, unless the socket belongs to a proxy the operator listed
+ * (TRUSTED_PROXIES: addresses or CIDR ranges, e.g. the ingress pods' network). Then
+ * X-Forwarded-For is read from the right, skipping trusted hops: the first address that is not
+ * a trusted proxy is the one the last trusted proxy saw, which a client cannot forge.
+ */
+export function clientAddress(remote: string | undefined, forwardedFor: string | string[] | undefined, trusted: net.BlockList | undefined): string {
+  let address = normalize(remote ?? "unknown");
+  if (!trusted || !isTrusted(trusted, address)) return address;
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(",") : forwardedFor ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+  while (hops.length) {
+    const hop = normalize(hops.pop()!);
+    if (net.isIP(hop) === 0) return address;
+    address = hop;
+    if (!isTrusted(trusted, hop)) return hop;
+  }
+  return address;
+}
+
+/** Parses "10.0.0.0/8, 127.0.0.1, fd00::/8"; undefined when empty. Throws on a malformed entry. */
+export function parseTrustedProxies(list: string[]): net.BlockList | undefined {
+  if (!list.length) return undefined;
+  const blocks = new net.BlockList();
+  for (const entry of list) {
+    const [ip, bits] = entry.split("/");
+    const family = net.isIP(ip);
+    if (!family) throw new Error(`TRUSTED_PROXIES: '${entry}' is not an address or CIDR range`);
+    const type = family === 6 ? "ipv6" : "ipv4";
+    if (bits === undefined) blocks.addAddress(ip, type);
+    else blocks.addSubnet(ip, Number(bits), type);
+  }
+  return blocks;
+}
+
+function normalize(address: string): string {
+  return address.startsWith("::ffff:") && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+function isTrusted(blocks: net.BlockList, address: string): boolean {
+  const family = net.isIP(address);
+  return family !== 0 && blocks.check(address, family === 6 ? "ipv6" : "ipv4");
+}
 
 export interface RateDecision {
   allowed: boolean;

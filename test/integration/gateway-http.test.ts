@@ -196,3 +196,24 @@ describe("gateway rate limits", () => {
     expect((await node.http.get("/health")).status).toBe(200);
   });
 });
+
+describe("gateway rate limits behind a trusted proxy", () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    // The test client connects from 127.0.0.1, which plays the ingress here.
+    node = await startTestNode({ services: ["api"], schemas: [fixture], env: { RATE_LIMIT_PER_MINUTE: "3", TRUSTED_PROXIES: "127.0.0.1" } });
+  });
+  afterAll(() => node.stop());
+
+  it("counts each client the proxy reports separately, and a prepended address changes nothing", async () => {
+    const statuses = async (xff: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < 4; i++) out.push((await node.http.get("/api/fixture/open", { "x-forwarded-for": xff })).status);
+      return out;
+    };
+    expect(await statuses("198.51.100.1")).toEqual([200, 200, 200, 429]);
+    expect(await statuses("198.51.100.2")).toEqual([200, 200, 200, 429]);
+    // 198.51.100.1 prepending a made-up address is still 198.51.100.1 to the proxy.
+    expect((await node.http.get("/api/fixture/open", { "x-forwarded-for": "203.0.113.50, 198.51.100.1" })).status).toBe(429);
+  });
+});
