@@ -9,6 +9,7 @@
  * POSTs them, retrying failures with exponential backoff until `maxAttempts`, then FAILED.
  */
 import { randomUUID } from "crypto";
+import dns from "dns";
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
@@ -16,6 +17,7 @@ import { durable, OutboxMixin } from "../mixins/outbox.mixin";
 import type { ChannelPayloads } from "../channels";
 import {
   DEFAULT_RETRY_POLICY,
+  isPrivateAddress,
   newWebhookSecret,
   nextRetryDelayMs,
   parseWebhookUrl,
@@ -89,6 +91,9 @@ const WebhooksService: ServiceSchema = {
         const user = currentUser(ctx);
         const url = parseWebhookUrl(ctx.params.url);
         if (!url) throw badRequest("The webhook URL must be an absolute http(s) URL without credentials.", { field: "url" });
+        if (await this.reachesPrivateNetwork(url)) {
+          throw badRequest("The webhook URL must resolve to a public address.", { field: "url" });
+        }
         const db: Knex = this.db;
         const [{ count }] = await db("webhooks").where({ owner_id: user.id }).count<{ count: number }[]>({ count: "*" });
         if (Number(count) >= MAX_HOOKS_PER_OWNER) throw badRequest(`At most ${MAX_HOOKS_PER_OWNER} webhooks per account.`);
@@ -187,6 +192,22 @@ const WebhooksService: ServiceSchema = {
       return hook;
     },
 
+    /**
+     * The SSRF guard: unless WEBHOOK_ALLOW_PRIVATE_NETWORKS, a hook may not reach loopback,
+     * private or link-local addresses. Checked at registration and again before every attempt
+     * (DNS can change); an unresolvable name counts as private.
+     */
+    async reachesPrivateNetwork(this: any, url: string): Promise<boolean> {
+      if (this.platform.config.webhookAllowPrivateNetworks) return false;
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+      try {
+        const addresses = await dns.promises.lookup(host, { all: true, verbatim: true });
+        return !addresses.length || addresses.some((a) => isPrivateAddress(a.address));
+      } catch {
+        return true;
+      }
+    },
+
     /** The organizer whose event the order belongs to, for scoping hooks. */
     async organizerOf(this: any, trx: Knex.Transaction, payload: { orderId: string; eventId?: string }): Promise<string | undefined> {
       let eventId = payload.eventId;
@@ -273,6 +294,7 @@ const WebhooksService: ServiceSchema = {
       let status: number | null = null;
       let error: string | null = null;
       try {
+        if (await this.reachesPrivateNetwork(d.url)) throw new Error("the URL resolves to a private address");
         const res = await fetch(d.url, {
           method: "POST",
           headers: {

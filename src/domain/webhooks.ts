@@ -6,6 +6,7 @@
  * secret they got when registering the hook (compare in constant time).
  */
 import crypto from "crypto";
+import net from "net";
 
 /** The saga's durable channels, delivered to integrators under the same names. */
 export const WEBHOOK_EVENTS = ["orders.confirmed", "orders.failed", "orders.cancelled", "tickets.issued", "tickets.rendered"] as const;
@@ -39,6 +40,26 @@ export function parseWebhookUrl(input: string): string | undefined {
   if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
   if (url.username || url.password || !url.hostname) return undefined;
   return url.toString();
+}
+
+/**
+ * Addresses a webhook must not reach in a shared deployment (the SSRF guard): loopback, private,
+ * link-local (cloud metadata at 169.254.169.254), carrier-grade NAT, unspecified, multicast and
+ * their IPv6 forms, including IPv4-mapped IPv6.
+ */
+export function isPrivateAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  const ip = mapped ? mapped[1] : address;
+  if (net.isIPv4(ip)) {
+    const [a, b] = ip.split(".").map(Number);
+    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || a >= 224;
+  }
+  if (net.isIPv6(ip)) {
+    const v = ip.toLowerCase();
+    return v === "::" || v === "::1" || /^f[cd]/.test(v) || /^fe[89ab]/.test(v) || v.startsWith("ff");
+  }
+  return true;
 }
 
 export interface RetryPolicy {

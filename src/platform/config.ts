@@ -34,6 +34,8 @@ export interface Config {
   smtpUrl?: string;
   /** Sender of notification emails. */
   mailFrom: string;
+  /** Webhooks may target loopback/private addresses (embedded default on, cluster default off: SSRF). */
+  webhookAllowPrivateNetworks: boolean;
   /** Seed demo venues/events on first start (embedded default on, cluster default off). */
   seedDemo: boolean;
 }
@@ -74,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argvServices: s
     bodyLimit: env.BODY_LIMIT || "64kb",
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM || "TicketFlash <tickets@ticketflash.local>",
+    webhookAllowPrivateNetworks: bool(env.WEBHOOK_ALLOW_PRIVATE_NETWORKS, mode === "embedded"),
     seedDemo: bool(env.SEED_DEMO, mode === "embedded"),
   };
 }

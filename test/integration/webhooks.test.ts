@@ -160,4 +160,27 @@ describe("webhooks", () => {
     expect((await organizer.http.delete(`/api/webhooks/${id}`)).status).toBe(404);
     expect((await organizer.http.get("/api/webhooks")).body.total).toBe(list.body.total - 1);
   });
+
+  it("refuses private and loopback targets unless WEBHOOK_ALLOW_PRIVATE_NETWORKS (off in cluster mode)", async () => {
+    const hook = await organizer.http.post("/api/webhooks", { url: `${base}/private`, events: ["orders.confirmed"] });
+    expect(hook.status).toBe(201);
+    node.platform.config.webhookAllowPrivateNetworks = false;
+    try {
+      for (const url of [`${base}/x`, "http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/", "http://10.0.0.7/h", "http://localhost/h"]) {
+        const res = await organizer.http.post("/api/webhooks", { url, events: ["orders.confirmed"] });
+        expect([url, res.status, res.body.error?.code]).toEqual([url, 400, "VALIDATION_ERROR"]);
+      }
+      // A hook registered earlier is not called once its target counts as private.
+      await confirm(node, confirmedOrder(buyer, catalog, [1]));
+      const attempt = await waitFor("a refused attempt", async () => {
+        await deliverDue();
+        const log = await organizer.http.get(`/api/webhooks/${hook.body.id}/deliveries`);
+        return log.body.items[0]?.lastError && log.body.items[0];
+      });
+      expect(attempt.lastError).toMatch(/private address/);
+      expect(rx.received.filter((r) => r.path === "/private")).toHaveLength(0);
+    } finally {
+      node.platform.config.webhookAllowPrivateNetworks = true;
+    }
+  });
 });

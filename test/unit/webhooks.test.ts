@@ -1,4 +1,4 @@
-import { DEFAULT_RETRY_POLICY, nextRetryDelayMs, parseWebhookUrl, signWebhookBody, verifyWebhookSignature } from "../../src/domain/webhooks";
+import { DEFAULT_RETRY_POLICY, isPrivateAddress, nextRetryDelayMs, parseWebhookUrl, signWebhookBody, verifyWebhookSignature } from "../../src/domain/webhooks";
 
 describe("webhook signatures", () => {
   const body = JSON.stringify({ event: "orders.confirmed", data: { orderId: "o1" } });
@@ -25,6 +25,19 @@ describe("webhook URLs", () => {
     expect(parseWebhookUrl("http://127.0.0.1:8080/h")).toBe("http://127.0.0.1:8080/h");
     for (const bad of ["file:///etc/passwd", "ftp://example.com/", "javascript:alert(1)", "gopher://x", "https://user:pw@example.com/", "/relative", "not a url", ""]) {
       expect(parseWebhookUrl(bad)).toBeUndefined();
+    }
+  });
+});
+
+describe("webhook target addresses", () => {
+  it("treats loopback, private, link-local, CGNAT and special addresses as private", () => {
+    for (const ip of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "not-an-ip"]) {
+      expect([ip, isPrivateAddress(ip)]).toEqual([ip, true]);
+    }
+  });
+  it("lets public addresses through", () => {
+    for (const ip of ["93.184.216.34", "172.32.0.1", "100.128.0.1", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"]) {
+      expect([ip, isPrivateAddress(ip)]).toEqual([ip, false]);
     }
   });
 });
