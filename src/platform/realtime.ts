@@ -62,6 +62,7 @@ export class Realtime {
       this.opts.authenticate(token).then(
         (user) => {
           socket.data.user = user;
+          socket.data.expiresAt = expiryOf(token);
           next();
         },
         (err) => {
@@ -77,6 +78,18 @@ export class Realtime {
   private onConnection(socket: Socket) {
     const user = socket.data.user as AuthUser | undefined;
     if (user) void socket.join(`user:${user.id}`);
+    // The user's events last as long as the token: then the socket leaves the user's room (seat
+    // rooms stay) and is told `auth_expired`; reconnecting with a fresh token (socket.io-client's
+    // `auth` may be a function) joins it again. A signed-out user stops getting order events.
+    const expiresAt = socket.data.expiresAt as number | undefined;
+    if (user && expiresAt !== undefined) {
+      const timer = setTimeout(() => {
+        void socket.leave(`user:${user.id}`);
+        socket.data.user = undefined;
+        socket.emit("auth_expired", {});
+      }, Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
+      socket.once("disconnect", () => clearTimeout(timer));
+    }
 
     socket.on("subscribe", (payload: unknown, ack?: Ack) => {
       const reply = typeof ack === "function" ? ack : () => undefined;
@@ -117,6 +130,16 @@ export class Realtime {
   close() {
     this.io.disconnectSockets(true);
     this.io.engine.close();
+  }
+}
+
+/** The token's `exp` in ms (verified already; this only reads it). */
+function expiryOf(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: unknown };
+    return typeof payload.exp === "number" ? payload.exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }
 

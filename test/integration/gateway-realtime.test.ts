@@ -165,6 +165,24 @@ describe("gateway real-time (socket.io)", () => {
     expect(nonString?.data?.code).toBe("INVALID_TOKEN");
   });
 
+  it("stops a signed-in socket's order events when its token expires, keeping its seat rooms", async () => {
+    const { user } = buyer();
+    const shortLived = jwt.sign({ email: user.email, name: user.name, roles: user.roles }, node.platform.secrets.jwtSecret, {
+      algorithm: "HS256", subject: user.id, issuer: "ticketflash", expiresIn: 2,
+    });
+    const socket = await open(shortLived);
+    await ask(socket, "subscribe", { sessionId: "s-exp" });
+    await new Promise((resolve) => socket.once("auth_expired", resolve));
+    const orders = collect(socket, "order");
+    const seats = collect(socket, "seats");
+    await node.broker.emit("orders.status", { orderId: "o-exp", userId: user.id, status: "CONFIRMED" });
+    await node.broker.broadcast("seats.changed", { sessionId: "s-exp", version: 1, changes: [] });
+    await settle(socket);
+    expect(orders).toEqual([]);
+    expect(seats).toHaveLength(1);
+    expect(socket.connected).toBe(true);
+  });
+
   it("works with the default transport (long-polling, then upgrade) on one node", async () => {
     const socket = connect(node.baseUrl, { reconnection: false, forceNew: true });
     sockets.push(socket);
