@@ -202,7 +202,9 @@ const NotificationsService: ServiceSchema = {
   started(this: any) {
     const config = this.platform.config;
     if (config.smtpUrl) {
-      this.transport = nodemailer.createTransport(config.smtpUrl);
+      // Short timeouts: a send runs inside the consumer's transaction (embedded mode has one
+      // database connection), so an unreachable server must fail fast and be retried later.
+      this.transport = nodemailer.createTransport({ url: config.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
       this.mailDir = undefined;
     } else {
       this.transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
