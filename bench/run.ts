@@ -15,7 +15,7 @@ import { checkDatabase, CorrectnessReport, AckedHolds } from "./lib/correctness"
 import { BenchPlatform, NATS_URL } from "./lib/platform";
 import { Child, ROOT } from "./lib/proc";
 import { mb, round, sleep } from "./lib/stats";
-import { summarizeProfiles } from "./lib/profile";
+import { byPackage, summarizeProfiles } from "./lib/profile";
 import { renderMarkdown } from "./lib/report";
 import { layoutSeats, VenueLayout } from "../src/domain/layout";
 
@@ -267,7 +267,7 @@ async function withPlatform(name: string, fn: (run: PlatformRun) => Promise<Scen
   results.violations += nViolations;
   if (nViolations) log(`!!! ${name}: ${nViolations} INVARIANT VIOLATION(S): ${violations.map((v) => v.check).join("; ")}`);
   else log(`${name}: correctness OK (${correctness.checksRun.length} checks${correctness.checksNotRun.length ? `, ${correctness.checksNotRun.length} not run` : ""})`);
-  if (opts.profile && !platform.live) out.result.profile = { top: newProfiles(12) };
+  if (opts.profile && !platform.live) out.result.profile = newProfiles(12);
   return {
     ...out.result,
     nodeMemory: memory,
@@ -275,16 +275,14 @@ async function withPlatform(name: string, fn: (run: PlatformRun) => Promise<Scen
   };
 }
 
-/** Hot spots of the profiles written since the last call (one per node lifetime). */
+/** Hot spots of the profiles written since the last call (a directory per node lifetime). */
 function newProfiles(top: number) {
   const dir = path.join(tmpDir, "profiles");
   if (!fs.existsSync(dir)) return [];
-  const fresh = fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile") && !profilesSeen.has(f));
-  fresh.forEach((f) => profilesSeen.add(f));
-  const sub = path.join(dir, `batch-${profilesSeen.size}`);
-  fs.mkdirSync(sub, { recursive: true });
-  for (const f of fresh) fs.renameSync(path.join(dir, f), path.join(sub, f));
-  return summarizeProfiles(sub, top);
+  const fresh = fs.readdirSync(dir).filter((d) => !profilesSeen.has(d));
+  fresh.forEach((d) => profilesSeen.add(d));
+  const all = summarizeProfiles(fresh.map((d) => path.join(dir, d)), 100_000);
+  return { functions: all.slice(0, top), packages: byPackage(all).slice(0, 10) };
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -608,7 +606,7 @@ async function main() {
   await Promise.all(ceilingServers.children.map((c) => c.stop()));
   if (shared) {
     await shared.stop().catch((err) => log(`stopping the platform: ${(err as Error).message}`));
-    if (opts.profile && shared.live) results.scenarios.profile = { top: newProfiles(15) };
+    if (opts.profile && shared.live) results.scenarios.profile = newProfiles(15);
   }
   evaluateTargets();
   results.finishedAt = new Date().toISOString();

@@ -126,9 +126,10 @@ export class BenchPlatform {
     const round = ++this.starts;
     for (let i = 0; i < this.specs.length; i++) {
       const spec = this.specs[i];
-      const profName = `${spec.name}-${round}.cpuprofile`;
+      const profName = `${spec.name}-${round}`;
       const nodeFlags = ["--expose-gc", "--require", path.join(__dirname, "gc-probe.cjs")];
-      if (this.opts.cpuProfDir) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${this.opts.cpuProfDir}`, `--cpu-prof-name=${profName}`);
+      // One directory per node lifetime: tsx's loader thread writes a profile of its own next to the main thread's.
+      if (this.opts.cpuProfDir) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${path.join(this.opts.cpuProfDir, profName)}`);
       const child = new Child({ name: spec.name, script: path.join(ROOT, "src/platform/main.ts"), logDir, nodeFlags, env: spec.env });
       this.nodes.push({ name: spec.name, child, baseUrl: spec.baseUrl });
       if (i === 0 || i === this.specs.length - 1) await Promise.all(this.nodes.map((n) => waitReady(n)));

@@ -23,12 +23,26 @@ export interface HotSpot {
   percent: number;
 }
 
-export function summarizeProfiles(dir: string, top = 12): HotSpot[] {
-  if (!fs.existsSync(dir)) return [];
+/** Self time grouped by package (node_modules/<name>), by our own top-level folder, or by Node/V8 internals. */
+export function byPackage(spots: HotSpot[]): Array<{ owner: string; selfMs: number; percent: number }> {
+  const acc = new Map<string, { selfMs: number; percent: number }>();
+  for (const s of spots) {
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(s.where);
+    const owner = m ? m[1] : s.where.startsWith("wasm:") ? "PGlite WASM (embedded PostgreSQL)" : s.where.startsWith("node:") ? "node internals" : s.where ? s.where.split("/")[0] : s.fn.startsWith("(") ? s.fn : "v8/native";
+    const e = acc.get(owner) ?? { selfMs: 0, percent: 0 };
+    e.selfMs += s.selfMs;
+    e.percent = Math.round((e.percent + s.percent) * 10) / 10;
+    acc.set(owner, e);
+  }
+  return [...acc.entries()].map(([owner, v]) => ({ owner, ...v })).sort((a, b) => b.selfMs - a.selfMs);
+}
+
+export function summarizeProfiles(dirs: string[], top = 12): HotSpot[] {
   const self = new Map<string, { fn: string; where: string; us: number }>();
   let total = 0;
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
-    const prof = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as CpuProfile;
+  const files = dirs.filter((d) => fs.existsSync(d)).flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith(".cpuprofile")).map((f) => path.join(d, f)));
+  for (const file of files) {
+    const prof = JSON.parse(fs.readFileSync(file, "utf8")) as CpuProfile;
     const byId = new Map(prof.nodes.map((n) => [n.id, n]));
     prof.samples.forEach((id, i) => {
       const node = byId.get(id);
@@ -44,6 +58,10 @@ export function summarizeProfiles(dir: string, top = 12): HotSpot[] {
       total += dt;
     });
   }
+  // Idle time says the thread waited; the ranking is about where the CPU went.
+  const idle = self.get("(idle)@")?.us ?? 0;
+  total -= idle;
+  self.delete("(idle)@");
   return [...self.values()]
     .sort((a, b) => b.us - a.us)
     .slice(0, top)

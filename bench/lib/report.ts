@@ -48,9 +48,13 @@ function codes(map: Record<string, number> | undefined): string {
 }
 
 function profile(s: any): string {
-  const top = s?.profile?.top as Array<{ fn: string; where: string; selfMs: number; percent: number }> | undefined;
+  const top = s?.profile?.functions as Array<{ fn: string; where: string; selfMs: number; percent: number }> | undefined;
   if (!top?.length) return "";
-  return `\nCPU profile of the node(s) (self time, largest first):\n\n${table(["function", "where", "self ms", "%"], top.map((t) => [`\`${t.fn}\``, t.where, fmt(t.selfMs), fmt(t.percent, 1)]))}\n`;
+  const pk = (s.profile.packages ?? []) as Array<{ owner: string; selfMs: number; percent: number }>;
+  return (
+    `\nCPU profile of the node(s) during this scenario, idle excluded (\`--profile\`). By owner:\n\n${table(["owner", "self ms", "% of CPU"], pk.map((p) => [p.owner, fmt(p.selfMs), fmt(p.percent, 1)]))}\n` +
+    `\nLargest functions (self time):\n\n${table(["function", "where", "self ms", "%"], top.map((t) => [`\`${t.fn}\``, t.where, fmt(t.selfMs), fmt(t.percent, 1)]))}\n`
+  );
 }
 
 export function renderMarkdown(r: Results): string {
