@@ -107,6 +107,12 @@ export async function api(path, opts = {}) {
   try {
     res = await send();
     if (res.status === 401 && auth && (await refreshSession())) res = await send();
+    // A read that meets a busy or restarting node is simply asked again, as the server suggests.
+    for (let attempt = 0; method === "GET" && (res.status === 503 || res.status === 429) && attempt < 3; attempt++) {
+      const wait = Math.min(5, Number(res.headers.get("retry-after")) || 1);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      res = await send();
+    }
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError(0, "NETWORK", t("err.network"));

@@ -115,7 +115,7 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
         const size = Math.min((ex - sx) / 8, (ey - sy) / 3);
         g.append(svg("text", { class: "section-label big", x: (sx + ex) / 2, y: (sy + ey) / 2 + size * 0.35, "font-size": size, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
       }
-      g.append(svg("text", { class: `section-label${count > 800 ? " near" : ""}`, x: (sx + ex) / 2, y: sy - pitch * 0.5, "font-size": pitch * 1.1, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
+      g.append(svg("text", { class: `section-label${count > 800 ? " near" : ""}`, x: (sx + ex) / 2, y: sy - pitch * 0.9, "font-size": pitch * 1.1, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
     }
     sectionGroups.push(g);
     world.append(g);

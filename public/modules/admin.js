@@ -402,9 +402,15 @@ async function sessionsTab(body, query) {
 // ---------------------------------------------------------------- dashboard
 
 /** Sales numbers from /api/analytics/sales when it answers, else from the seat map and prices. */
+let analyticsMissing = false;
+
 async function salesOf(session, venueLayout) {
   try {
-    const a = await api("/api/analytics/sales", { query: { sessionId: session.id } });
+    if (analyticsMissing) throw new Error("no analytics route");
+    const a = await api("/api/analytics/sales", { query: { sessionId: session.id } }).catch((err) => {
+      if (err.status === 404 && err.code !== "SESSION_NOT_FOUND") analyticsMissing = true;
+      throw err;
+    });
     if (a && typeof a === "object") {
       const src = Array.isArray(a.items) ? a.items.find((x) => x.sessionId === session.id) || a.items[0] || {} : a;
       const num = (...keys) => { for (const k of keys) if (typeof src[k] === "number") return src[k]; return undefined; };

@@ -310,7 +310,7 @@ async function sessionPage(root, sessionId) {
         h("label", null, t("sel.qty"), qty),
         h("label", null, t("sel.category"), cat),
         h("button", { class: "btn", type: "button", "data-testid": "best-available", onclick: () => createHold({ quantity: Number(qty.value), category: cat.value || undefined, adjacent: true }) }, t("sel.best"))) : null,
-      selected.size ? h("ul", { class: "lines", "data-testid": "selection" }, lines) : h("p", { class: "muted" }, t("sel.empty")),
+      selected.size ? h("ul", { class: "lines", "data-testid": "selection" }, lines) : h("p", { class: "muted" }, t(map.size ? "sel.empty" : "sel.emptyGa")),
       selected.size ? h("div", { class: "total" }, h("span", null, t("hold.total")), h("strong", null, money(total, currency))) : null,
       selected.size ? h("div", { class: "actions" },
         h("button", { class: "btn ghost", type: "button", onclick: () => { selected.clear(); refreshMarks(); renderSide(); } }, t("sel.clear")),

@@ -14,6 +14,7 @@ export async function mount(root) {
   const qrUrls = new Map(); // ticket id -> object URL of its QR, kept across re-renders
   const sessions = new Map();
   let shown = "";
+  let alive = true;
   const list = h("div", { class: "orders" });
   render(root, h("h1", null, t("tickets.title")), list);
 
@@ -86,7 +87,7 @@ export async function mount(root) {
         btn.remove();
       } catch (err) {
         btn.disabled = false;
-        notify(err.message, "error");
+        if (alive) notify(err.message, "error");
       }
     };
     if (qrUrls.has(tk.id) && tk.status !== "REVOKED") fillQr(qrUrls.get(tk.id));
@@ -130,16 +131,18 @@ export async function mount(root) {
   let timer = null;
   const reload = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => load().catch((err) => notify(err.message, "error")), 150);
+    timer = setTimeout(() => load().catch((err) => alive && notify(err.message, "error")), 150);
   };
   window.addEventListener("tf:order", reload);
   window.addEventListener("tf:ticket", reload);
   // Tickets are issued asynchronously after payment; poll until every confirmed order has them.
   const poll = setInterval(() => {
-    if (root.querySelector(".tickets-pending, .badge.warn") || root.textContent.includes(t("tickets.pending"))) reload();
+    const unsettled = root.querySelector(".order[data-status=PENDING], .order[data-status=CANCELLED] .ticket:not([data-status=REVOKED]), .order[data-status=REFUNDED] .ticket:not([data-status=REVOKED])");
+    if (unsettled || root.textContent.includes(t("tickets.pending"))) reload();
   }, 2500);
   await load();
   return () => {
+    alive = false;
     clearInterval(poll);
     clearTimeout(timer);
     window.removeEventListener("tf:order", reload);

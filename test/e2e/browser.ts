@@ -49,7 +49,7 @@ export async function openTab(browser: Browser, baseUrl: string, opts: { mobile?
   });
   if (process.env.E2E_TRACE) {
     page.on("request", (req) => console.log(`${new Date().toISOString()} -> ${req.method()} ${req.url().replace(origin, "")}`));
-    page.on("requestfinished", (req) => console.log(`${new Date().toISOString()} <- ${req.method()} ${req.url().replace(origin, "")}`));
+    page.on("response", (res) => console.log(`${new Date().toISOString()} <- ${res.status()} ${res.request().method()} ${res.url().replace(origin, "")}`));
   }
   await page.goto(`${baseUrl}/#/`);
   return { context, page, problems };

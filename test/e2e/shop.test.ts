@@ -155,11 +155,20 @@ describe("buyer", () => {
     expect(await visibleTextProblems(page)).toEqual([]);
   });
 
-  it("shows the tickets with their QR code and downloads a real PDF", async () => {
+  it("shows the tickets with their QR code and downloads a real PDF, refreshing an expired access token", async () => {
     const { page } = buyer;
-    await page.click("[data-testid=view-tickets]");
+    // The access token has expired: the first call answers 401, the UI refreshes once and carries on.
+    const spent = await page.evaluate(() => {
+      const auth = JSON.parse(localStorage.getItem("tf.auth") as string);
+      auth.accessToken = "expired.token.value";
+      localStorage.setItem("tf.auth", JSON.stringify(auth));
+      return auth.refreshToken as string;
+    });
+    await page.reload();
+    await page.click("nav a[href='#/tickets']");
     await page.waitForSelector(".ticket[data-status=VALID]");
     await page.waitForFunction(() => document.querySelectorAll(".ticket").length === 2);
+    expect(await page.evaluate(() => JSON.parse(localStorage.getItem("tf.auth") as string).refreshToken)).not.toBe(spent);
     await page.click("[data-testid=show-qr] >> nth=0");
     await page.waitForFunction(() => {
       const img = document.querySelector("img.qr") as HTMLImageElement | null;
@@ -320,7 +329,7 @@ describe("organizer", () => {
 });
 
 describe("scanner", () => {
-  it("checks a ticket in once (OK) and then says it was already checked in", async () => {
+  it("checks a ticket in once (OK), then says it was already checked in, and turns away a cancelled order's ticket", async () => {
     const scanner = await signUp(node, { roles: ["scanner"], name: "Sam Scanner" });
     const tab = await openTab(browser, node.baseUrl);
     const { page } = tab;
@@ -345,6 +354,28 @@ describe("scanner", () => {
     await page.waitForSelector("[data-testid=scan-result][data-result=already]");
     expect(await page.textContent("[data-testid=scan-result]")).toMatch(/Already checked in.*First checked in at/s);
     await screenshot(page, "15-scanner-already");
+
+    // The buyer cancels another order in My tickets; its ticket is turned away at the door.
+    const token = await buyer.page.evaluate(() => JSON.parse(localStorage.getItem("tf.auth") as string).accessToken as string);
+    const api = node.http.as(token);
+    const sessionId = sessionUrl.split("/").pop() as string;
+    const hold = await api.post(`/api/sessions/${sessionId}/holds`, { quantity: 1 });
+    expect(hold.status).toBe(201);
+    const order = await api.post("/api/orders", { holdId: hold.body.holdId, payment: { method: "card", card: { number: "4242424242424242", expMonth: 12, expYear: 2030, cvc: "123" } } }, { "Idempotency-Key": `e2e-cancel-${Date.now()}` });
+    expect(order.status).toBe(202);
+    const orderId = order.body.orderId as string;
+    await buyer.page.goto(`${node.baseUrl}/#/tickets`);
+    await buyer.page.waitForSelector(`[data-order="${orderId}"] .ticket[data-status=VALID]`);
+    buyer.page.once("dialog", (d) => void d.accept());
+    await buyer.page.click(`[data-order="${orderId}"] button.danger`);
+    await buyer.page.waitForSelector(`[data-order="${orderId}"] .ticket[data-status=REVOKED]`);
+    expect(["CANCELLED", "REFUNDED"]).toContain(await buyer.page.getAttribute(`[data-order="${orderId}"]`, "data-status"));
+    await screenshot(buyer.page, "16-tickets-cancelled");
+    const revoked = (await api.get(`/api/tickets/my?orderId=${orderId}`)).body.items[0];
+    await page.fill("[data-testid=scan-code]", revoked.code);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=scan-result][data-result=revoked]");
+    await screenshot(page, "17-scanner-revoked");
     expect(tab.problems).toEqual([]);
     await tab.context.close();
   });
