@@ -3,6 +3,8 @@
 const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
 const common = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
 module.exports = {
+  // Two cores: the integration tests mostly wait on the database and HTTP, so two workers pay.
+  maxWorkers: 2,
   testTimeout: 120000,
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
