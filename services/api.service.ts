@@ -342,7 +342,14 @@ const ApiService: ServiceSchema = {
         checks.push([`${action.name}:ip:${address}`, action.rateLimit.limit, action.rateLimit.windowMs]);
       }
       for (const [key, limit, windowMs] of checks) {
-        const decision = await limiter.hit(key, limit, windowMs);
+        let decision;
+        try {
+          decision = await limiter.hit(key, limit, windowMs);
+        } catch (err) {
+          // Redis down: serve unlimited rather than refuse every request; /ready reports it.
+          this.logger.warn("Rate limiter unavailable, request allowed:", (err as Error).message);
+          return;
+        }
         if (!decision.allowed) {
           throw new ApiError(429, "RATE_LIMITED", "Too many requests, slow down.", { retryAfter: decision.retryAfterSeconds });
         }

@@ -217,3 +217,20 @@ describe("gateway rate limits behind a trusted proxy", () => {
     expect((await node.http.get("/api/fixture/open", { "x-forwarded-for": "203.0.113.50, 198.51.100.1" })).status).toBe(429);
   });
 });
+
+describe("gateway with its Redis unreachable", () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    // Nothing listens on port 1: every Redis command fails.
+    node = await startTestNode({ services: ["api"], schemas: [fixture], env: { REDIS_URL: "redis://127.0.0.1:1", LOG_LEVEL: "error" } });
+  });
+  afterAll(() => node.stop());
+
+  it("keeps serving (rate limits off) and reports itself not ready", async () => {
+    expect((await node.http.get("/api/fixture/open")).status).toBe(200);
+    const ready = await node.http.get("/ready");
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.redis).not.toBe("ok");
+    expect(ready.body.checks.database).toBe("ok");
+  });
+});
