@@ -15,11 +15,14 @@ import { ApiError, notFound, unavailable, unprocessable } from "../src/platform/
 import { SeatMapError } from "../src/domain/seat-map";
 import { ActorUnavailable, SessionActor } from "../src/seats/session-actor";
 import { findHold, onSale, sessionsWithHoldsDue } from "../src/seats/store";
-import { ownerOf } from "../src/seats/routing";
+import { nodesWith, ownerOf } from "../src/seats/routing";
 import { holdJson } from "../src/seats/contract";
 
-const IDLE_MS = Number(process.env.SEATS_IDLE_SECONDS ?? 300) * 1000;
 const SWEEP_MS = 1000;
+/** After a membership change, for this long, every call first checks the actor's epoch (see SessionActor.verifyEpoch). */
+const SETTLING_MS = 10_000;
+// How long an actor without live holds stays in memory without calls (SEATS_IDLE_SECONDS).
+const IDLE_MS = Number(process.env.SEATS_IDLE_SECONDS ?? 300) * 1000;
 
 /** HTTP status of each refusal of the seat map. */
 const STATUS_OF: Record<string, number> = {
@@ -52,6 +55,7 @@ type SeatsThis = Service & DbThis & {
   live: Map<string, SessionActor>;
   sweepTimer?: NodeJS.Timeout;
   sweeping: boolean;
+  membershipChangedAt: number;
   actorFor(sessionId: string): Promise<SessionActor>;
   serve<T>(sessionId: string, fn: (actor: SessionActor) => Promise<T>, holdId?: string): Promise<T>;
   handOver(): Promise<void>;
@@ -208,8 +212,7 @@ const SeatsService: ServiceSchema = {
     owners: {
       params: {},
       async handler(this: SeatsThis, ctx: Ctx<Record<string, never>>) {
-        const nodes = [...new Set(((this.broker.registry as unknown as { getActionEndpoints(n: string): { endpoints: Array<{ id: string; isAvailable: boolean }> } | undefined })
-          .getActionEndpoints("seats.actors")?.endpoints ?? []).filter((ep) => ep.isAvailable).map((ep) => ep.id))];
+        const nodes = nodesWith(this.broker, "seats.actors");
         const answers = await Promise.all(
           nodes.map((nodeID) =>
             ctx.call<Array<Record<string, unknown>>, Record<string, never>>("seats.actors", {}, { nodeID }).then(
@@ -241,19 +244,24 @@ const SeatsService: ServiceSchema = {
   events: {
     // Membership changed: sessions this node no longer owns go to their new owner.
     "$services.changed"(this: SeatsThis) {
+      this.membershipChangedAt = Date.now();
       void this.handOver();
     },
     "$node.disconnected"(this: SeatsThis) {
+      this.membershipChangedAt = Date.now();
       void this.handOver();
     },
   },
 
   methods: {
+    /**
+     * The session's actor, activated if need be. Calls arrive here because the caller's view of the
+     * membership says this node owns the session; after a node dies the caller may notice before
+     * this node does, so this node serves rather than bounce the call back and forth. Two nodes
+     * that both serve a session for a moment cannot both write (fencing), and reads are checked
+     * against the stored epoch while membership settles.
+     */
     async actorFor(this: SeatsThis, sid: string): Promise<SessionActor> {
-      if (ownerOf(this.broker, sid) !== this.broker.nodeID) {
-        await this.live.get(sid)?.passivate("another node owns the session");
-        throw retryLater("The session is moving to another node; try again.");
-      }
       let pending = this.actors.get(sid);
       if (!pending) {
         pending = SessionActor.activate({
@@ -302,7 +310,9 @@ const SeatsService: ServiceSchema = {
     /** Runs a command on the session's actor and speaks the API's errors. */
     async serve<T>(this: SeatsThis, sid: string, fn: (actor: SessionActor) => Promise<T>, holdId?: string): Promise<T> {
       try {
-        return await fn(await this.actorFor(sid));
+        const actor = await this.actorFor(sid);
+        if (Date.now() - this.membershipChangedAt < SETTLING_MS) await actor.verifyEpoch();
+        return await fn(actor);
       } catch (err) {
         if (err instanceof SeatMapError) {
           if (err.code === "HOLD_NOT_FOUND" && holdId) throw await this.endedHoldError(sid, holdId);
@@ -364,6 +374,7 @@ const SeatsService: ServiceSchema = {
     self.actors = new Map();
     self.live = new Map();
     self.sweeping = false;
+    self.membershipChangedAt = 0;
   },
 
   async started(this: Service) {

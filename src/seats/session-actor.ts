@@ -153,6 +153,20 @@ export class SessionActor {
     return this.info;
   }
 
+  /**
+   * Checks that the stored epoch is still this actor's; stops it if not. Writes need no such check
+   * (their commit is fenced), but a read answered from memory would be stale if another node took
+   * the session over, so while membership is settling the service checks before serving.
+   */
+  async verifyEpoch(): Promise<void> {
+    this.assertActive();
+    const row = await this.opts.knex("seat_actors").where({ session_id: this.sessionId }).first("epoch");
+    if (!row || Number(row.epoch) !== this.epoch) {
+      this.stop("fenced: another node took the session over");
+      this.assertActive();
+    }
+  }
+
   /** Commits what is pending and stops (idle passivation, or handing the session to its owner). */
   async passivate(reason = "passivated"): Promise<void> {
     if (this.stopped) return;
