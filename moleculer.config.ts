@@ -10,7 +10,9 @@
  *   each call to the session's owner by rendezvous hashing over the nodes running `seats`, as a
  *   direct `nodeID` call. Not an action-level strategy: Moleculer 0.14 answers from a local
  *   endpoint before consulting any strategy when preferLocal is on, and the built-in Shard ring
- *   moves many sessions on a membership change. A call without a session key is refused.
+ *   moves many sessions on a membership change. A call without a session key is refused. The
+ *   middleware also checks for silent nodes twice a second (Moleculer's own check runs once per
+ *   heartbeatTimeout, so a killed node could go unnoticed for two timeouts).
  * - Heartbeats every second, a node is declared dead after 3 s of silence (Moleculer's default
  *   is ~10 s / 30 s), so the sessions of a killed node move within a few seconds.
  * - requestTimeout is 10 s (Moleculer's default is none) and retryable errors (a node that just
