@@ -426,7 +426,11 @@ const OrdersService: ServiceSchema = {
         case "COMPENSATE": {
           // Seats first: they are back on sale at once; then the money.
           await tolerateGone(call("seats.unsell", { sessionId: order.session_id, orderId: order.id }));
-          await tolerateGone(call("seats.release", { sessionId: order.session_id, holdId: order.hold_id }));
+          // Our crash is not the buyer's fault: an interrupted payment keeps the hold, so the buyer
+          // can pay again (new Idempotency-Key) until it expires. Every other failure frees the seats.
+          if (order.reason !== "PAYMENT_INTERRUPTED") {
+            await tolerateGone(call("seats.release", { sessionId: order.session_id, holdId: order.hold_id }));
+          }
           await call("payments.void", { orderId: order.id });
           await this.advance(order, { step: "DONE", saga_locked_until: null });
           return;

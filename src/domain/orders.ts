@@ -4,7 +4,9 @@
  *
  *   PENDING  AUTHORIZE -> CONFIRM_SEATS -> CAPTURE -> CONFIRMED (DONE)   orders.confirmed
  *   decline / hold expired / capture refused:  FAILED (COMPENSATE -> DONE)  orders.failed
- *     COMPENSATE: seats back on sale (release the hold, unsell if sold), void the authorization
+ *     COMPENSATE: seats back on sale (release the hold, unsell if sold), void the authorization;
+ *     PAYMENT_INTERRUPTED (the node died before authorizing; the card was only in its memory)
+ *     keeps the hold so that the buyer can simply pay again
  *   cancel of a CONFIRMED order:  CANCELLED (REFUND -> REFUNDED, DONE)      orders.cancelled
  *     REFUND: seats back on sale (unsell), refund the capture
  *

@@ -310,7 +310,7 @@ describe("orders and payments (embedded)", () => {
     expect((await b.http.get(`/api/holds/${hold.holdId}`)).body.status).toBe("ACTIVE");
   });
 
-  it("fails an order whose node died before authorizing (the card was only in memory) and frees its seats", async () => {
+  it("fails an order whose node died before authorizing (the card was only in memory); the buyer keeps the hold and pays again", async () => {
     const b = buyer();
     const hold = await holdFor(b, ["premium"]);
     const orderId = randomUUID();
@@ -322,8 +322,13 @@ describe("orders and payments (embedded)", () => {
     });
     const done = await settled(b.http, orderId);
     expect(done.body).toMatchObject({ status: "FAILED", reason: "PAYMENT_INTERRUPTED" });
-    await waitFor("seat back on sale", async () => (await status(hold.seats[0])) === "a");
+    await waitFor("saga finished", async () => (await db("orders").where({ id: orderId }).first()).step === "DONE");
     expect((await db("payments").where({ order_id: orderId }).first()).status).toBe("FAILED");
+    expect(await status(hold.seats[0])).toBe("h");
+    const retry = await order(b.http, hold.holdId);
+    expect(retry.status).toBe(202);
+    expect((await settled(b.http, retry.body.orderId)).body.status).toBe("CONFIRMED");
+    expect(await status(hold.seats[0])).toBe("s");
   });
 });
 
