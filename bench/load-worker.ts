@@ -33,7 +33,7 @@ export function buyerAddress(n: number): string {
   return `127.${1 + Math.floor(m / 62500)}.${Math.floor(m / 250) % 250}.${1 + (m % 250)}`;
 }
 
-function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, localAddress?: string): Promise<Resp> {
+function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, localAddress?: string, retried = false): Promise<Resp> {
   const url = new URL(path, base);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const h: Record<string, string | number> = { ...headers };
@@ -61,7 +61,15 @@ function request(base: string, method: string, path: string, body?: unknown, hea
       });
       res.on("error", () => resolve({ status: 0, body: { error: { code: "SOCKET_ERROR" } }, ms: performance.now() - t0, bytes: 0 }));
     });
-    req.on("error", (err) => resolve({ status: 0, body: { error: { code: (err as NodeJS.ErrnoException).code ?? "NETWORK" } }, ms: performance.now() - t0, bytes: 0 }));
+    req.on("error", (err) => {
+      // The server closed an idle keep-alive socket just as we reused it: the request never reached
+      // it (Node's documented case), so sending it again on a fresh socket is safe.
+      if (!retried && req.reusedSocket && (err as NodeJS.ErrnoException).code === "ECONNRESET") {
+        resolve(request(base, method, path, body, headers, localAddress, true));
+        return;
+      }
+      resolve({ status: 0, body: { error: { code: (err as NodeJS.ErrnoException).code ?? "NETWORK" } }, ms: performance.now() - t0, bytes: 0 });
+    });
     req.setTimeout(30_000, () => req.destroy(Object.assign(new Error("no answer in 30 s"), { code: "CLIENT_TIMEOUT_30S" })));
     if (payload) req.write(payload);
     req.end();
