@@ -72,7 +72,7 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
     if (s.y > maxY) maxY = s.y;
   }
   if (!n) { minX = 0; minY = 0; maxX = 100; maxY = 60; }
-  const pad = pitch * 3;
+  const pad = Math.max(pitch * 3, Math.max(maxX - minX, maxY - minY) * 0.03);
   const full = { x: minX - pad, y: minY - pad * 2.2, w: maxX - minX + 2 * pad, h: maxY - minY + pad * 3.2 };
   let vb = { ...full };
 
@@ -87,8 +87,8 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
     const w = (maxX - minX) * 0.6 + pitch * 4;
     const cx = (minX + maxX) / 2;
     world.append(
-      svg("rect", { class: "stage", x: cx - w / 2, y: minY - pad * 1.9, width: w, height: pitch * 2.2, rx: pitch }),
-      svg("text", { class: "stage-label", x: cx, y: minY - pad * 1.9 + pitch * 1.5, "font-size": pitch * 1.3, "text-anchor": "middle", "aria-hidden": "true" }, t("map.stage")));
+      svg("rect", { class: "stage", x: cx - w / 2, y: minY - pad * 1.9, width: w, height: pad * 0.72, rx: pad * 0.33 }),
+      svg("text", { class: "stage-label", x: cx, y: minY - pad * 1.9 + pad * 0.5, "font-size": pad * 0.43, "text-anchor": "middle", "aria-hidden": "true" }, t("map.stage")));
   }
   const rects = new Array(n);
   const sectionGroups = [];
@@ -112,7 +112,7 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
         // A stand of thousands of seats: its name big across it, hidden once zoomed in.
         let ey = sy;
         for (let i = 0; i < n; i++) if (seats[i].sectionIndex === si && seats[i].y > ey) ey = seats[i].y;
-        const size = Math.min((ex - sx) / 8, (ey - sy) / 3);
+        const size = Math.min((ex - sx) / 11, (ey - sy) / 3);
         g.append(svg("text", { class: "section-label big", x: (sx + ex) / 2, y: (sy + ey) / 2 + size * 0.35, "font-size": size, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
       }
       g.append(svg("text", { class: `section-label${count > 800 ? " near" : ""}`, x: (sx + ex) / 2, y: sy - pitch * 0.9, "font-size": pitch * 1.1, "text-anchor": "middle", "aria-hidden": "true" }, section.name || section.id));
@@ -154,13 +154,36 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
 
   // ---- viewBox: zoom and pan ----
   let frame = 0;
+  // During a gesture the already drawn picture is moved and scaled by the compositor (a CSS
+  // transform on the <svg>); the viewBox, which makes the browser redraw every seat, is set once
+  // the gesture rests. That keeps zoom and pan fluid with 20,000+ seats.
+  let committed = { ...vb };
+  let commitTimer = 0;
+  function fitOf(view) {
+    const W = el.clientWidth || 1;
+    const H = el.clientHeight || 1;
+    const k = Math.min(W / view.w, H / view.h);
+    return { W, H, k, ox: (W - view.w * k) / 2, oy: (H - view.h * k) / 2 };
+  }
   function applyViewBox() {
     if (frame) return;
     frame = requestAnimationFrame(() => {
       frame = 0;
-      root.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
+      const f = fitOf(committed);
+      const s = committed.w / vb.w;
+      // Where the new view's centre is drawn now, relative to the element's centre.
+      const cx = f.ox + (vb.x + vb.w / 2 - committed.x) * f.k - f.W / 2;
+      const cy = f.oy + (vb.y + vb.h / 2 - committed.y) * f.k - f.H / 2;
+      root.style.transform = `translate(${-cx * s}px, ${-cy * s}px) scale(${s})`;
       el.classList.toggle("zoomed", vb.w < full.w * 0.6);
+      clearTimeout(commitTimer);
+      commitTimer = setTimeout(commit, 180);
     });
+  }
+  function commit() {
+    committed = { ...vb };
+    root.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
+    root.style.transform = "";
   }
   function clampView() {
     const minW = pitch * 8;
@@ -182,13 +205,9 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
     applyViewBox();
   }
   function toWorld(clientX, clientY) {
-    const ctm = root.getScreenCTM();
-    if (!ctm) return { x: vb.x + vb.w / 2, y: vb.y + vb.h / 2 };
-    const p = root.createSVGPoint();
-    p.x = clientX;
-    p.y = clientY;
-    const w = p.matrixTransform(ctm.inverse());
-    return { x: w.x, y: w.y };
+    const box = el.getBoundingClientRect();
+    const f = fitOf(vb);
+    return { x: vb.x + (clientX - box.left - f.ox) / f.k, y: vb.y + (clientY - box.top - f.oy) / f.k };
   }
   function ensureVisible(i) {
     const s = seats[i];
@@ -244,7 +263,7 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
         el.classList.add("panning");
       }
       if (moved) {
-        const rect = root.getBoundingClientRect();
+        const rect = el.getBoundingClientRect();
         const scale = Math.max(dragStart.vb.w / rect.width, dragStart.vb.h / rect.height);
         vb.x = dragStart.vb.x - dx * scale;
         vb.y = dragStart.vb.y - dy * scale;
@@ -405,6 +424,7 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
     fit,
     destroy() {
       if (frame) window.cancelAnimationFrame(frame);
+      clearTimeout(commitTimer);
     },
   };
 }

@@ -230,7 +230,9 @@ async function sessionPage(root, sessionId) {
       side));
 
   // ---- GA areas ----
-  function renderGa(areas) {
+  let gaAreas = initialMap.areas;
+  function renderGa(areas = gaAreas) {
+    gaAreas = areas;
     const defs = layout.areas || [];
     if (!defs.length) return render(gaBox);
     const stock = new Map((areas || []).map((a) => [a.id, a]));
@@ -299,6 +301,7 @@ async function sessionPage(root, sessionId) {
   function renderSide() {
     timers.forEach(clearInterval);
     timers = [];
+    if ((layout.areas || []).length) renderGa();
     if (order) return renderOrder();
     if (hold) return renderHold();
     const qty = h("select", { name: "qty", "aria-label": t("sel.qty") }, ...Array.from({ length: maxPer }, (_, k) => h("option", { value: String(k + 1), selected: k === 1 }, String(k + 1))));
