@@ -107,6 +107,7 @@ const WebhooksService: ServiceSchema = {
         };
         const [saved]: WebhookRow[] = await db("webhooks").insert(row).returning("*");
         ctx.meta.$statusCode = 201;
+        ctx.meta.$location = `/api/webhooks/${saved.id}`;
         // The secret is shown once, here; lists never include it.
         return { ...webhookView(saved), secret: saved.secret };
       },
@@ -127,6 +128,15 @@ const WebhooksService: ServiceSchema = {
         const rows: WebhookRow[] = await db("webhooks").where({ owner_id: user.id }).orderBy("created_at", "desc")
           .limit(pageSize).offset((page - 1) * pageSize);
         return { items: rows.map(webhookView), total: Number(count), page, pageSize };
+      },
+    },
+
+    get: {
+      rest: "GET /webhooks/:id",
+      roles: ["organizer"],
+      params: { id: { type: "string", max: 64 } },
+      async handler(this: any, ctx: AuthContext<{ id: string }>) {
+        return webhookView(await this.ownHook(ctx));
       },
     },
 

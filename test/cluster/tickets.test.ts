@@ -16,6 +16,7 @@ import { Cluster, startCluster } from "../helpers/cluster";
 import { waitFor } from "../helpers/infra";
 import { HttpClient } from "../helpers/node";
 import { decodeQrFromPdf } from "../helpers/qr";
+import { getBinary } from "../helpers/fulfilment";
 import { createSession, SessionFixture } from "../helpers/seat-fixtures";
 
 const ORDERS = 30;
@@ -91,9 +92,9 @@ describe("tickets in a cluster, with the tickets node and a PDF worker killed mi
 
     // Served through the gateway from the database, whichever worker rendered it (one is dead).
     const token = signAccessToken(cluster.env.JWT_SECRET, { id: buyerId, email: "buyer@example.test", name: "Buyer", roles: ["buyer"] });
-    const res = await fetch(`${cluster.node("gw").baseUrl}/api/tickets/${tickets[0].id}/pdf`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await getBinary(`${cluster.node("gw").baseUrl}/api/tickets/${tickets[0].id}/pdf`, token);
     expect(res.status).toBe(200);
-    const scanned = decodeQrFromPdf(Buffer.from(await res.arrayBuffer()));
+    const scanned = decodeQrFromPdf(res.body);
     const publicKey = (await new HttpClient(cluster.node("gw").baseUrl).get("/api/tickets/public-key")).body.publicKey;
     expect(verifyTicketCode(scanned, publicKey)).toMatchObject({ valid: true, claims: { ticketId: tickets[0].id } });
   }, 400_000);

@@ -4,6 +4,7 @@
  * published the way the orders service publishes them: `writeOutbox` in a transaction.
  */
 import { randomUUID } from "crypto";
+import http from "http";
 import { Channels, ChannelName, ChannelPayloads, OrdersConfirmed } from "../../channels";
 import { writeOutbox } from "../../mixins/outbox.mixin";
 import { Role, signAccessToken } from "../../src/platform/auth";
@@ -69,6 +70,23 @@ export function confirmedOrder(user: TestUser, catalog: CatalogFixture, seats: n
 
 export async function confirm(node: TestNode, order: OrdersConfirmed): Promise<void> {
   await publish(node, Channels.ORDERS_CONFIRMED, order);
+}
+
+/**
+ * GET of a binary body (PDF, PNG) on a fresh connection: a pooled keep-alive connection that the
+ * server closes while a test spends seconds decoding the previous file fails the next request
+ * with ECONNRESET, which says nothing about the route.
+ */
+export function getBinary(url: string, token?: string): Promise<{ status: number; contentType: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+  });
 }
 
 /** Polls `fn` until it returns something truthy (no timed assertions: the deadline only ends a hung test). */

@@ -10,7 +10,7 @@ import { verifyTicketCode } from "../../src/domain/ticket-code";
 import { startTestNode, TestNode } from "../helpers/node";
 import { createSession, SessionFixture } from "../helpers/seat-fixtures";
 import { decodeQrFromPdf } from "../helpers/qr";
-import { TestUser, userOf, waitFor } from "../helpers/fulfilment";
+import { TestUser, userOf, waitFor, getBinary } from "../helpers/fulfilment";
 
 const SERVICES = ["api", "seats", "holds", "orders", "payments", "tickets", "ticket-pdf", "checkin", "notifications"];
 const CARD = (number: string) => ({ method: "card", card: { number, expMonth: 12, expYear: new Date().getUTCFullYear() + 2, cvc: "123" } });
@@ -62,9 +62,9 @@ describe("purchase to check-in (embedded, real services)", () => {
     const publicKey = (await node.http.get("/api/tickets/public-key")).body.publicKey;
 
     for (const t of tickets) {
-      const res = await fetch(`${node.baseUrl}/api/tickets/${t.id}/pdf`, { headers: { authorization: `Bearer ${buyer.token}` } });
+      const res = await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, buyer.token);
       expect(res.status).toBe(200);
-      const scanned = decodeQrFromPdf(Buffer.from(await res.arrayBuffer()));
+      const scanned = decodeQrFromPdf(res.body);
       expect(scanned).toBe(t.code);
       const verified = verifyTicketCode(scanned, publicKey);
       expect(verified.valid && verified.claims).toEqual({ ticketId: t.id, sessionId: session.sessionId, seatId: t.seatId, seatLabel: t.seatLabel, holderName: "Ada Lovelace" });

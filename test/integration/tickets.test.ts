@@ -9,7 +9,7 @@ import { Channels } from "../../channels";
 import { signTicketCode, verifyTicketCode } from "../../src/domain/ticket-code";
 import { startTestNode, TestNode } from "../helpers/node";
 import { decodeQrFromPdf, decodeQrPng, pdfInfo, pdfText } from "../helpers/qr";
-import { CatalogFixture, confirm, confirmedOrder, createCatalog, processed, publish, TestUser, userOf, waitFor } from "../helpers/fulfilment";
+import { CatalogFixture, confirm, confirmedOrder, createCatalog, processed, publish, TestUser, userOf, waitFor, getBinary } from "../helpers/fulfilment";
 
 const ready: Array<{ ticketId: string; orderId: string; userId: string }> = [];
 const spy: ServiceSchema = {
@@ -82,10 +82,10 @@ describe("tickets", () => {
       await pdfsStored(items.map((t) => t.id));
       const key = (await node.http.get("/api/tickets/public-key")).body.publicKey;
       const t = items[0];
-      const res = await fetch(`${node.baseUrl}/api/tickets/${t.id}/pdf`, { headers: { authorization: `Bearer ${buyer.token}` } });
+      const res = await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, buyer.token);
       expect(res.status).toBe(200);
-      expect(res.headers.get("content-type")).toMatch(/^application\/pdf/);
-      const pdf = Buffer.from(await res.arrayBuffer());
+      expect(res.contentType).toMatch(/^application\/pdf/);
+      const pdf = res.body;
       expect(pdf.subarray(0, 5).toString("latin1")).toBe("%PDF-");
       expect(pdfInfo(pdf)).toMatch(/Pages:\s+1/);
       const text = pdfText(pdf);
@@ -101,10 +101,10 @@ describe("tickets", () => {
     });
 
     it("serves the QR as a PNG that decodes to the code", async () => {
-      const res = await fetch(`${node.baseUrl}/api/tickets/${items[0].id}/qr.png`, { headers: { authorization: `Bearer ${buyer.token}` } });
+      const res = await getBinary(`${node.baseUrl}/api/tickets/${items[0].id}/qr.png`, buyer.token);
       expect(res.status).toBe(200);
-      expect(res.headers.get("content-type")).toMatch(/^image\/png/);
-      expect(decodeQrPng(Buffer.from(await res.arrayBuffer()))).toBe(items[0].code);
+      expect(res.contentType).toMatch(/^image\/png/);
+      expect(decodeQrPng(res.body)).toBe(items[0].code);
     });
 
     it("a redelivered confirmation issues nothing new and publishes nothing new", async () => {
@@ -238,9 +238,9 @@ describe("tickets", () => {
       await confirm(node, order);
       const [t] = await ticketsOf(other, order.orderId, 1);
       expect(await db("ticket_files").where({ ticket_id: t.id })).toHaveLength(0);
-      const res = await fetch(`${node.baseUrl}/api/tickets/${t.id}/pdf`, { headers: { authorization: `Bearer ${other.token}` } });
+      const res = await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, other.token);
       expect(res.status).toBe(200);
-      expect(decodeQrFromPdf(Buffer.from(await res.arrayBuffer()))).toBe(t.code);
+      expect(decodeQrFromPdf(res.body)).toBe(t.code);
       expect(await db("ticket_files").where({ ticket_id: t.id })).toHaveLength(1);
     } finally {
       node.broker.createService(require("../../services/ticket-pdf.service").default);

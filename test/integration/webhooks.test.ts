@@ -86,6 +86,9 @@ describe("webhooks", () => {
     const mine = await organizer.http.post("/api/webhooks", { url: `${base}/mine`, events: ["orders.confirmed", "tickets.issued"] });
     expect(mine.status).toBe(201);
     expect(mine.body).toMatchObject({ id: expect.any(String), secret: expect.stringMatching(/^whsec_/), url: `${base}/mine` });
+    expect(mine.headers.get("location")).toBe(`/api/webhooks/${mine.body.id}`);
+    const shown = await organizer.http.get(`/api/webhooks/${mine.body.id}`);
+    expect(shown.body).toEqual({ id: mine.body.id, url: `${base}/mine`, events: ["orders.confirmed", "tickets.issued"], allEvents: false, createdAt: expect.any(String) });
     const theirs = await rival.http.post("/api/webhooks", { url: `${base}/theirs`, events: ["orders.confirmed", "tickets.issued"] });
     expect(theirs.status).toBe(201);
 
@@ -120,6 +123,7 @@ describe("webhooks", () => {
     expect(rx.received.filter((r) => r.path === "/theirs")).toHaveLength(0);
     expect((await rival.http.get(`/api/webhooks/${theirs.body.id}/deliveries`)).body.total).toBe(0);
     expect((await rival.http.get(`/api/webhooks/${mine.body.id}/deliveries`)).status).toBe(404);
+    expect((await rival.http.get(`/api/webhooks/${mine.body.id}`)).status).toBe(404);
   });
 
   it("a redelivered event queues no second delivery", async () => {
