@@ -74,9 +74,15 @@ describe("orders and payments (embedded)", () => {
   const count = async (table: string, where: Record<string, unknown> = {}) => Number((await db(table).where(where).count<{ c: number }[]>({ c: "*" }))[0].c);
   const outboxFor = async (orderId: string) => (await db("outbox").where({ key: orderId }).orderBy("seq")) as { channel: string; payload: any }[];
   const status = (seatId: string, s = session) => seatStatus(node, s.sessionId, seatId);
+  /** `orders.status` events as the gateway receives them for the buyer's socket. */
+  const statusEvents: { orderId: string; userId: string; status: string; reason?: string }[] = [];
+  const eventsOf = (orderId: string) => statusEvents.filter((e) => e.orderId === orderId).map(({ orderId: _o, ...e }) => e);
 
   beforeAll(async () => {
-    node = await startTestNode({ services: SERVICES });
+    node = await startTestNode({
+      services: SERVICES,
+      schemas: [{ name: "status-listener", events: { "orders.status": (ctx: { params: (typeof statusEvents)[number] }) => void statusEvents.push(ctx.params) } }],
+    });
     db = await node.platform.db();
     session = await createSession(db);
     shortSession = await createSession(db, { holdSeconds: 1 });
@@ -107,6 +113,7 @@ describe("orders and payments (embedded)", () => {
     expect(await status(hold.seats[0])).toBe("s");
     expect(await status(hold.seats[1])).toBe("s");
     expect((await b.http.get(`/api/holds/${hold.holdId}`)).body.status).toBe("CONFIRMED");
+    expect(eventsOf(res.body.orderId)).toEqual([{ userId: b.user.id, status: "PENDING" }, { userId: b.user.id, status: "CONFIRMED" }]);
 
     const payment = await b.http.get(`/api/payments/${done.body.paymentId}`);
     expect(payment.status).toBe(200);
@@ -131,6 +138,10 @@ describe("orders and payments (embedded)", () => {
     expect(res.status).toBe(202);
     const done = await settled(b.http, res.body.orderId);
     expect(done.body).toMatchObject({ status: "FAILED", reason: "PAYMENT_DECLINED" });
+    expect(eventsOf(res.body.orderId)).toEqual([
+      { userId: b.user.id, status: "PENDING" },
+      { userId: b.user.id, status: "FAILED", reason: "PAYMENT_DECLINED" },
+    ]);
     await waitFor("seats back on sale", async () => (await status(hold.seats[0])) === "a" && (await status(hold.seats[1])) === "a");
     const payment = await b.http.get(`/api/payments/${done.body.paymentId}`);
     expect(payment.body).toMatchObject({ status: "DECLINED", declineCode: "card_declined", card: { last4: "0002" } });
@@ -253,6 +264,7 @@ describe("orders and payments (embedded)", () => {
     expect(cancel.body).toEqual({ orderId: res.body.orderId, status: "CANCELLED" });
     const refunded = await settled(b.http, res.body.orderId, "REFUNDED");
     expect(refunded.body.refundedCents).toBe(PREMIUM + STANDARD);
+    expect(eventsOf(res.body.orderId).map((e) => e.status)).toEqual(["PENDING", "CONFIRMED", "CANCELLED", "REFUNDED"]);
     const payment = await b.http.get(`/api/payments/${done.body.paymentId}`);
     expect(payment.body).toMatchObject({ status: "REFUNDED", refundedCents: PREMIUM + STANDARD });
     expect(await status(hold.seats[0])).toBe("a");
