@@ -6,12 +6,25 @@
 import { t } from "./i18n.js";
 
 const STORE = "tf.auth";
-let auth = null;
-try {
-  auth = JSON.parse(localStorage.getItem(STORE) || "null");
-} catch {
-  auth = null;
+
+function readStored() {
+  try {
+    return JSON.parse(localStorage.getItem(STORE) || "null");
+  } catch {
+    return null;
+  }
 }
+
+let auth = readStored();
+
+// Tabs share one session: sign-in, sign-out and token rotation in one tab apply to all.
+window.addEventListener("storage", (e) => {
+  if (e.key !== STORE) return;
+  const before = auth ? auth.user && auth.user.id : null;
+  auth = readStored();
+  const after = auth ? auth.user && auth.user.id : null;
+  if (before !== after) window.dispatchEvent(new CustomEvent("tf:auth", { detail: { user: currentUser(), changedUser: true } }));
+});
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -52,6 +65,13 @@ let refreshing = null;
 export function refreshSession() {
   if (!auth || !auth.refreshToken) return Promise.resolve(false);
   if (refreshing) return refreshing;
+  // Another tab may have rotated the pair already; refreshing with our spent token would look
+  // like token theft to the server and revoke the whole family.
+  const stored = readStored();
+  if (stored && stored.refreshToken && stored.refreshToken !== auth.refreshToken) {
+    auth = stored;
+    return Promise.resolve(true);
+  }
   const spent = auth.refreshToken;
   refreshing = (async () => {
     try {
