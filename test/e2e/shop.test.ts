@@ -208,7 +208,7 @@ describe("buyer", () => {
     expect(watcher.problems).toEqual([]);
   });
 
-  it("selects seats with the keyboard and switches the event texts to German", async () => {
+  it("selects seats with the keyboard, holds and releases the best available, and switches the event texts to German", async () => {
     const { page } = buyer;
     await page.goto(sessionUrl);
     await page.reload();
@@ -224,6 +224,17 @@ describe("buyer", () => {
     expect(label).toMatch(/^Section .+, row .+, seat .+, available$/);
     await page.keyboard.press("Enter");
     expect(await page.locator("[data-testid=selection] li").count()).toBe(1);
+
+    // "Best available" holds seats the server picks; releasing them puts them back for everyone.
+    await page.selectOption("select[name=qty]", "3");
+    await page.click("[data-testid=best-available]");
+    await page.waitForSelector("[data-testid=held-seats] li");
+    expect(await page.locator("[data-testid=held-seats] li").count()).toBe(3);
+    const best = await page.evaluate(() => Array.from(document.querySelectorAll("rect.seat.mine")).map((r) => r.getAttribute("data-i") as string));
+    expect(best).toHaveLength(3);
+    for (const i of best) await waitSeatState(watcher.page, i, ["h"]);
+    await page.click("button:has-text('Release')");
+    for (const i of best) await waitSeatState(watcher.page, i, ["a"]);
 
     await page.selectOption("#lang", "de");
     await page.goto(`${node.baseUrl}/#/`);
