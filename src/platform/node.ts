@@ -39,7 +39,7 @@ export interface NodeHandle {
 export const SERVICE_GROUPS: Record<string, string[]> = {
   accounts: ["auth", "users"],
   catalog: ["venues", "events", "sessions"],
-  sales: ["seats", "holds", "orders", "payments"],
+  sales: ["seats", "holds", "orders", "payments", "outbox"],
   fulfilment: ["tickets", "ticket-pdf", "checkin", "notifications", "webhooks", "analytics"],
 };
 

@@ -113,9 +113,9 @@ export interface Cluster {
 }
 
 export async function startCluster(opts: { nodes: ClusterNodeSpec[]; env?: Record<string, string> }): Promise<Cluster> {
-  const database = await createTestDatabase("tf_cluster");
+  const database = await createTestDatabase(`tf_cluster_${process.env.TF_TEST_RUN ?? "x"}`);
   const suffix = randomSuffix();
-  const namespace = `tf-test-${suffix}`;
+  const namespace = `tf-test-${process.env.TF_TEST_RUN ?? "x"}-${suffix}`;
   const env: Record<string, string> = {
     TRANSPORTER: NATS_URL,
     DATABASE_URL: database.url,

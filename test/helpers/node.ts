@@ -120,7 +120,7 @@ async function clusterEnv(env: Record<string, string>): Promise<{ env: Record<st
       DATABASE_URL: databaseUrl,
       TRANSPORTER: env.TRANSPORTER ?? NATS_URL,
       REDIS_URL: env.REDIS_URL ?? REDIS_URL,
-      NAMESPACE: env.NAMESPACE ?? `tf-it-${suffix}`,
+      NAMESPACE: env.NAMESPACE ?? `tf-it-${process.env.TF_TEST_RUN ?? "x"}-${suffix}`,
       NODE_ID: env.NODE_ID ?? `it-${suffix}`,
     },
     release: async () => undefined,
