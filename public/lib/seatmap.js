@@ -364,10 +364,7 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
     e.preventDefault();
     if (next >= 0) setFocus(next);
   });
-  if (n) {
-    let first = 0;
-    setFocus(first, false);
-  }
+  if (n) setFocus(0, false);
 
   return {
     el,
@@ -416,8 +413,9 @@ export function createSeatMap({ layout, prices = {}, currency = "EUR", onToggle 
         }
       }
     },
-    focusFirstAvailable() {
-      for (let i = 0; i < n; i++) if (status[i] === 97) return setFocus(i);
+    /** Makes the first free seat the one Tab lands on (without moving focus there now). */
+    tabToFirstAvailable() {
+      for (let i = 0; i < n; i++) if (status[i] === 97) return setFocus(i, false);
     },
     zoomIn: () => zoom(1.5),
     zoomOut: () => zoom(1 / 1.5),

@@ -207,6 +207,7 @@ async function sessionPage(root, sessionId) {
 
   const map = createSeatMap({ layout, prices, currency, onToggle });
   map.setStatus(initialMap.status || "");
+  map.tabToFirstAvailable();
   const mapToolbar = h("div", { class: "map-tools", role: "toolbar", "aria-label": t("map.legend") },
     h("button", { class: "icon-btn", type: "button", "aria-label": t("map.zoomIn"), title: t("map.zoomIn"), onclick: () => map.zoomIn() }, "+"),
     h("button", { class: "icon-btn", type: "button", "aria-label": t("map.zoomOut"), title: t("map.zoomOut"), onclick: () => map.zoomOut() }, "−"),
