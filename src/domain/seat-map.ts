@@ -790,6 +790,9 @@ export class SeatMap {
   }
 
   private bestAvailable(quantity: number, category: string | undefined, adjacent: boolean): number[] {
+    if (this.plan.seatCount === 0) {
+      throw new SeatMapError("AREA_REQUIRED", "This session sells general admission only: choose an area.", { areas: this.plan.areas.map((a) => a.id) });
+    }
     let c = -1;
     if (category !== undefined) {
       c = this.plan.categoryNumber(category) ?? -2;

@@ -103,6 +103,8 @@ describe("SeatMap", () => {
     expect(codeOf(() => map.hold({ holdId: "h2", userId: "bob", quantity: 3, area: "pit" }, T0))).toBe("NOT_ENOUGH_SEATS");
     expect(map.areaAvailability()).toEqual([{ id: "pit", capacity: 5, available: 2 }]);
     expect(map.encodeStatus()).toBe("aa");
+    const gaOnly = new SeatMap(new SeatPlan({ sections: [], areas: [{ id: "pit", name: "Pit", capacity: 5, category: "standing" }] }), rules);
+    expect(codeOf(() => gaOnly.hold({ holdId: "h3", userId: "bob", quantity: 2 }, T0))).toBe("AREA_REQUIRED");
     const batch = map.drain();
     expect(batch.claimInserts.map((c) => c.seatId)).toEqual(["pit#0", "pit#1", "pit#2"]);
     expect(batch.changes).toEqual([]);
