@@ -38,6 +38,16 @@ class StrictValidator extends Validators.Fastest {
   }
 }
 
+/**
+ * Retry only what certainly did not run: no node had the service, the node left before taking
+ * the call, a seat actor stepped down before committing. A timeout is "maybe done": retrying it
+ * ran holds and orders twice (seen in the benchmark), so callers get the 503 instead.
+ */
+function retryable(err: Error): boolean {
+  if (!(err as { retryable?: boolean }).retryable) return false;
+  return err.name !== "RequestTimeoutError";
+}
+
 export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
   return {
     namespace: config.namespace,
@@ -53,7 +63,7 @@ export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
     heartbeatInterval: 1,
     heartbeatTimeout: 3,
     requestTimeout: 10_000,
-    retryPolicy: { enabled: true, retries: 5, delay: 100, maxDelay: 1000, factor: 2, check: (err) => !!(err as { retryable?: boolean }).retryable },
+    retryPolicy: { enabled: true, retries: 5, delay: 100, maxDelay: 1000, factor: 2, check: retryable },
     registry: { strategy: "RoundRobin", preferLocal: true },
     tracking: { enabled: true, shutdownTimeout: 5000 },
     metrics: { enabled: true, reporter: [] },
