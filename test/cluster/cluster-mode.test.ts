@@ -1,5 +1,8 @@
 import { startTestNode, TestNode } from "../helpers/node";
 
+// The same switch the replayed integration tests get from test/helpers/cluster-env.ts.
+process.env.TEST_CLUSTER = "1";
+
 /** The replayed integration tests are only worth something if they really run on the servers. */
 describe("integration tests in cluster mode", () => {
   let node: TestNode;

@@ -6,6 +6,7 @@
 import { ChildProcess, spawn } from "child_process";
 import path from "path";
 import { HttpClient } from "./node";
+import { expandServices, loadServiceSchema } from "../../src/platform/node";
 import { createTestDatabase, freePort, NATS_URL, randomSuffix, REDIS_URL, sharedSecretsEnv, TestDatabase, waitFor } from "./infra";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -100,6 +101,27 @@ export class ClusterNode {
   }
 }
 
+/** The services among `names` (groups expanded) that publish REST routes. */
+function restServices(names: string[]): string[] {
+  return expandServices(names).filter((name) => {
+    if (name === "api") return false;
+    const actions = (loadServiceSchema(name).actions ?? {}) as Record<string, unknown>;
+    return Object.values(actions).some((a) => !!a && typeof a === "object" && "rest" in (a as object));
+  });
+}
+
+/** Waits until a gateway serves the routes of every given service (discovery takes a moment). */
+async function routesServed(node: ClusterNode, services: string[]): Promise<void> {
+  await waitFor(`${node.spec.name} serving routes of ${services.join(", ")}`, async () => {
+    const spec = await node.http.get("/api/openapi.json");
+    const tags = new Set<string>();
+    for (const ops of Object.values((spec.body?.paths ?? {}) as Record<string, Record<string, { tags?: string[] }>>)) {
+      for (const op of Object.values(ops)) for (const t of op.tags ?? []) tags.add(t);
+    }
+    return services.every((s) => tags.has(s));
+  }, 30_000, 200);
+}
+
 export interface Cluster {
   database: TestDatabase;
   namespace: string;
@@ -161,6 +183,8 @@ export async function startCluster(opts: { nodes: ClusterNodeSpec[]; env?: Recor
     const [first, ...rest] = opts.nodes;
     if (first) await cluster.add(first);
     await Promise.all(rest.map((spec) => cluster.add(spec)));
+    const expected = restServices(opts.nodes.flatMap((n) => n.services));
+    await Promise.all(nodes.filter((n) => n.hasApi).map((n) => routesServed(n, expected)));
   } catch (err) {
     await cluster.stop();
     throw err;
