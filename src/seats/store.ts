@@ -30,7 +30,8 @@ export interface SessionInfo {
   currency: string;
   maxPerCustomer: number;
   holdSeconds: number;
-  layout: VenueLayout;
+  /** Only while activating: the actor keeps the compact SeatPlan built from it, not the layout. */
+  layout: VenueLayout | null;
 }
 
 export function onSale(info: SessionInfo, now: number): boolean {
