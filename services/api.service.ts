@@ -143,7 +143,9 @@ const ApiService: ServiceSchema = {
         bodyParsers: { json: { strict: false, limit: "64kb" }, urlencoded: false },
         aliases: {
           "GET openapi.json"(this: { broker: { registry: unknown } }, _req: Req, res: ServerResponse) {
-            sendJson(res, 200, buildOpenApi(this.broker as never));
+            const aliases = (this as unknown as { aliases: Array<{ action?: string; _generated?: boolean }> }).aliases;
+            const served = new Set(aliases.filter((a) => a._generated && a.action).map((a) => a.action as string));
+            sendJson(res, 200, buildOpenApi(this.broker as never, served));
           },
           "GET docs"(_req: Req, res: ServerResponse) {
             sendJson(res, 200, openApiPage("/api/openapi.json"), "text/html; charset=utf-8");

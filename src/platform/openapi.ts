@@ -47,7 +47,11 @@ function objectSchema(props: Record<string, FvRule>): Record<string, unknown> {
   return { type: "object", properties, ...(required.length ? { required } : {}) };
 }
 
-export function buildOpenApi(broker: ServiceBroker): Record<string, unknown> {
+/**
+ * `served`: the actions the gateway has routes for right now. The spec documents what is served,
+ * not what the registry knows: right after a node joins, its routes appear a moment later.
+ */
+export function buildOpenApi(broker: ServiceBroker, served?: Set<string>): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const services = broker.registry.getServiceList({ withActions: true, grouping: true }) as Array<{
     name: string;
@@ -58,7 +62,7 @@ export function buildOpenApi(broker: ServiceBroker): Record<string, unknown> {
     if (seen.has(svc.name)) continue;
     seen.add(svc.name);
     for (const [name, action] of Object.entries(svc.actions ?? {})) {
-      if (!action.rest) continue;
+      if (!action.rest || (served && !served.has(name))) continue;
       for (const rest of Array.isArray(action.rest) ? action.rest : [action.rest]) {
         if (typeof rest !== "string" || !rest.includes(" ")) continue;
         const [method, rawPath] = rest.split(/\s+/);

@@ -33,7 +33,7 @@ describe("three-node platform over NATS and PostgreSQL", () => {
       address: "Ring 1",
       layout: { generate: { sections: [{ name: "Stalls", rows: 10, seatsPerRow: 20, category: "A" }] } },
     });
-    expect(venue.status).toBe(201);
+    expect({ status: venue.status, body: venue.body }).toMatchObject({ status: 201 });
     const event = await admin.post("/api/events", {
       title: "Cluster Night",
       description: "Three nodes, one sale",
@@ -42,7 +42,7 @@ describe("three-node platform over NATS and PostgreSQL", () => {
       status: "on_sale",
       translations: { de: { title: "Cluster-Nacht", description: "Drei Knoten" } },
     });
-    expect(event.status).toBe(201);
+    expect({ status: event.status, body: event.body }).toMatchObject({ status: 201 });
     eventId = event.body.id;
     const startsAt = new Date(Date.now() + 7 * 86400_000);
     const session = await admin.post("/api/sessions", {
@@ -53,7 +53,7 @@ describe("three-node platform over NATS and PostgreSQL", () => {
       prices: { A: 4500 },
       currency: "EUR",
     });
-    expect(session.status).toBe(201);
+    expect({ status: session.status, body: session.body }).toMatchObject({ status: 201 });
     expect(session.body.onSale).toBe(true);
   });
 
