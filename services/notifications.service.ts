@@ -27,6 +27,7 @@ import {
   renderOrderConfirmed,
   renderOrderFailed,
 } from "../src/domain/notification-templates";
+import { pageParams } from "../src/platform/pagination";
 import { AuthContext, currentUser } from "../src/platform/auth";
 
 interface NotificationRow {
@@ -96,8 +97,7 @@ const NotificationsService: ServiceSchema = {
     my: {
       rest: "GET /notifications/my",
       params: {
-        page: { type: "number", integer: true, min: 1, max: 10_000, convert: true, default: 1 },
-        pageSize: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 20 },
+        ...pageParams,
       },
       async handler(this: any, ctx: AuthContext<{ page: number; pageSize: number }>) {
         const user = currentUser(ctx);

@@ -16,6 +16,7 @@ import { durable, OutboxMixin, writeOutbox } from "../mixins/outbox.mixin";
 import { Channels, OrdersCancelled, OrdersConfirmed } from "../channels";
 import { signTicketCode } from "../src/domain/ticket-code";
 import { renderTicketQrPng } from "../src/domain/ticket-pdf";
+import { pageParams } from "../src/platform/pagination";
 import { AuthContext, AuthUser, currentUser, hasRole } from "../src/platform/auth";
 import { ApiError, notFound } from "../src/platform/errors";
 
@@ -81,8 +82,7 @@ const TicketsService: ServiceSchema = {
     my: {
       rest: "GET /tickets/my",
       params: {
-        page: { type: "number", integer: true, min: 1, max: 10_000, convert: true, default: 1 },
-        pageSize: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 20 },
+        ...pageParams,
         orderId: { type: "string", max: 64, optional: true },
       },
       async handler(this: any, ctx: AuthContext<{ page: number; pageSize: number; orderId?: string }>) {

@@ -26,6 +26,7 @@ import {
   WEBHOOK_EVENTS,
   WebhookEvent,
 } from "../src/domain/webhooks";
+import { pageParams } from "../src/platform/pagination";
 import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
 import { badRequest, notFound } from "../src/platform/errors";
 
@@ -117,8 +118,7 @@ const WebhooksService: ServiceSchema = {
       rest: "GET /webhooks",
       roles: ["organizer"],
       params: {
-        page: { type: "number", integer: true, min: 1, max: 10_000, convert: true, default: 1 },
-        pageSize: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 20 },
+        ...pageParams,
       },
       async handler(this: any, ctx: AuthContext<{ page: number; pageSize: number }>) {
         const user = currentUser(ctx);
@@ -145,8 +145,7 @@ const WebhooksService: ServiceSchema = {
       roles: ["organizer"],
       params: {
         id: { type: "string", max: 64 },
-        page: { type: "number", integer: true, min: 1, max: 10_000, convert: true, default: 1 },
-        pageSize: { type: "number", integer: true, min: 1, max: 100, convert: true, default: 20 },
+        ...pageParams,
       },
       async handler(this: any, ctx: AuthContext<{ id: string; page: number; pageSize: number }>) {
         const hook: WebhookRow = await this.ownHook(ctx);

@@ -8,10 +8,7 @@ import type { AuthUser } from "../platform/auth";
 import { chooseLanguage, EventStatus, isOnSale, localize, SessionStatus, Translation } from "../domain/catalog";
 
 export const idParam = { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ } as const;
-export const pageParams = {
-  page: { type: "number", integer: true, min: 1, max: 10_000, convert: true, optional: true, default: 1 },
-  pageSize: { type: "number", integer: true, min: 1, max: 100, convert: true, optional: true, default: 20 },
-} as const;
+export { pageParams } from "../platform/pagination";
 export const langParam = { type: "string", optional: true, max: 10, pattern: /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$/ } as const;
 
 export interface Page<T> {

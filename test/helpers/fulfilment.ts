@@ -90,20 +90,7 @@ export function getBinary(url: string, token?: string): Promise<{ status: number
 }
 
 /** Polls `fn` until it returns something truthy (no timed assertions: the deadline only ends a hung test). */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor } from "./infra";
 
 /** Messages of `channel` that consumer `group` has processed (the outbox runtime's inbox). */
 export async function processed(node: TestNode, group: string, channel: string): Promise<number> {
