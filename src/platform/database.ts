@@ -1,11 +1,12 @@
 /**
  * One SQL code path: knex over the ordinary `pg` driver, against either a PostgreSQL server
- * (cluster mode, DATABASE_URL) or PGlite embedded in this process and served on a loopback port
- * by pglite-socket (embedded mode). PGlite is single-connection, so the embedded pool has one
- * connection: keep transactions short.
+ * (cluster mode, DATABASE_URL) or PGlite embedded in this process, on a worker thread of its own,
+ * and served on a loopback port by pglite-socket (embedded mode). PGlite is single-connection, so
+ * the embedded pool has one connection: keep transactions short.
  */
 import fs from "fs";
 import path from "path";
+import { Worker } from "worker_threads";
 import knexFactory, { Knex } from "knex";
 import type { Config } from "./config";
 
@@ -23,27 +24,57 @@ import pg from "pg";
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
+/**
+ * Starts PGlite and its socket server on a worker thread (src/platform/pglite-worker.mjs) and
+ * answers the URL to reach it. Stopping closes the database cleanly (its files stay consistent).
+ */
 async function startPglite(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const { PGlite } = await import("@electric-sql/pglite");
-  const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
-  let dbPath: string | undefined;
-  if (dataDir !== "memory") {
-    dbPath = path.join(dataDir, "pg");
-    fs.mkdirSync(dbPath, { recursive: true });
-  }
-  const db = await PGlite.create(dbPath ? { dataDir: dbPath } : {});
-  const server = new PGLiteSocketServer({ db, port: 0, host: "127.0.0.1" });
-  await server.start();
-  const address = (server as unknown as { server?: { address(): { port: number } } }).server?.address();
-  const port = address?.port;
-  if (!port) throw new Error("pglite-socket did not report its port");
+  // No execArgv: the worker needs neither the TypeScript loader nor a bench's preloads.
+  const worker = new Worker(path.resolve(__dirname, "pglite-worker.mjs"), { workerData: { dataDir }, execArgv: [] });
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once("message", (m: { type: string; port?: number; message?: string }) =>
+      m.type === "ready" && m.port ? resolve(m.port) : reject(new Error(`embedded PostgreSQL did not start: ${m.message ?? m.type}`)),
+    );
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`embedded PostgreSQL thread exited (${code}) while starting`)));
+  });
+  worker.on("error", (err) => console.error("embedded PostgreSQL thread failed:", err));
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     stop: async () => {
-      await server.stop();
-      await db.close();
+      const stopped = new Promise<void>((resolve) => {
+        worker.on("message", (m: { type: string }) => m.type === "stopped" && resolve());
+        worker.once("exit", () => resolve());
+      });
+      worker.postMessage({ type: "stop" });
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 15_000).unref())]);
+      await worker.terminate();
     },
   };
+}
+
+/**
+ * Diagnostics (TF_QUERY_STATS=<file>): every 2 s, writes each statement's count and total time
+ * on its connection, largest first. How the bench found what the saga spends its queries on.
+ */
+function recordQueryStats(knex: Knex, file: string): void {
+  const stats = new Map<string, { count: number; ms: number }>();
+  const started = new Map<string, { sql: string; at: number }>();
+  knex.on("query", (q: { sql: string; __knexQueryUid: string }) => started.set(q.__knexQueryUid, { sql: q.sql.slice(0, 200), at: performance.now() }));
+  knex.on("query-response", (_r: unknown, q: { __knexQueryUid: string }) => {
+    const s = started.get(q.__knexQueryUid);
+    if (!s) return;
+    started.delete(q.__knexQueryUid);
+    const e = stats.get(s.sql) ?? { count: 0, ms: 0 };
+    e.count++;
+    e.ms += performance.now() - s.at;
+    stats.set(s.sql, e);
+  });
+  knex.on("query-error", (_e: unknown, q: { __knexQueryUid: string }) => started.delete(q.__knexQueryUid));
+  setInterval(() => {
+    const rows = [...stats].map(([sql, e]) => ({ sql, count: e.count, ms: Math.round(e.ms) })).sort((a, b) => b.ms - a.ms);
+    fs.writeFileSync(file, JSON.stringify(rows, null, 1));
+  }, 2000).unref();
 }
 
 export async function openDatabase(config: Config, opts: { pool?: number } = {}): Promise<Database> {
@@ -53,6 +84,7 @@ export async function openDatabase(config: Config, opts: { pool?: number } = {})
       connection: config.databaseUrl,
       pool: { min: 0, max: opts.pool ?? 10 },
     });
+    if (process.env.TF_QUERY_STATS) recordQueryStats(knex, process.env.TF_QUERY_STATS);
     return { knex, kind: "postgres", close: () => knex.destroy() };
   }
   const embedded = await startPglite(config.dataDir);
@@ -62,6 +94,7 @@ export async function openDatabase(config: Config, opts: { pool?: number } = {})
     pool: { min: 1, max: 1 },
     acquireConnectionTimeout: 60000,
   });
+  if (process.env.TF_QUERY_STATS) recordQueryStats(knex, process.env.TF_QUERY_STATS);
   return {
     knex,
     kind: "pglite",
