@@ -35,7 +35,7 @@ export interface MessageInfo {
   attempt: number;
 }
 
-export type DurableHandler<P = any> = (this: any, payload: P, trx: Knex.Transaction, message: MessageInfo) => Promise<unknown>;
+export type DurableHandler<P = any> = (this: any, payload: P, trx: Knex.Transaction, message: MessageInfo, prepared?: any) => Promise<unknown>;
 
 export interface DurableOptions {
   /** Consumer group; defaults to the service's full name (as @moleculer/channels does). */
@@ -46,6 +46,13 @@ export interface DurableOptions {
   backoff?: BackoffPolicy;
   /** Messages handled at once by this node for this consumer (NATS max_ack_pending). Default 16. */
   maxInFlight?: number;
+  /**
+   * Slow work that needs no transaction (rendering a PDF), run before each attempt's transaction
+   * opens; its result is the handler's fourth argument. Keeps the embedded database's single
+   * connection free while the CPU works. It may run again on a retry or a redelivery, so it
+   * must not change anything itself.
+   */
+  prepare?: (this: any, payload: any, message: MessageInfo) => Promise<unknown>;
 }
 
 const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
@@ -76,6 +83,7 @@ interface Consumer {
   channel: string;
   group: string;
   handler: DurableHandler;
+  prepare?: DurableOptions["prepare"];
   maxAttempts: number;
   backoff: BackoffPolicy;
 }
@@ -379,6 +387,8 @@ export class DurableRuntime {
   /** Runs the handler with the inbox row in one transaction. False when already processed. */
   private async handle(consumer: Consumer, messageId: string, payload: unknown, attempt: number): Promise<boolean> {
     const db = await this.db();
+    const message = { id: messageId, channel: consumer.channel, group: consumer.group, attempt };
+    const prepared = consumer.prepare ? await consumer.prepare.call(consumer.svc, payload, message) : undefined;
     return db.transaction(async (trx) => {
       const inserted = await trx("channel_inbox")
         .insert({ message_id: messageId, consumer_group: consumer.group, channel: consumer.channel })
@@ -386,7 +396,7 @@ export class DurableRuntime {
         .ignore()
         .returning("message_id");
       if (!inserted.length) return false;
-      await consumer.handler.call(consumer.svc, payload, trx, { id: messageId, channel: consumer.channel, group: consumer.group, attempt });
+      await consumer.handler.call(consumer.svc, payload, trx, message, prepared);
       return true;
     });
   }
@@ -524,6 +534,7 @@ export const OutboxMixin: ServiceSchema = {
         channel,
         group: opts.group ?? this.fullName,
         handler,
+        prepare: opts.prepare,
         maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         backoff: opts.backoff ?? DEFAULT_BACKOFF,
       });

@@ -43,24 +43,37 @@ export async function loadTicketDocuments(db: Knex, ticketIds: string[]): Promis
   }));
 }
 
+export interface RenderedPdf {
+  ticketId: string;
+  pdf: Buffer;
+}
+
 /**
- * Renders the PDFs of those tickets that have none yet and stores them. Rendering happens
- * outside any transaction (the embedded database has one connection); two workers racing on the
- * same ticket both render and the first insert wins, which is harmless.
+ * Renders the PDFs of those tickets that have none stored yet, holding no transaction: the CPU
+ * work must not keep the embedded database's single connection (the PDF worker renders in its
+ * `prepare` step, then stores in its transaction).
  */
-export async function renderMissingPdfs(db: Knex, ticketIds: string[]): Promise<number> {
-  if (!ticketIds.length) return 0;
+export async function renderPdfs(db: Knex, ticketIds: string[]): Promise<RenderedPdf[]> {
+  if (!ticketIds.length) return [];
   const have = new Set((await db("ticket_files").whereIn("ticket_id", ticketIds).pluck("ticket_id")) as string[]);
   const missing = ticketIds.filter((id) => !have.has(id));
-  let stored = 0;
-  for (const doc of await loadTicketDocuments(db, missing)) {
-    const pdf = await renderTicketPdf(doc);
-    const inserted = await db("ticket_files")
-      .insert({ ticket_id: doc.ticketId, content_type: "application/pdf", content: pdf, size: pdf.length })
-      .onConflict("ticket_id").ignore().returning("ticket_id");
-    stored += inserted.length;
-  }
-  return stored;
+  const out: RenderedPdf[] = [];
+  for (const doc of await loadTicketDocuments(db, missing)) out.push({ ticketId: doc.ticketId, pdf: await renderTicketPdf(doc) });
+  return out;
+}
+
+/** Stores rendered PDFs by ticket id; two workers racing on one ticket both render and the first insert wins. */
+export async function storePdfs(db: Knex, rendered: RenderedPdf[]): Promise<number> {
+  if (!rendered.length) return 0;
+  const inserted = await db("ticket_files")
+    .insert(rendered.map((r) => ({ ticket_id: r.ticketId, content_type: "application/pdf", content: r.pdf, size: r.pdf.length })))
+    .onConflict("ticket_id").ignore().returning("ticket_id");
+  return inserted.length;
+}
+
+/** Renders and stores the PDFs of those tickets that have none yet (on demand, outside any transaction). */
+export async function renderMissingPdfs(db: Knex, ticketIds: string[]): Promise<number> {
+  return storePdfs(db, await renderPdfs(db, ticketIds));
 }
 
 export async function readTicketPdf(db: Knex, ticketId: string): Promise<Buffer | undefined> {

@@ -1,7 +1,7 @@
 /**
  * The PDF worker (the design's "function service"): stateless, so it can run on nodes of its own
  * (`npm run node -- ticket-pdf`). It consumes the durable `tickets.issued` event, renders each
- * ticket's PDF, stores it by ticket id in `ticket_files` (any node can then serve it), publishes
+ * ticket's PDF (before its transaction opens), stores it by ticket id in `ticket_files` (any node can then serve it), publishes
  * `tickets.rendered` for the order and tells the buyer's socket with `tickets.ready`.
  *
  * A redelivered `tickets.issued` renders nothing twice (the stored files are skipped) but
@@ -10,7 +10,7 @@
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
 import { durable, OutboxMixin, writeOutbox } from "../mixins/outbox.mixin";
-import { renderMissingPdfs } from "../mixins/ticket-files";
+import { RenderedPdf, renderPdfs, storePdfs } from "../mixins/ticket-files";
 import { Channels, TicketsIssued } from "../channels";
 
 const TicketPdfService: ServiceSchema = {
@@ -18,14 +18,20 @@ const TicketPdfService: ServiceSchema = {
   mixins: [DbMixin, OutboxMixin],
 
   channels: {
-    [Channels.TICKETS_ISSUED]: durable<TicketsIssued>(async function (this: any, issued, trx) {
-      await renderMissingPdfs(trx, issued.ticketIds);
+    [Channels.TICKETS_ISSUED]: durable<TicketsIssued>(async function (this: any, issued, trx, _message, rendered: RenderedPdf[]) {
+      await storePdfs(trx, rendered);
       await writeOutbox(trx, Channels.TICKETS_RENDERED, { orderId: issued.orderId, userId: issued.userId, ticketIds: issued.ticketIds }, { key: issued.orderId });
       // Only once the files are committed may the buyer's browser come and fetch them.
       trx.executionPromise.then(() => {
         for (const ticketId of issued.ticketIds) this.broker.emit("tickets.ready", { ticketId, orderId: issued.orderId, userId: issued.userId });
       }, () => undefined);
-    }, { group: "ticket-pdf" }),
+    }, {
+      group: "ticket-pdf",
+      // Rendering is CPU work: done before the transaction opens, not while it holds a connection.
+      prepare(this: any, issued: TicketsIssued) {
+        return renderPdfs(this.db, issued.ticketIds);
+      },
+    }),
   },
 };
 
