@@ -141,11 +141,14 @@ function cpuSeconds(pid: number): number {
  * that survives a noisy neighbour: a starved server is slow, but not more expensive per request.
  */
 async function loadWithCpu<T extends Record<string, any>>(pids: number[], job: Record<string, unknown>, ops: (r: T) => number): Promise<T & { serverCpu: { cpuS: number; wallS: number; utilisation: number; cpuMsPerOp: number | null } }> {
+  const profiled = opts.profile && shared ? pids.filter((p) => nodePids(shared!).includes(p)) : [];
+  profiled.forEach((p) => process.kill(p, "SIGWINCH"));
   const c0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
   const t0 = Date.now();
-  const r = await runLoad<T>(job);
+  const r = await runLoad<T>(job).finally(() => profiled.forEach((p) => process.kill(p, "SIGWINCH")));
   const cpuS = pids.reduce((a, p) => a + cpuSeconds(p), 0) - c0;
   const wallS = (Date.now() - t0) / 1000;
+  if (profiled.length) await sleep(1500); // the nodes write their profiles
   const n = ops(r);
   return { ...r, serverCpu: { cpuS: round(cpuS), wallS: round(wallS, 1), utilisation: round(cpuS / wallS, 2), cpuMsPerOp: n ? round((cpuS * 1000) / n, 3) : null } };
 }

@@ -25,7 +25,7 @@ export interface PlatformOptions {
   /** Embedded node on a real PostgreSQL database (live correctness queries). */
   pg: boolean;
   tmpDir: string;
-  /** Directory for `--cpu-prof` output of each node, when profiling. */
+  /** Directory for the CPU profiles of each node's load phases, when profiling (bench/lib/gc-probe.cjs). */
   cpuProfDir?: string;
   env?: Record<string, string>;
 }
@@ -87,6 +87,7 @@ export class BenchPlatform {
       SEATS_IDLE_SECONDS: "10",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
       NODE_ENV: "production",
+      ...(process.env.TF_QUERY_STATS ? { TF_QUERY_STATS: process.env.TF_QUERY_STATS } : {}),
       ...opts.env,
     };
     if (opts.cluster || opts.pg) {
@@ -128,9 +129,9 @@ export class BenchPlatform {
       const spec = this.specs[i];
       const profName = `${spec.name}-${round}`;
       const nodeFlags = ["--expose-gc", "--require", path.join(__dirname, "gc-probe.cjs")];
-      // One directory per node lifetime: tsx's loader thread writes a profile of its own next to the main thread's.
-      if (this.opts.cpuProfDir) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${path.join(this.opts.cpuProfDir, profName)}`);
-      const child = new Child({ name: spec.name, script: path.join(ROOT, "src/platform/main.ts"), logDir, nodeFlags, env: spec.env });
+      // gc-probe.cjs profiles between two SIGWINCH (see profileLoad), one directory per node lifetime.
+      const env = this.opts.cpuProfDir ? { ...spec.env, BENCH_PROFILE_DIR: path.join(this.opts.cpuProfDir, profName) } : spec.env;
+      const child = new Child({ name: spec.name, script: path.join(ROOT, "src/platform/main.ts"), logDir, nodeFlags, env });
       this.nodes.push({ name: spec.name, child, baseUrl: spec.baseUrl });
       if (i === 0 || i === this.specs.length - 1) await Promise.all(this.nodes.map((n) => waitReady(n)));
     }
