@@ -9,7 +9,7 @@ import path from "path";
 import { randomUUID } from "crypto";
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
-import { Channels, OrdersFailed } from "../../channels";
+import { Channels, OrdersCancelled, OrdersFailed } from "../../channels";
 import { DbMixin } from "../../mixins/db.mixin";
 import { durable, durableRuntime, MessageInfo, OutboxMixin, writeOutbox } from "../../mixins/outbox.mixin";
 import { signAccessToken } from "../../src/platform/auth";
@@ -46,6 +46,41 @@ function probe(deliveries: Delivery[], failures: Map<string, number>, group?: st
   };
 }
 
+interface Prepared {
+  orderId: string;
+  attempt: number;
+  /** What prepare read through the service's own pool: impossible inside the consumer's transaction on PGlite's one connection. */
+  ordersSeen: number;
+}
+
+/**
+ * A consumer of `orders.cancelled` with a prepare step (the PDF worker's pattern): slow work before
+ * the transaction, its result handed to the handler. `failFirst` makes the first attempt's handler throw.
+ */
+function preparer(received: Prepared[], failFirst: Set<string>): ServiceSchema {
+  return {
+    name: "preparer",
+    mixins: [DbMixin, OutboxMixin],
+    channels: {
+      [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(
+        async function (payload: OrdersCancelled, trx: Knex.Transaction, message: MessageInfo, prepared: Prepared) {
+          received.push(prepared);
+          await trx.raw("SELECT 1");
+          if (failFirst.delete(payload.orderId)) throw new Error(`preparer refuses ${payload.orderId} once`);
+        },
+        {
+          maxAttempts: 3,
+          backoff: { baseMs: 100, maxMs: 500 },
+          async prepare(this: { db: Knex }, payload: OrdersCancelled, message: MessageInfo): Promise<Prepared> {
+            const [{ c }] = await this.db("orders").count<{ c: number }[]>({ c: "*" });
+            return { orderId: payload.orderId, attempt: message.attempt, ordersSeen: Number(c) };
+          },
+        },
+      ),
+    },
+  };
+}
+
 async function publish(node: TestNode, orderId: string, key?: string) {
   const db = await node.platform.db();
   await db.transaction((trx) =>
@@ -57,10 +92,12 @@ describe("durable events (embedded)", () => {
   let node: TestNode;
   const deliveries: Delivery[] = [];
   const failures = new Map<string, number>();
+  const prepared: Prepared[] = [];
+  const failFirst = new Set<string>();
   let adminToken: string;
 
   beforeAll(async () => {
-    node = await startTestNode({ services: ["api", "outbox"], schemas: [probe(deliveries, failures)] });
+    node = await startTestNode({ services: ["api", "outbox"], schemas: [probe(deliveries, failures), preparer(prepared, failFirst)] });
     adminToken = signAccessToken(node.platform.secrets.jwtSecret, { id: randomUUID(), email: "admin@example.com", name: "Admin", roles: ["admin"] });
   });
   afterAll(() => node.stop());
@@ -153,6 +190,20 @@ describe("durable events (embedded)", () => {
     await waitFor("done", async () => (await db("failed_messages").where({ id: letter.id }).first()).status === "DONE");
     expect((await api.post(`/api/admin/dead-letters/${letter.id}/replay`)).status).toBe(404);
     expect(await db("channel_inbox").where({ message_id: letter.messageId })).toHaveLength(1);
+  });
+
+  it("runs a consumer's prepare step before its transaction and again on each retry", async () => {
+    const orderId = randomUUID();
+    failFirst.add(orderId);
+    const db = await node.platform.db();
+    await db.transaction((trx) => writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId, userId: "u1", email: "u1@example.com", refundedCents: 500 }));
+    await waitFor("second attempt", async () => prepared.filter((p) => p.orderId === orderId).length === 2, 20_000);
+    const mine = prepared.filter((p) => p.orderId === orderId);
+    // Each attempt got its own prepared value, read through the pool while no transaction held the connection.
+    expect(mine.map((p) => p.attempt)).toEqual([1, 2]);
+    expect(mine.every((p) => Number.isInteger(p.ordersSeen))).toBe(true);
+    await waitFor("processed", async () => (await db("channel_inbox").where({ consumer_group: "preparer", channel: Channels.ORDERS_CANCELLED })).length >= 1);
+    expect(await db("failed_messages").where({ consumer_group: "preparer", status: "DEAD" })).toHaveLength(0);
   });
 
   it("publishes events with the same key in commit order, even when one of them is retried", async () => {
