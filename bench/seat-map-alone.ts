@@ -25,9 +25,12 @@ const rules = { maxPerCustomer: 10, holdMs: 600_000 };
 const sessions = quick ? 3 : 8;
 
 // Memory: a plan (ids, labels, indexes) and a map (typed arrays) per session, as an actor holds them.
+// Each from its own parse of the layout, as an actor activates from the stored JSON (sharing one
+// parsed layout would share its strings between sessions and hide what each plan really keeps).
+const layoutJson = JSON.stringify(layout);
 const before = heapAfterGc();
 const live: SeatMap[] = [];
-for (let i = 0; i < sessions; i++) live.push(new SeatMap(new SeatPlan(layout), rules));
+for (let i = 0; i < sessions; i++) live.push(new SeatMap(new SeatPlan(JSON.parse(layoutJson)), rules));
 const after = heapAfterGc();
 // The plan is static per layout; sessions of one venue could share it: the map alone is this much.
 const plan = new SeatPlan(layout);

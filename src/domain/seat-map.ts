@@ -116,7 +116,12 @@ export class SeatPlan {
   readonly seatCount: number;
   readonly total: number;
   readonly ids: string[] = [];
-  readonly labels: string[] = [];
+  /**
+   * Every seat's label in one string, seat i's from labelStart[i] to labelStart[i + 1]: a
+   * 100,000-seat session kept 100,000 small strings (~3 MB) only to answer holds' seat labels.
+   */
+  private readonly labelText: string;
+  private readonly labelStart: Uint32Array;
   readonly categories: string[] = [];
   readonly category: Uint16Array;
   readonly rowStart: Int32Array;
@@ -135,6 +140,9 @@ export class SeatPlan {
     const rows = layout.sections.reduce((n, s) => n + s.rows.length, 0);
     this.rowStart = new Int32Array(rows + 1);
     this.rowOf = new Int32Array(this.seatCount);
+    const labels: string[] = [];
+    this.labelStart = new Uint32Array(this.seatCount + 1);
+    let labelLength = 0;
     let i = 0;
     let r = 0;
     for (const section of layout.sections) {
@@ -144,7 +152,9 @@ export class SeatPlan {
           assert(!this.index.has(seat.id), `duplicate seat id ${seat.id}`);
           this.index.set(seat.id, i);
           this.ids.push(seat.id);
-          this.labels.push(seat.label);
+          labels.push(seat.label);
+          this.labelStart[i] = labelLength;
+          labelLength += seat.label.length;
           this.category[i] = this.categoryOf(seat.category);
           this.rowOf[i] = r;
           i++;
@@ -153,6 +163,8 @@ export class SeatPlan {
       }
     }
     this.rowStart[rows] = i;
+    this.labelStart[this.seatCount] = labelLength;
+    this.labelText = labels.join("");
     areas.forEach((area, a) => {
       assert(!this.index.has(area.id) && !this.areaIndex.has(area.id), `area id ${area.id} is not unique`);
       assert(Number.isInteger(area.capacity) && area.capacity >= 0, `area ${area.id} capacity`);
@@ -218,7 +230,7 @@ export class SeatPlan {
 
   item(slot: number): HoldItem {
     const a = this.areaOfSlot(slot);
-    if (a < 0) return { seatId: this.ids[slot], label: this.labels[slot], category: this.categories[this.category[slot]] };
+    if (a < 0) return { seatId: this.ids[slot], label: this.labelText.slice(this.labelStart[slot], this.labelStart[slot + 1]), category: this.categories[this.category[slot]] };
     const area = this.areas[a];
     return { seatId: area.id, label: area.name, category: area.category, areaId: area.id };
   }
