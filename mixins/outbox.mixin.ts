@@ -6,10 +6,11 @@
  * the caller's transaction, so the event exists if and only if the change committed. A relay loop
  * on every node that runs a service with this mixin claims pending rows (FOR UPDATE SKIP LOCKED
  * plus a short lease, so several nodes share the work and a dead node's claim runs out), publishes
- * them with `broker.sendToChannel` outside any transaction, and only then marks them sent. A crash
- * between commit and publish, or between publish and marking, leaves the row pending: it is
- * published again and the consumers' inbox drops the duplicate. Rows with the same `key` (an
- * order id) are published in commit order: a later one waits while an earlier one is pending.
+ * them with `broker.sendToChannel` outside any transaction, and only then marks them sent (the
+ * batch in one statement). A crash between commit and publish, or between publish and marking,
+ * leaves the rows pending: they are published again and the consumers' inbox drops the
+ * duplicates. Rows with the same `key` (an order id) are published in commit order: a later one
+ * waits while an earlier one is pending.
  *
  * Consuming: `channels: { [name]: durable(handler, opts) }` in a service that uses OutboxMixin.
  * The handler runs in a transaction that also inserts (message id, consumer group) into
@@ -291,6 +292,11 @@ export class DurableRuntime {
       lanes.set(lane, [...(lanes.get(lane) ?? []), row]);
     }
     const skipped: string[] = [];
+    // Marked SENT together once the batch is out: one statement instead of one per row (each was
+    // a round trip on the embedded database's single connection). A crash before the mark re-sends
+    // the batch and the consumers' inbox drops the duplicates; a later row of the same key stays
+    // unclaimable until then, so order holds.
+    const sent: string[] = [];
     const runLane = async (lane: OutboxRow[]) => {
       for (const [i, row] of lane.entries()) {
         if (!this.running || this.relayPaused) {
@@ -315,8 +321,7 @@ export class DurableRuntime {
           skipped.push(...lane.slice(i + 1).map((r) => r.id));
           return;
         }
-        // Marked at once: a crash later in the batch then re-sends as little as possible.
-        await db("outbox").where({ id: row.id }).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
+        sent.push(row.id);
       }
     };
     const queue = [...lanes.values()];
@@ -325,6 +330,7 @@ export class DurableRuntime {
         for (let lane = queue.shift(); lane; lane = queue.shift()) await runLane(lane);
       }),
     );
+    if (sent.length) await db("outbox").whereIn("id", sent).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
     if (skipped.length) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
     return rows.length;
   }
