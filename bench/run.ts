@@ -227,13 +227,18 @@ async function platformFor(name: string): Promise<PlatformRun> {
   if (!shared) {
     log(`${name}: starting platform (${results.mode})`);
     const t0 = Date.now();
-    shared = await BenchPlatform.start({ name: "bench", cluster: opts.cluster, pg: opts.pg, tmpDir, cpuProfDir: opts.profile ? path.join(tmpDir, "profiles") : undefined });
+    shared = await BenchPlatform.start({ name: "bench", cluster: opts.cluster, pg: opts.pg, tmpDir, env: { SEATS_IDLE_SECONDS: String(idleSeconds()) }, cpuProfDir: opts.profile ? path.join(tmpDir, "profiles") : undefined });
     sharedStartupS = round((Date.now() - t0) / 1000, 1);
     results.platformStartupS = sharedStartupS;
   }
   const platform = shared;
   const admin = await adminToken(platform.baseUrls[0], platform.adminEmail, platform.adminPassword, platform.jwtSecret);
   return { platform, api: new Api(platform.baseUrls[0], admin.token), adminVia: admin.via, routes: await routes(platform.baseUrls[0]) };
+}
+
+/** Seconds without calls after which an actor with no live holds passivates, in the bench's nodes (5 minutes in production). */
+function idleSeconds(): number {
+  return opts.quick ? 4 : 10;
 }
 
 function nodePids(platform: BenchPlatform): number[] {
@@ -403,8 +408,8 @@ async function manySessions() {
     const r = await loadWithCpu(nodePids(platform), { type: "spread", baseUrls: platform.baseUrls, sessionIds: fixture.sessionIds, buyers: opts.buyers, durationS: opts.durationS, jwtSecret: platform.jwtSecret }, (x: any) => x.holds);
     const after = await processMemory(platform);
     const metricsAfter = actorMetrics(await platform.metrics(0));
-    // Idle actors without live holds passivate (the bench runs the node with SEATS_IDLE_SECONDS=10).
-    const idleS = 15;
+    // Idle actors without live holds passivate (the bench runs the node with SEATS_IDLE_SECONDS=idleSeconds()).
+    const idleS = idleSeconds() + 5;
     await sleep(idleS * 1000);
     const idle = await processMemory(platform);
     const metricsIdle = actorMetrics(await platform.metrics(0));

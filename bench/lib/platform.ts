@@ -83,7 +83,7 @@ export class BenchPlatform {
       // Hand-built layouts of 100,000 seats exceed the default body limit.
       BODY_LIMIT: "64mb",
       SEED_DEMO: "0",
-      // Idle seat actors passivate after 10 s instead of 5 minutes, so one run can watch it happen.
+      // Idle seat actors passivate after seconds instead of 5 minutes, so one run can watch it happen (bench/run.ts sets it).
       SEATS_IDLE_SECONDS: "10",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
       NODE_ENV: "production",
