@@ -36,6 +36,14 @@ export interface MessageInfo {
   attempt: number;
 }
 
+/**
+ * What a consumer's `prepare` returns when the message asks nothing of this consumer (a webhook
+ * event nobody subscribed to): the delivery ends there, with no transaction and no inbox row.
+ * Only for consumers whose effects are idempotent without the inbox, since a redelivery then
+ * runs `prepare` (and maybe the handler) again.
+ */
+export const NOTHING_TO_DO: unique symbol = Symbol("durable: nothing to do");
+
 export type DurableHandler<P = any> = (this: any, payload: P, trx: Knex.Transaction, message: MessageInfo, prepared?: any) => Promise<unknown>;
 
 export interface DurableOptions {
@@ -51,7 +59,7 @@ export interface DurableOptions {
    * Slow work that needs no transaction (rendering a PDF), run before each attempt's transaction
    * opens; its result is the handler's fourth argument. Keeps the embedded database's single
    * connection free while the CPU works. It may run again on a retry or a redelivery, so it
-   * must not change anything itself.
+   * must not change anything itself. Returning NOTHING_TO_DO acknowledges the message at once.
    */
   prepare?: (this: any, payload: any, message: MessageInfo) => Promise<unknown>;
 }
@@ -395,6 +403,7 @@ export class DurableRuntime {
     const db = await this.db();
     const message = { id: messageId, channel: consumer.channel, group: consumer.group, attempt };
     const prepared = consumer.prepare ? await consumer.prepare.call(consumer.svc, payload, message) : undefined;
+    if (prepared === NOTHING_TO_DO) return false;
     return db.transaction(async (trx) => {
       const inserted = await trx("channel_inbox")
         .insert({ message_id: messageId, consumer_group: consumer.group, channel: consumer.channel })

@@ -13,7 +13,7 @@ import dns from "dns";
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
-import { durable, OutboxMixin } from "../mixins/outbox.mixin";
+import { durable, NOTHING_TO_DO, OutboxMixin } from "../mixins/outbox.mixin";
 import type { ChannelPayloads } from "../channels";
 import {
   DEFAULT_RETRY_POLICY,
@@ -54,15 +54,32 @@ function webhookView(w: WebhookRow) {
 
 const MAX_HOOKS_PER_OWNER = 20;
 
-// One consumer per webhook event, all doing the same thing: queue deliveries.
+// One consumer per webhook event, all doing the same thing: queue deliveries. The matching hooks
+// are found before the transaction; with none (the common case) the message needs no transaction
+// at all: deliveries are idempotent by UNIQUE(webhook_id, event_key), not by the inbox.
 const channels = Object.fromEntries(
   WEBHOOK_EVENTS.map((event) => [
     event,
-    durable<ChannelPayloads[WebhookEvent]>(async function (this: any, payload, trx) {
-      await this.enqueue(trx, event, payload);
-    }, { group: "webhooks" }),
+    durable<ChannelPayloads[WebhookEvent]>(async function (this: any, payload, trx, _message, hooks: WebhookRow[]) {
+      await this.enqueue(trx, event, payload, hooks);
+    }, {
+      group: "webhooks",
+      async prepare(this: any, payload: { orderId: string; eventId?: string }) {
+        const hooks: WebhookRow[] = await this.matchingHooks(event, payload);
+        return hooks.length ? hooks : NOTHING_TO_DO;
+      },
+    }),
   ]),
 );
+
+/** Entries kept by the order -> event and event -> organizer caches (both never change). */
+const CACHE_ENTRIES = 10_000;
+
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
+  cache.set(key, value);
+  if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as K);
+  return value;
+}
 
 const WebhooksService: ServiceSchema = {
   name: "webhooks",
@@ -218,23 +235,34 @@ const WebhooksService: ServiceSchema = {
     },
 
     /** The organizer whose event the order belongs to, for scoping hooks. */
-    async organizerOf(this: any, trx: Knex.Transaction, payload: { orderId: string; eventId?: string }): Promise<string | undefined> {
-      let eventId = payload.eventId;
-      if (!eventId) eventId = (await trx("tickets").where({ order_id: payload.orderId }).first("event_id"))?.event_id;
-      if (!eventId) eventId = (await trx("orders").where({ id: payload.orderId }).first("event_id"))?.event_id;
-      if (!eventId) return undefined;
-      return (await trx("events").where({ id: eventId }).first("organizer_id"))?.organizer_id ?? undefined;
+    /** The organizer of the order's event: an order's event and an event's organizer never change, so both are cached. */
+    async organizerOf(this: any, payload: { orderId: string; eventId?: string }): Promise<string | undefined> {
+      const db: Knex = this.db;
+      let eventId = payload.eventId ?? this.orderEvents.get(payload.orderId);
+      if (!eventId) {
+        eventId = (await db("orders").where({ id: payload.orderId }).first("event_id"))?.event_id
+          ?? (await db("tickets").where({ order_id: payload.orderId }).first("event_id"))?.event_id;
+        if (!eventId) return undefined;
+        remember(this.orderEvents, payload.orderId, eventId);
+      }
+      if (this.eventOrganizers.has(eventId)) return this.eventOrganizers.get(eventId) ?? undefined;
+      const organizerId: string | null = (await db("events").where({ id: eventId }).first("organizer_id"))?.organizer_id ?? null;
+      return remember(this.eventOrganizers, eventId, organizerId) ?? undefined;
     },
 
-    /** Queues one delivery per matching hook, in the consumer's transaction. */
-    async enqueue(this: any, trx: Knex.Transaction, event: WebhookEvent, payload: { orderId: string; eventId?: string }) {
-      const organizerId: string | undefined = await this.organizerOf(trx, payload);
-      const hooks: WebhookRow[] = await trx("webhooks")
+    /** Hooks that want this event of this order: the admins' (every order) and its organizer's. */
+    async matchingHooks(this: any, event: WebhookEvent, payload: { orderId: string; eventId?: string }): Promise<WebhookRow[]> {
+      const organizerId: string | undefined = await this.organizerOf(payload);
+      return this.db("webhooks")
         .whereRaw("events @> ?::jsonb", [JSON.stringify([event])])
-        .andWhere((q) => {
+        .andWhere((q: Knex.QueryBuilder) => {
           q.where("all_events", true);
           if (organizerId) q.orWhere("owner_id", organizerId);
         });
+    },
+
+    /** Queues one delivery per matching hook, in the consumer's transaction. */
+    async enqueue(this: any, trx: Knex.Transaction, event: WebhookEvent, payload: { orderId: string; eventId?: string }, hooks: WebhookRow[]) {
       if (!hooks.length) return 0;
       const rows = hooks.map((hook) => {
         const id = randomUUID();
@@ -335,6 +363,11 @@ const WebhooksService: ServiceSchema = {
           : { next_attempt_at: db.raw("now() + (? * interval '1 millisecond')", [delay]), last_status: status, last_error: error },
       );
     },
+  },
+
+  created(this: any) {
+    this.orderEvents = new Map<string, string>();
+    this.eventOrganizers = new Map<string, string | null>();
   },
 
   started(this: any) {

@@ -11,7 +11,7 @@ import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
 import { Channels, OrdersCancelled, OrdersFailed } from "../../channels";
 import { DbMixin } from "../../mixins/db.mixin";
-import { durable, durableRuntime, MessageInfo, OutboxMixin, writeOutbox } from "../../mixins/outbox.mixin";
+import { durable, durableRuntime, MessageInfo, NOTHING_TO_DO, OutboxMixin, writeOutbox } from "../../mixins/outbox.mixin";
 import { signAccessToken } from "../../src/platform/auth";
 import { startTestNode, TestNode } from "../helpers/node";
 import { createTestDatabase, TestDatabase, waitFor } from "../helpers/infra";
@@ -71,7 +71,9 @@ function preparer(received: Prepared[], failFirst: Set<string>): ServiceSchema {
         {
           maxAttempts: 3,
           backoff: { baseMs: 100, maxMs: 500 },
-          async prepare(this: { db: Knex }, payload: OrdersCancelled, message: MessageInfo): Promise<Prepared> {
+          async prepare(this: { db: Knex }, payload: OrdersCancelled, message: MessageInfo): Promise<Prepared | typeof NOTHING_TO_DO> {
+            // Nothing refunded: nothing for this consumer to do (the webhooks' "no subscriber" case).
+            if (payload.refundedCents === 0) return NOTHING_TO_DO;
             const [{ c }] = await this.db("orders").count<{ c: number }[]>({ c: "*" });
             return { orderId: payload.orderId, attempt: message.attempt, ordersSeen: Number(c) };
           },
@@ -204,6 +206,22 @@ describe("durable events (embedded)", () => {
     expect(mine.every((p) => Number.isInteger(p.ordersSeen))).toBe(true);
     await waitFor("processed", async () => (await db("channel_inbox").where({ consumer_group: "preparer", channel: Channels.ORDERS_CANCELLED })).length >= 1);
     expect(await db("failed_messages").where({ consumer_group: "preparer", status: "DEAD" })).toHaveLength(0);
+  });
+
+  it("acknowledges a message whose prepare step finds nothing to do without a transaction or inbox row", async () => {
+    const db = await node.platform.db();
+    const skipped = randomUUID();
+    const handled = randomUUID();
+    await db.transaction(async (trx) => {
+      await writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId: skipped, userId: "u1", email: "u1@example.com", refundedCents: 0 });
+      await writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId: handled, userId: "u1", email: "u1@example.com", refundedCents: 100 });
+    });
+    await waitFor("the later message handled", async () => prepared.some((p) => p.orderId === handled));
+    await waitFor("both sent", async () => (await db("outbox").whereRaw("payload->>'orderId' in (?, ?)", [skipped, handled]).where({ status: "SENT" })).length === 2);
+    expect(prepared.some((p) => p.orderId === skipped)).toBe(false);
+    const skippedRow = await db("outbox").whereRaw("payload->>'orderId' = ?", [skipped]).first();
+    expect(await db("channel_inbox").where({ message_id: skippedRow.id })).toHaveLength(0);
+    expect(await db("failed_messages").where({ message_id: skippedRow.id })).toHaveLength(0);
   });
 
   it("publishes events with the same key in commit order, even when one of them is retried", async () => {
