@@ -12,6 +12,7 @@ import fs from "fs";
 import http from "http";
 import { randomUUID } from "crypto";
 import autocannon from "autocannon";
+import { io, Socket } from "socket.io-client";
 import { mintToken } from "./lib/api";
 import { summarize, sleep, round } from "./lib/stats";
 
@@ -261,17 +262,83 @@ interface PurchaseJob {
   drainS: number;
 }
 
-const CARD = { method: "card", card: { number: "4242424242424242", expMonth: 12, expYear: 2035, cvc: "123" } };
+/** The web UI's fallback poll while it waits for socket events (public/modules/shop.js). */
+const FALLBACK_POLL_MS = 2000;
 
-async function poll(fn: () => Promise<boolean>, until: number): Promise<boolean> {
-  let wait = 20;
-  while (performance.now() < until) {
-    if (await fn()) return true;
-    await sleep(wait);
-    wait = Math.min(250, wait * 1.5);
+/**
+ * A buyer's live view of their orders, as the web UI has it: the socket.io `order` and `ticket`
+ * events of API.md "Real-time" (a fresh buyer per purchase, so every event is this purchase's),
+ * with a slow poll as the fallback. Polling every few milliseconds instead made the buyers
+ * themselves a large part of the server's work.
+ */
+class Follower {
+  status = new Map<string, { status: string; reason: string }>();
+  readyTickets = new Set<string>();
+  private socket: Socket;
+  private waiters: Array<() => void> = [];
+
+  constructor(base: string, token: string) {
+    this.socket = io(base, { auth: { token }, transports: ["websocket"], reconnection: false, forceNew: true });
+    this.socket.on("order", (p: { orderId: string; status: string; reason?: string }) => {
+      this.status.set(p.orderId, { status: p.status, reason: p.reason ?? "" });
+      this.notify();
+    });
+    this.socket.on("ticket", (p: { ticketId: string }) => {
+      this.readyTickets.add(p.ticketId);
+      this.notify();
+    });
   }
-  return false;
+
+  /** Resolves once connected (true) or after `ms` (false): events sent before that are missed. */
+  connected(ms = 5000): Promise<boolean> {
+    if (this.socket.connected) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      this.socket.once("connect_error", () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+  }
+
+  /** Waits until `done()`: woken by each event, and polling with `fallback` every FALLBACK_POLL_MS. */
+  async until(done: () => boolean, fallback: () => Promise<void>, deadline: number): Promise<boolean> {
+    let nextPoll = performance.now() + FALLBACK_POLL_MS;
+    while (!done()) {
+      const now = performance.now();
+      if (now >= deadline) return false;
+      if (now >= nextPoll) {
+        await fallback();
+        nextPoll = performance.now() + FALLBACK_POLL_MS;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(nextPoll, deadline) - now);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  close() {
+    this.socket.close();
+  }
+
+  private notify() {
+    const waiters = this.waiters;
+    this.waiters = [];
+    waiters.forEach((w) => w());
+  }
 }
+
+const CARD = { method: "card", card: { number: "4242424242424242", expMonth: 12, expYear: 2035, cvc: "123" } };
 
 async function purchase(job: PurchaseJob) {
   const codes: Record<string, number> = {};
@@ -296,34 +363,38 @@ async function purchase(job: PurchaseJob) {
   const soldTo = new Map<string, string>();
   const doubleSold: Array<{ seatId: string; orders: string[] }> = [];
 
-  const followPdf = async (base: string, auth: Record<string, string>, ip: string, orderId: string, seats: number, t0: number) => {
-    let ticketIds: string[] = [];
-    const issued = await poll(async () => {
-      const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
-      let t = r.body?.tickets;
-      // Each purchase is a fresh buyer, so "my tickets" are exactly this order's.
-      if (!Array.isArray(t)) t = ((await request(base, "GET", "/api/tickets/my", undefined, auth, ip)).body?.items ?? []).filter((x: any) => x.orderId === orderId);
-      if (Array.isArray(t) && t.length >= seats) {
-        ticketIds = t.map((x: any) => (typeof x === "string" ? x : x.id));
-        return true;
+  /** CONFIRMED -> every ticket's PDF announced (`ticket` events, or the fallback poll) and answering 200. */
+  const followPdf = async (base: string, auth: Record<string, string>, ip: string, orderId: string, seats: number, t0: number, live: Follower) => {
+    try {
+      let ticketIds: string[] = [];
+      const lookUp = async () => {
+        const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
+        let t = r.body?.tickets;
+        // Each purchase is a fresh buyer, so "my tickets" are exactly this order's.
+        if (!Array.isArray(t)) t = ((await request(base, "GET", "/api/tickets/my", undefined, auth, ip)).body?.items ?? []).filter((x: any) => x.orderId === orderId);
+        if (Array.isArray(t) && t.length >= seats) ticketIds = t.map((x: any) => (typeof x === "string" ? x : x.id));
+      };
+      // The fallback: find the tickets, then ask for each PDF not announced yet.
+      const check = async () => {
+        if (!ticketIds.length) await lookUp();
+        for (const id of ticketIds) {
+          if (live.readyTickets.has(id)) continue;
+          if ((await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth, ip)).status === 200) live.readyTickets.add(id);
+        }
+      };
+      if (!(await live.until(() => live.readyTickets.size >= seats, check, hardEnd))) return;
+      ticketsIssued++;
+      const at = performance.now();
+      // Announced is not proof: each PDF must really answer.
+      if (!ticketIds.length) await lookUp();
+      for (const id of ticketIds) {
+        if ((await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth, ip)).status !== 200) return;
       }
-      return false;
-    }, hardEnd);
-    if (!issued) return;
-    ticketsIssued++;
-    const pending = new Set(ticketIds);
-    const done = await poll(async () => {
-      for (const id of [...pending]) {
-        const r = await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth, ip);
-        if (r.status === 200) pending.delete(id);
-        else if (r.status === 404 && pdfRoute === "unknown") return false;
-      }
-      return pending.size === 0;
-    }, hardEnd);
-    if (done) {
       pdfRoute = "yes";
       pdfs++;
-      toPdf.push(performance.now() - t0);
+      toPdf.push(at - t0);
+    } finally {
+      live.close();
     }
   };
 
@@ -335,7 +406,9 @@ async function purchase(job: PurchaseJob) {
       // A new buyer from a new address (POST /orders is limited per address).
       const ip = buyerAddress(purchaseSeq++);
       const k = 1 + Math.floor(Math.random() * 4);
-      const h = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth, ip);
+      // The buyer's page has its socket open before they pay, as the web UI does.
+      const live = new Follower(base, token);
+      const [h] = await Promise.all([request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth, ip), live.connected()]);
       holdMs.push(h.ms);
       bump(codes, `hold ${codeOf(h)}`);
       if (h.status !== 201) {
@@ -344,11 +417,13 @@ async function purchase(job: PurchaseJob) {
           const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, auth, ip);
           bump(codes, `hold ${codeOf(one)}`);
           if (one.status !== 201) {
+            live.close();
             soldOut = true;
             break;
           }
           h.body = one.body;
         } else {
+          live.close();
           await sleep(10);
           continue;
         }
@@ -359,17 +434,18 @@ async function purchase(job: PurchaseJob) {
       const t0 = performance.now();
       const o = await request(base, "POST", "/api/orders", { holdId, payment: CARD }, { ...auth, "idempotency-key": randomUUID() }, ip);
       bump(codes, `order ${codeOf(o)}`);
-      if (o.status !== 202 && o.status !== 201) continue;
+      if (o.status !== 202 && o.status !== 201) {
+        live.close();
+        continue;
+      }
       orders++;
       const orderId = (o.body.orderId ?? o.body.id) as string;
-      let status = "PENDING";
-      let reason = "";
-      await poll(async () => {
+      const settled = () => (live.status.get(orderId)?.status ?? "PENDING") !== "PENDING";
+      await live.until(settled, async () => {
         const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
-        status = r.body?.status ?? status;
-        reason = r.body?.reason ?? "";
-        return status !== "PENDING";
+        if (r.body?.status) live.status.set(orderId, { status: r.body.status, reason: r.body.reason ?? "" });
       }, hardEnd);
+      const { status, reason } = live.status.get(orderId) ?? { status: "PENDING", reason: "" };
       if (status === "CONFIRMED") {
         const now = performance.now();
         confirmed++;
@@ -381,8 +457,11 @@ async function purchase(job: PurchaseJob) {
           if (other) doubleSold.push({ seatId, orders: [other, orderId] });
           soldTo.set(seatId, orderId);
         }
-        trackers.push(followPdf(base, auth, ip, orderId, seats, t0));
-      } else if (status === "PENDING") stuck++;
+        trackers.push(followPdf(base, auth, ip, orderId, seats, t0, live));
+        continue;
+      }
+      live.close();
+      if (status === "PENDING") stuck++;
       else bump(failed, `${status} ${reason}`.trim());
     }
   };
