@@ -74,6 +74,8 @@ interface OrdersThis {
   broker: import("moleculer").ServiceBroker;
   logger: import("moleculer").LoggerInstance;
   driving: Set<string>;
+  /** Rows written by advance(), picked up by drive() for the next step. */
+  advanced: Map<string, OrderRow>;
   sweeping?: NodeJS.Timeout;
   stopping: boolean;
   drive(orderId: string, card?: CardInput): Promise<void>;
@@ -145,6 +147,7 @@ const OrdersService: ServiceSchema = {
   created(this: Service) {
     const self = this as unknown as OrdersThis;
     self.driving = new Set();
+    self.advanced = new Map();
     self.stopping = false;
   },
 
@@ -324,15 +327,25 @@ const OrdersService: ServiceSchema = {
       if (this.driving.has(orderId) || this.stopping) return;
       this.driving.add(orderId);
       try {
+        // The row a step's advance() wrote: its lease is already renewed, so the next step needs
+        // neither a read nor a renewal (two statements fewer per step on one busy connection).
+        let carried: OrderRow | undefined;
         for (let guard = 0; guard < 10 && !this.stopping; guard++) {
-          const order: OrderRow | undefined = await this.db("orders").where({ id: orderId }).first();
-          if (!order || order.step === "DONE") return;
-          const mine = await this.db("orders")
-            .where({ id: orderId, step: order.step, saga_owner: this.broker.nodeID })
-            .update({ saga_locked_until: leaseUntil(this.db) });
-          if (!mine) return;
+          let order = carried;
+          carried = undefined;
+          if (!order) {
+            order = await this.db("orders").where({ id: orderId }).first();
+            if (!order || order.step === "DONE") return;
+            const mine = await this.db("orders")
+              .where({ id: orderId, step: order.step, saga_owner: this.broker.nodeID })
+              .update({ saga_locked_until: leaseUntil(this.db) });
+            if (!mine) return;
+          } else if (order.step === "DONE" || order.saga_owner !== this.broker.nodeID) return;
           try {
+            this.advanced.delete(orderId);
             await this.runStep(order, card);
+            carried = this.advanced.get(orderId);
+            this.advanced.delete(orderId);
           } catch (err) {
             const attempt = order.step_attempts + 1;
             const delay = backoffDelay(attempt, SAGA_BACKOFF);
@@ -347,6 +360,7 @@ const OrdersService: ServiceSchema = {
         this.logger.error(`Order ${orderId}: saga stopped, the sweep resumes it:`, (err as Error).message);
       } finally {
         this.driving.delete(orderId);
+        this.advanced.delete(orderId);
       }
     },
 
@@ -450,10 +464,11 @@ const OrdersService: ServiceSchema = {
 
     /** Moves the saga on, only from the step this node read (a concurrent twin cannot move it twice). */
     async advance(this: OrdersThis, order: OrderRow, patch: Partial<OrderRow>): Promise<boolean> {
-      const rows = await this.db("orders")
+      const rows: OrderRow[] = await this.db("orders")
         .where({ id: order.id, step: order.step })
-        .update({ step_attempts: 0, ...patch, updated_at: this.db.fn.now() } as Record<string, unknown>)
-        .returning("id");
+        .update({ step_attempts: 0, saga_locked_until: leaseUntil(this.db), ...patch, updated_at: this.db.fn.now() } as Record<string, unknown>)
+        .returning("*");
+      if (rows.length) this.advanced.set(order.id, rows[0]);
       return rows.length > 0;
     },
 
