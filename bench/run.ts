@@ -409,10 +409,15 @@ async function manySessions() {
     const after = await processMemory(platform);
     const metricsAfter = actorMetrics(await platform.metrics(0));
     // Idle actors without live holds passivate (the bench runs the node with SEATS_IDLE_SECONDS=idleSeconds()).
-    const idleS = idleSeconds() + 5;
-    await sleep(idleS * 1000);
+    // Watched until every actor has passivated (the sweep runs each second), at most idle time + 5 s.
+    const idleStart = Date.now();
+    let metricsIdle = actorMetrics(await platform.metrics(0));
+    while (Date.now() - idleStart < (idleSeconds() + 5) * 1000 && (metricsIdle.seats_actors_active ?? 0) > 0) {
+      await sleep(500);
+      metricsIdle = actorMetrics(await platform.metrics(0));
+    }
+    const idleS = Math.round((Date.now() - idleStart) / 1000);
     const idle = await processMemory(platform);
-    const metricsIdle = actorMetrics(await platform.metrics(0));
     return {
       result: {
         ...r,
