@@ -74,7 +74,7 @@ export class OidcVerifier {
 
   private async key(kid: string) {
     const stale = Date.now() - this.fetchedAt > this.keysTtlMs;
-    const unknownMayRefetch = !this.keys.has(kid) && Date.now() - this.fetchedAt > this.refetchCooldownMs;
+    const unknownMayRefetch = !this.keys.has(kid) && Date.now() - this.fetchedAt >= this.refetchCooldownMs;
     if (stale || unknownMayRefetch) await this.refreshKeys();
     return this.keys.get(kid);
   }
