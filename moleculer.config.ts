@@ -17,13 +17,17 @@
  *   is ~10 s / 30 s), so the sessions of a killed node move within a few seconds.
  * - requestTimeout is 10 s (Moleculer's default is none) and retryable errors (a node that just
  *   left, a service not yet started) are retried a few times with backoff.
+ * - Metrics are on (Prometheus text on the gateway's /metrics, the REPL's `metrics`), but action
+ *   calls are tallied in plain numbers and written to the registry once a second: Moleculer's own
+ *   Metrics middleware writes the registry on every call, and that halved a route's rate.
  */
 import type { BrokerOptions } from "moleculer";
-import { Validators } from "moleculer";
+import { Middleware, ServiceBroker, Validators } from "moleculer";
 import type { Config } from "./src/platform/config";
 import { loadConfig } from "./src/platform/config";
 import { SessionRoutingMiddleware } from "./src/seats/routing";
 import { channelMiddlewares } from "./channels/adapter";
+import { RequestMetricsMiddleware } from "./src/platform/request-metrics";
 
 type ParamSchema = Record<string, unknown>;
 
@@ -48,6 +52,12 @@ function retryable(err: Error): boolean {
   return err.name !== "RequestTimeoutError";
 }
 
+/** Moleculer's internal middlewares, in Moleculer's order, with Metrics replaced. */
+function internalMiddlewares(): Array<string | Middleware> {
+  const names = (ServiceBroker as unknown as { INTERNAL_MIDDLEWARES: string[] }).INTERNAL_MIDDLEWARES;
+  return names.map((name) => (name === "Metrics" ? (RequestMetricsMiddleware as unknown as Middleware) : name));
+}
+
 export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
   return {
     namespace: config.namespace,
@@ -68,8 +78,11 @@ export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
     tracking: { enabled: true, shutdownTimeout: 5000 },
     metrics: { enabled: true, reporter: [] },
     validator: new StrictValidator(),
-    // @moleculer/channels (NATS JetStream in cluster, in-process when embedded) + the outbox relay.
-    middlewares: [SessionRoutingMiddleware(), ...channelMiddlewares(config)],
+    // @moleculer/channels (NATS JetStream in cluster, in-process when embedded) + the outbox relay,
+    // then Moleculer's own middlewares in their usual order, with request metrics that tally
+    // instead of writing the registry on every call (src/platform/request-metrics.ts).
+    middlewares: [SessionRoutingMiddleware(), ...channelMiddlewares(config), ...internalMiddlewares()],
+    internalMiddlewares: false,
     errorRegenerator: undefined,
   };
 }

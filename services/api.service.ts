@@ -15,6 +15,7 @@ import { ApiError, badRequest, forbidden, toHttpError, unauthorized } from "../s
 import { clientAddress, MemoryRateLimiter, parseTrustedProxies, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
 import { buildOpenApi, openApiPage } from "../src/platform/openapi";
 import { Realtime } from "../src/platform/realtime";
+import { CounterTally, HistogramTally, talliesOf } from "../src/platform/request-metrics";
 
 type Req = IncomingMessage & {
   $params?: Record<string, unknown>;
@@ -101,21 +102,34 @@ interface HttpMetrics {
 /**
  * Per-route HTTP metrics, also for answers no action produced (404, 401, 413, 429, assets).
  * The route label is the alias pattern (`GET /api/events/:id`), so cardinality stays bounded.
+ * Each answer adds to tallies that reach the registry once a second and before /metrics renders
+ * (src/platform/request-metrics.ts), not to the registry itself.
  */
-function registerHttpMetrics(metrics: ServiceBroker["metrics"]): HttpMetrics {
+function registerHttpMetrics(broker: ServiceBroker): HttpMetrics {
+  const metrics = broker.metrics;
+  const tallies = talliesOf(broker);
   const labelNames = ["method", "route", "status"];
   metrics.register({ name: "http.requests.total", type: "counter", labelNames, description: "HTTP requests answered" });
   metrics.register({
     name: "http.request.duration.seconds", type: "histogram", labelNames: ["method", "route"], unit: "seconds",
     description: "HTTP answer time", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   });
+  const counts = new Map<string, CounterTally>();
+  const durations = new Map<string, HistogramTally>();
   return {
     observe(req, res, startedNs) {
       if (req.url?.startsWith("/socket.io/")) return;
       const route = req.$alias ? `${req.$alias.method} ${req.$alias.fullPath}` : res.statusCode < 400 ? "static" : "unmatched";
       const method = req.method ?? "GET";
-      metrics.increment("http.requests.total", { method, route, status: String(res.statusCode) });
-      metrics.observe("http.request.duration.seconds", Number(process.hrtime.bigint() - startedNs) / 1e9, { method, route });
+      const status = String(res.statusCode);
+      const routeKey = method + " " + route;
+      const countKey = routeKey + " " + status;
+      let count = counts.get(countKey);
+      if (!count) counts.set(countKey, (count = tallies.counter("http.requests.total", { method, route, status })));
+      count.n++;
+      let duration = durations.get(routeKey);
+      if (!duration) durations.set(routeKey, (duration = tallies.histogram("http.request.duration.seconds", { method, route })));
+      duration.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
     },
   };
 }
@@ -269,7 +283,7 @@ const ApiService: ServiceSchema = {
     // Counters are per cluster: two clusters (namespaces) sharing one Redis must not share budgets.
     this.rateLimiter = redis ? new RedisRateLimiter(redis, `tf:${this.broker.namespace || "default"}:rl:`) : new MemoryRateLimiter();
     this.prometheus = new InlinePrometheus({});
-    this.httpMetrics = registerHttpMetrics(this.broker.metrics);
+    this.httpMetrics = registerHttpMetrics(this.broker);
     // Before moleculer-web's handler (and socket.io's, which wraps it), so every answer is counted.
     (this.server as HttpServer).prependListener("request", (req: Req, res: ServerResponse) => {
       const started = process.hrtime.bigint();
@@ -386,6 +400,7 @@ const ApiService: ServiceSchema = {
     },
 
     metricsText(): string {
+      talliesOf(this.broker).flush();
       return (this.prometheus as { generatePrometheusResponse(): string }).generatePrometheusResponse();
     },
   },
