@@ -26,12 +26,16 @@ export interface TicketDocument {
 /** M: the code survives a scuffed print or a cracked phone screen, and stays small. */
 const QR_ERROR_CORRECTION = "M" as const;
 const QUIET_ZONE_MODULES = 4;
+/** Mask 0, the (row + column) % 2 checkerboard. */
+const QR_MASK = 0;
 
 export function qrMatrix(code: string): { size: number; dark(row: number, col: number): boolean } {
   // One byte-mode segment: a signed code is base64url text, which no other QR mode encodes, so
   // letting qrcode search for the optimal mix of segments (a shortest-path search per code, a
-  // fifth of a PDF's CPU) always ended in byte mode anyway.
-  const { modules } = QRCode.create([{ data: Buffer.from(code, "utf8"), mode: "byte" }], { errorCorrectionLevel: QR_ERROR_CORRECTION });
+  // fifth of a PDF's CPU) always ended in byte mode anyway. One fixed mask: the standard lets
+  // an encoder pick any of the eight, and scoring all eight (qrcode's default) was 6% of the
+  // PDF worker's CPU in the benchmark; scanners read every mask.
+  const { modules } = QRCode.create([{ data: Buffer.from(code, "utf8"), mode: "byte" }], { errorCorrectionLevel: QR_ERROR_CORRECTION, maskPattern: QR_MASK });
   return { size: modules.size, dark: (row, col) => !!modules.get(row, col) };
 }
 
