@@ -196,25 +196,35 @@ const OrdersService: ServiceSchema = {
           ctx.meta.$statusCode = 202;
           return { orderId: existing.id, status: existing.status };
         };
-        const earlier = await replay();
-        if (earlier) return earlier;
+        // A repeated request answers with its order. It is looked up only when this request cannot
+        // make a new order (its hold is gone or already ordered, its card refused...): a new
+        // order's first statement is its insert, whose conflict on (user, key) replays as well.
+        const refuse = async (err: unknown) => {
+          const earlier = await replay();
+          if (earlier) return earlier;
+          throw err;
+        };
 
         const hold = (await ctx.call("holds.get", { id: holdId })) as Hold;
-        if (!hold || hold.userId !== user.id) throw notFound("Hold");
-        if (hold.status === "CONFIRMED") throw conflict("HOLD_ALREADY_ORDERED", "These seats are already being ordered.");
+        if (!hold || hold.userId !== user.id) return refuse(notFound("Hold"));
+        if (hold.status === "CONFIRMED") return refuse(conflict("HOLD_ALREADY_ORDERED", "These seats are already being ordered."));
         if (hold.status !== "ACTIVE" || Date.parse(hold.expiresAt) <= Date.now()) {
-          throw conflict("HOLD_EXPIRED", "The hold has expired; choose your seats again.");
+          return refuse(conflict("HOLD_EXPIRED", "The hold has expired; choose your seats again."));
         }
         // Card format and velocity before anything is written or charged.
-        await ctx.call("payments.check", { userId: user.id, card: payment.card });
+        try {
+          await ctx.call("payments.check", { userId: user.id, card: payment.card });
+        } catch (err) {
+          return refuse(err);
+        }
 
         const session = await this.db("sessions").where({ id: hold.sessionId }).first("id", "event_id", "prices", "currency");
-        if (!session) throw notFound("Session");
+        if (!session) return refuse(notFound("Session"));
         let priced;
         try {
           priced = priceOrder(hold.items, session.prices ?? {}, String(session.currency).trim());
         } catch (err) {
-          if (err instanceof PricingError) throw conflict("PRICE_UNAVAILABLE", err.message, err.details);
+          if (err instanceof PricingError) return refuse(conflict("PRICE_UNAVAILABLE", err.message, err.details));
           throw err;
         }
 
@@ -245,7 +255,7 @@ const OrdersService: ServiceSchema = {
           if (!inserted.length) return (await replay())!;
         } catch (err) {
           if ((err as { constraint?: string }).constraint === "orders_live_hold_idx") {
-            throw conflict("HOLD_ALREADY_ORDERED", "These seats are already being ordered.");
+            return refuse(conflict("HOLD_ALREADY_ORDERED", "These seats are already being ordered."));
           }
           throw err;
         }

@@ -155,8 +155,9 @@ const PaymentsService: ServiceSchema = {
       async handler(this: PaymentsThis, ctx: Context<{ orderId: string; userId: string; amountCents: number; currency: string; card?: CardInput }>) {
         const { orderId, userId, amountCents, currency } = ctx.params;
         const card = ctx.params.card ? this.validCard(ctx.params.card) : undefined;
-        let row = await this.byOrder(orderId);
-        if (!row) {
+        // A first authorization writes its record and reads it back in one statement; a resumed
+        // or repeated one finds the record already there.
+        let row: PaymentRow | undefined = (
           await this.db("payments")
             .insert({
               id: randomUUID(),
@@ -172,9 +173,10 @@ const PaymentsService: ServiceSchema = {
               card_fingerprint: card ? cardFingerprint(card.number, this.platform.secrets.jwtSecret) : null,
             })
             .onConflict("order_id")
-            .ignore();
-          row = (await this.byOrder(orderId))!;
-        }
+            .ignore()
+            .returning("*")
+        )[0];
+        row ??= (await this.byOrder(orderId))!;
         if (row.status !== "PENDING") return outcome(row);
 
         const idempotencyKey = `${row.id}:authorize`;
@@ -241,11 +243,15 @@ const PaymentsService: ServiceSchema = {
     async enforceVelocity(this: PaymentsThis, userId: string, fingerprint: string) {
       const limits = DEFAULT_VELOCITY_LIMITS;
       const since = new Date(Date.now() - limits.windowMs);
-      const failures = (where: Record<string, string>) =>
-        this.db("payments").where(where).andWhere({ status: "DECLINED" }).andWhere("created_at", ">", since).select("created_at");
-      const [byUser, byCard] = await Promise.all([failures({ user_id: userId }), failures({ card_fingerprint: fingerprint })]);
+      // The recent declines of this user or this card, in one query.
+      const declines: Array<{ user_id: string; card_fingerprint: string | null; created_at: Date }> = await this.db("payments")
+        .where({ status: "DECLINED" })
+        .andWhere("created_at", ">", since)
+        .andWhere((q) => q.where({ user_id: userId }).orWhere({ card_fingerprint: fingerprint }))
+        .select("user_id", "card_fingerprint", "created_at");
+      const when = (rows: typeof declines) => rows.map((r) => new Date(r.created_at));
       const verdict = checkVelocity(
-        { userFailures: byUser.map((r: { created_at: Date }) => new Date(r.created_at)), cardFailures: byCard.map((r: { created_at: Date }) => new Date(r.created_at)) },
+        { userFailures: when(declines.filter((r) => r.user_id === userId)), cardFailures: when(declines.filter((r) => r.card_fingerprint === fingerprint)) },
         new Date(),
         limits,
       );
