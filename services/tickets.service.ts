@@ -120,9 +120,10 @@ const TicketsService: ServiceSchema = {
       rest: "GET /tickets/:id/pdf",
       params: { id: TICKET_ID },
       async handler(this: any, ctx: AuthContext<{ id: string }>) {
-        const ticket: TicketRow = await this.ownTicket(ctx);
+        // The ticket and its stored PDF in one statement.
+        const ticket: TicketRow & { pdf?: Buffer | null } = await this.ownTicket(ctx, { withPdf: true });
         if (ticket.status === "REVOKED") throw ticketRevoked(ticket.id);
-        let pdf: Buffer | undefined = await readTicketPdf(this.db, ticket.id);
+        let pdf: Buffer | undefined = ticket.pdf ?? undefined;
         if (!pdf) {
           await renderMissingPdfs(this.db, [ticket.id]);
           pdf = await readTicketPdf(this.db, ticket.id);
@@ -150,9 +151,12 @@ const TicketsService: ServiceSchema = {
   },
 
   methods: {
-    async ownTicket(this: any, ctx: AuthContext<{ id: string }>): Promise<TicketRow> {
+    /** The caller's ticket (an admin's: any), else 404; `withPdf` adds the stored PDF as `pdf`. */
+    async ownTicket(this: any, ctx: AuthContext<{ id: string }>, opts: { withPdf?: boolean } = {}): Promise<TicketRow & { pdf?: Buffer | null }> {
       const user: AuthUser = currentUser(ctx);
-      const ticket: TicketRow | undefined = await this.db("tickets").where({ id: ctx.params.id }).first();
+      const ticket: (TicketRow & { pdf?: Buffer | null }) | undefined = opts.withPdf
+        ? await this.db("tickets as t").leftJoin("ticket_files as f", "f.ticket_id", "t.id").where("t.id", ctx.params.id).first("t.*", "f.content as pdf")
+        : await this.db("tickets").where({ id: ctx.params.id }).first();
       if (!ticket || (ticket.user_id !== user.id && !hasRole(user, ["admin"]))) throw notFound("Ticket");
       return ticket;
     },
