@@ -69,10 +69,43 @@ function formatTime(iso?: string | null): string {
   return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
+/**
+ * pdfkit parses a standard font's metrics (glyph widths, kerning pairs: its AFMFont) afresh for
+ * every document, once per font used: in the purchase benchmark that was the largest single
+ * function of the node (5% of its CPU). The metrics never change, so every ticket document here
+ * shares one parse per font. Each document still gets a font object of its own (its own id and
+ * PDF dictionary), made like pdfkit's own StandardFont, around the shared metrics.
+ */
+type FontInternals = { document: unknown; id: string };
+type DocumentInternals = { _fontFamilies?: Record<string, FontInternals>; _fontCount: number };
+const SHARED_FONTS = new Set(["Helvetica", "Helvetica-Bold"]);
+const fontTemplates = new Map<string, FontInternals>();
+
+function sharedFont(doc: DocumentInternals, name: string): FontInternals {
+  let template = fontTemplates.get(name);
+  if (!template) {
+    // pdfkit's own font object, from a throwaway document: it never reaches a PDF.
+    const scratch = new PDFDocument({ autoFirstPage: false }).font(name) as unknown as { _font: FontInternals };
+    fontTemplates.set(name, (template = scratch._font));
+  }
+  const font = Object.create(Object.getPrototypeOf(template) as object) as FontInternals;
+  return Object.assign(font, template, { document: doc, id: `F${++doc._fontCount}` });
+}
+
+class TicketPdfDocument extends PDFDocument {
+  font(src: PDFKit.Mixins.PDFFontSource, family?: string | number, size?: number): this {
+    const self = this as unknown as DocumentInternals;
+    if (typeof src === "string" && SHARED_FONTS.has(src) && self._fontFamilies && !self._fontFamilies[src]) {
+      self._fontFamilies[src] = sharedFont(self, src);
+    }
+    return (super.font as (s: PDFKit.Mixins.PDFFontSource, f?: string | number, z?: number) => this)(src, family, size);
+  }
+}
+
 export function renderTicketPdf(t: TicketDocument): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // A6 portrait: prints on any printer, reads well on a phone.
-    const doc = new PDFDocument({
+    const doc = new TicketPdfDocument({
       size: "A6",
       margin: 20,
       info: { Title: `Ticket ${t.ticketId}`, Author: "TicketFlash", Subject: t.eventTitle },

@@ -1,4 +1,5 @@
 import crypto from "crypto";
+import { execFileSync } from "child_process";
 import { renderTicketPdf, renderTicketQrPng } from "../../src/domain/ticket-pdf";
 import { signTicketCode, verifyTicketCode } from "../../src/domain/ticket-code";
 import { decodeQrFromPdf, decodeQrPng, pdfInfo, pdfText } from "../helpers/qr";
@@ -39,6 +40,18 @@ describe("ticket PDF", () => {
     const text = pdfText(pdf);
     for (const s of ["Symphony No. 9 in the Park", "2027-03-05 19:30 UTC", "Riverside Hall", "Row C, seat 12", "Ada Lovelace", ticketId]) {
       expect(text).toContain(s);
+    }
+  });
+
+  it("names its two fonts in every document, also when many are rendered at once (the fonts' metrics are shared)", async () => {
+    const pdfs = await Promise.all(
+      ["Row A, seat 1", "Row B, seat 2", "Row C, seat 3"].map((seatLabel) => renderTicketPdf({ ...doc, seatLabel, ticketId: crypto.randomUUID() })),
+    );
+    for (const [i, pdf] of pdfs.entries()) {
+      const fonts = execFileSync("pdffonts", ["-"], { input: pdf }).toString();
+      expect(fonts).toMatch(/^Helvetica-Bold\s+Type 1/m);
+      expect(fonts).toMatch(/^Helvetica\s+Type 1/m);
+      expect(pdfText(pdf)).toContain(["Row A, seat 1", "Row B, seat 2", "Row C, seat 3"][i]);
     }
   });
 
