@@ -15,7 +15,7 @@ import { ApiError, badRequest, forbidden, toHttpError, unauthorized } from "../s
 import { clientAddress, MemoryRateLimiter, parseTrustedProxies, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
 import { buildOpenApi, openApiPage } from "../src/platform/openapi";
 import { Realtime } from "../src/platform/realtime";
-import { CounterTally, HistogramTally, talliesOf } from "../src/platform/request-metrics";
+import { talliesOf } from "../src/platform/request-metrics";
 
 type Req = IncomingMessage & {
   $params?: Record<string, unknown>;
@@ -114,8 +114,6 @@ function registerHttpMetrics(broker: ServiceBroker): HttpMetrics {
     name: "http.request.duration.seconds", type: "histogram", labelNames: ["method", "route"], unit: "seconds",
     description: "HTTP answer time", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   });
-  const counts = new Map<string, CounterTally>();
-  const durations = new Map<string, HistogramTally>();
   return {
     observe(req, res, startedNs) {
       if (req.url?.startsWith("/socket.io/")) return;
@@ -123,13 +121,8 @@ function registerHttpMetrics(broker: ServiceBroker): HttpMetrics {
       const method = req.method ?? "GET";
       const status = String(res.statusCode);
       const routeKey = method + " " + route;
-      const countKey = routeKey + " " + status;
-      let count = counts.get(countKey);
-      if (!count) counts.set(countKey, (count = tallies.counter("http.requests.total", { method, route, status })));
-      count.n++;
-      let duration = durations.get(routeKey);
-      if (!duration) durations.set(routeKey, (duration = tallies.histogram("http.request.duration.seconds", { method, route })));
-      duration.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
+      tallies.counter("http.requests.total", { method, route, status }, routeKey + " " + status).n++;
+      tallies.histogram("http.request.duration.seconds", { method, route }, routeKey).observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
     },
   };
 }

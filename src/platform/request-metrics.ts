@@ -88,28 +88,27 @@ export class Tallies {
 
   constructor(private readonly registry: Registry) {}
 
-  private static key(name: string, labels: Labels): string {
-    return name + "\u0000" + JSON.stringify(labels);
-  }
-
-  /** A counter for one label set; callers keep the handle and add to `n`. */
-  counter(name: string, labels: Labels): CounterTally {
-    const key = Tallies.key(name, labels);
+  /**
+   * A counter for one label set; callers keep the handle and add to `n`. `id` names the label set
+   * when the caller has a cheaper string for it than the labels' JSON (a per-request hot path).
+   */
+  counter(name: string, labels: Labels, id = JSON.stringify(labels)): CounterTally {
+    const key = name + "\u0000" + id;
     let t = this.counters.get(key);
     if (!t) this.counters.set(key, (t = new CounterTally(name, labels)));
     return t;
   }
 
-  gauge(name: string, labels: Labels): GaugeTally {
-    const key = Tallies.key(name, labels);
+  gauge(name: string, labels: Labels, id = JSON.stringify(labels)): GaugeTally {
+    const key = name + "\u0000" + id;
     let t = this.gauges.get(key);
     if (!t) this.gauges.set(key, (t = new GaugeTally(name, labels)));
     return t;
   }
 
   /** A histogram for one label set, with the bounds of the registered metric. */
-  histogram(name: string, labels: Labels): HistogramTally {
-    const key = Tallies.key(name, labels);
+  histogram(name: string, labels: Labels, id = JSON.stringify(labels)): HistogramTally {
+    const key = name + "\u0000" + id;
     let t = this.histograms.get(key);
     if (!t) {
       const metric = this.registry.getMetric(name) as unknown as HistogramInternals | null;
@@ -139,7 +138,7 @@ export class Tallies {
       const hash = metric.hashingLabels(t.labels);
       let item = metric.values.get(hash);
       if (!item) {
-        item = metric.resetItem({ labels: pick(t.labels, Object.keys(t.labels)) });
+        item = metric.resetItem({ labels: { ...t.labels } });
         metric.values.set(hash, item);
       }
       item.sum += t.sum;
@@ -172,12 +171,6 @@ export class Tallies {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
-}
-
-function pick(labels: Labels, names: string[]): Labels {
-  const out: Labels = {};
-  for (const n of names) out[n] = labels[n];
-  return out;
 }
 
 const talliesByBroker = new WeakMap<ServiceBroker, Tallies>();
