@@ -1,11 +1,12 @@
 /**
  * One SQL code path: knex over the ordinary `pg` driver, against either a PostgreSQL server
- * (cluster mode, DATABASE_URL) or PGlite embedded in this process, on a worker thread of its own,
- * and served on a loopback port by pglite-socket (embedded mode). PGlite is single-connection, so
- * the embedded pool has one connection: keep transactions short.
+ * (cluster mode, DATABASE_URL) or PGlite embedded in this process, on a worker thread of its own
+ * that the driver reaches through the worker's message port (embedded mode). PGlite is
+ * single-connection, so the embedded pool has one connection: keep transactions short.
  */
 import fs from "fs";
 import path from "path";
+import { Duplex } from "stream";
 import { Worker } from "worker_threads";
 import knexFactory, { Knex } from "knex";
 import type { Config } from "./config";
@@ -25,22 +26,124 @@ pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
 /**
- * Starts PGlite and its socket server on a worker thread (src/platform/pglite-worker.mjs) and
- * answers the URL to reach it. Stopping closes the database cleanly (its files stay consistent).
+ * The `pg` driver's socket to the embedded database: what the driver writes in one go (a
+ * statement's Parse/Bind/Describe/Execute/Sync) is posted to the PGlite thread as one message
+ * at the end of the tick, and its answer is pushed back as if read from a socket.
  */
-async function startPglite(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+class WorkerWire extends Duplex {
+  private pending: Buffer[] = [];
+  private flushing = false;
+  private shutDown = false;
+
+  constructor(
+    private worker: Worker,
+    readonly conn: number,
+    private forget: (conn: number) => void,
+  ) {
+    super();
+  }
+
+  // What pg.Connection calls on a socket.
+  connect() {
+    setImmediate(() => this.emit("connect"));
+    return this;
+  }
+  setNoDelay() {
+    return this;
+  }
+  setKeepAlive() {
+    return this;
+  }
+  ref() {
+    return this;
+  }
+  unref() {
+    return this;
+  }
+
+  _read() {}
+
+  _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void) {
+    this.pending.push(chunk);
+    if (!this.flushing) {
+      this.flushing = true;
+      queueMicrotask(() => this.flush());
+    }
+    done();
+  }
+
+  private flush() {
+    this.flushing = false;
+    const chunks = this.pending;
+    this.pending = [];
+    if (this.shutDown || !chunks.length) return;
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    const data = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      data.set(c, at);
+      at += c.length;
+    }
+    this.worker.postMessage({ type: "wire", conn: this.conn, data }, [data.buffer]);
+  }
+
+  /** An answer from the PGlite thread. */
+  receive(data: Uint8Array) {
+    if (!this.shutDown) this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  _final(done: (err?: Error | null) => void) {
+    this.flush();
+    this.shut();
+    done();
+  }
+
+  _destroy(err: Error | null, done: (err?: Error | null) => void) {
+    this.shut();
+    done(err);
+  }
+
+  private shut() {
+    if (this.shutDown) return;
+    this.shutDown = true;
+    this.forget(this.conn);
+    this.worker.postMessage({ type: "close", conn: this.conn });
+    this.push(null);
+    setImmediate(() => this.emit("close"));
+  }
+}
+
+/**
+ * Starts PGlite on a worker thread (src/platform/pglite-worker.mjs) and answers a factory of
+ * driver sockets to it. Stopping closes the database cleanly (its files stay consistent).
+ */
+async function startPglite(dataDir: string): Promise<{ stream: () => WorkerWire; stop: () => Promise<void> }> {
   // No execArgv: the worker needs neither the TypeScript loader nor a bench's preloads.
   const worker = new Worker(path.resolve(__dirname, "pglite-worker.mjs"), { workerData: { dataDir }, execArgv: [] });
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once("message", (m: { type: string; port?: number; message?: string }) =>
-      m.type === "ready" && m.port ? resolve(m.port) : reject(new Error(`embedded PostgreSQL did not start: ${m.message ?? m.type}`)),
+  await new Promise<void>((resolve, reject) => {
+    worker.once("message", (m: { type: string; message?: string }) =>
+      m.type === "ready" ? resolve() : reject(new Error(`embedded PostgreSQL did not start: ${m.message ?? m.type}`)),
     );
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`embedded PostgreSQL thread exited (${code}) while starting`)));
   });
-  worker.on("error", (err) => console.error("embedded PostgreSQL thread failed:", err));
+  const wires = new Map<number, WorkerWire>();
+  let nextConn = 1;
+  worker.on("message", (m: { type: string; conn?: number; data?: Uint8Array; message?: string }) => {
+    const wire = m.conn === undefined ? undefined : wires.get(m.conn);
+    if (m.type === "wire" && wire && m.data) wire.receive(m.data);
+    else if (m.type === "failed" && wire) wire.destroy(new Error(`embedded PostgreSQL: ${m.message}`));
+  });
+  worker.on("error", (err) => {
+    console.error("embedded PostgreSQL thread failed:", err);
+    for (const wire of wires.values()) wire.destroy(err);
+  });
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stream: () => {
+      const wire = new WorkerWire(worker, nextConn++, (conn) => wires.delete(conn));
+      wires.set(wire.conn, wire);
+      return wire;
+    },
     stop: async () => {
       const stopped = new Promise<void>((resolve) => {
         worker.on("message", (m: { type: string }) => m.type === "stopped" && resolve());
@@ -90,7 +193,8 @@ export async function openDatabase(config: Config, opts: { pool?: number } = {})
   const embedded = await startPglite(config.dataDir);
   const knex = knexFactory({
     client: "pg",
-    connection: embedded.url,
+    // A function, so that knex does not copy the settings (and the stream factory with them).
+    connection: () => ({ user: "postgres", database: "postgres", stream: embedded.stream }),
     pool: { min: 1, max: 1 },
     acquireConnectionTimeout: 60000,
   });
