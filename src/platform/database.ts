@@ -1,8 +1,9 @@
 /**
  * One SQL code path: knex over the ordinary `pg` driver, against either a PostgreSQL server
  * (cluster mode, DATABASE_URL) or PGlite embedded in this process, on a worker thread of its own
- * that the driver reaches through the worker's message port (embedded mode). PGlite is
- * single-connection, so the embedded pool has one connection: keep transactions short.
+ * that the driver reaches through the worker's message port (embedded mode). PGlite has one
+ * session: a transaction there holds up every other statement until it ends, so keep
+ * transactions short, and never wait inside one for a statement outside it.
  */
 import fs from "fs";
 import path from "path";
@@ -17,6 +18,13 @@ export interface Database {
   kind: "postgres" | "pglite";
   close(): Promise<void>;
 }
+
+/**
+ * Connections to the embedded database. More than one lets statements of different callers wait
+ * on the PGlite thread, which runs the next as soon as one ends, instead of in the pool for this
+ * thread's event loop to hand the one connection on.
+ */
+const EMBEDDED_CONNECTIONS = 32;
 
 const MIGRATIONS_DIR = path.resolve(__dirname, "../../migrations");
 
@@ -117,9 +125,9 @@ class WorkerWire extends Duplex {
  * Starts PGlite on a worker thread (src/platform/pglite-worker.mjs) and answers a factory of
  * driver sockets to it. Stopping closes the database cleanly (its files stay consistent).
  */
-async function startPglite(dataDir: string): Promise<{ stream: () => WorkerWire; stop: () => Promise<void> }> {
+async function startPglite(dataDir: string, waitLimitMs?: number): Promise<{ stream: () => WorkerWire; stop: () => Promise<void> }> {
   // No execArgv: the worker needs neither the TypeScript loader nor a bench's preloads.
-  const worker = new Worker(path.resolve(__dirname, "pglite-worker.mjs"), { workerData: { dataDir }, execArgv: [] });
+  const worker = new Worker(path.resolve(__dirname, "pglite-worker.mjs"), { workerData: { dataDir, waitLimitMs }, execArgv: [] });
   await new Promise<void>((resolve, reject) => {
     worker.once("message", (m: { type: string; message?: string }) =>
       m.type === "ready" ? resolve() : reject(new Error(`embedded PostgreSQL did not start: ${m.message ?? m.type}`)),
@@ -180,7 +188,14 @@ function recordQueryStats(knex: Knex, file: string): void {
   }, 2000).unref();
 }
 
-export async function openDatabase(config: Config, opts: { pool?: number } = {}): Promise<Database> {
+export interface OpenOptions {
+  /** Connections in the pool (a PostgreSQL server; default 10). */
+  pool?: number;
+  /** Embedded: how long a statement may wait behind another connection's transaction (default 60 s). */
+  embeddedWaitLimitMs?: number;
+}
+
+export async function openDatabase(config: Config, opts: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
     const knex = knexFactory({
       client: "pg",
@@ -190,12 +205,14 @@ export async function openDatabase(config: Config, opts: { pool?: number } = {})
     if (process.env.TF_QUERY_STATS) recordQueryStats(knex, process.env.TF_QUERY_STATS);
     return { knex, kind: "postgres", close: () => knex.destroy() };
   }
-  const embedded = await startPglite(config.dataDir);
+  const embedded = await startPglite(config.dataDir, opts.embeddedWaitLimitMs);
   const knex = knexFactory({
     client: "pg",
     // A function, so that knex does not copy the settings (and the stream factory with them).
     connection: () => ({ user: "postgres", database: "postgres", stream: embedded.stream }),
-    pool: { min: 1, max: 1 },
+    // Several connections, one session: the PGlite thread runs their statements back to back and
+    // keeps a transaction to the connection that opened it (src/platform/pglite-worker.mjs).
+    pool: { min: EMBEDDED_CONNECTIONS, max: EMBEDDED_CONNECTIONS },
     acquireConnectionTimeout: 60000,
   });
   if (process.env.TF_QUERY_STATS) recordQueryStats(knex, process.env.TF_QUERY_STATS);

@@ -8,8 +8,19 @@
  * five protocol messages (Parse, Bind, Describe, Execute, Sync) and its answer several more;
  * over a socket each became its own PGlite call and its own socket write on this thread, and a
  * writev on the node's (18% of the main thread in a flash sale). Here the driver's bytes for a
- * statement travel as one message, PGlite runs them in one call (as a server reads them from
- * one packet), and the answer comes back as one message.
+ * statement travel as one message, PGlite runs them in one call (as a server reads them from one
+ * packet), and the answer comes back as one message.
+ *
+ * Several connections, one session. PGlite has a single session, but the node may open several
+ * connections to it: each sends whole statements (a batch of protocol messages ending in Sync or
+ * a simple Query), and this thread runs them one at a time, in arrival order, while no
+ * transaction is open. A transaction belongs to the connection whose statement opened it: until
+ * it ends, only that connection's statements run and the others wait here. So autocommit
+ * statements from many callers run back to back on this thread without waiting for the node's
+ * event loop between them, and transactions stay isolated exactly as on one connection.
+ * A statement that waits longer than WAIT_LIMIT_MS behind another connection's transaction gets
+ * an error instead (as the node's pool used to time out a caller waiting for the connection):
+ * the usual cause is code that uses the database outside a transaction it holds open.
  *
  * Plain JavaScript on purpose: a worker starts without the TypeScript loader, in tests too.
  * Messages in:  {type: "wire", conn, data: Uint8Array} (protocol bytes from connection `conn`),
@@ -22,8 +33,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { Buffer } from "node:buffer";
 import process from "node:process";
+import { setImmediate, setInterval } from "node:timers";
 import { parentPort, workerData } from "node:worker_threads";
 import { PGlite } from "@electric-sql/pglite";
+
+const WAIT_LIMIT_MS = workerData.waitLimitMs ?? 60_000;
 
 let db;
 try {
@@ -40,15 +54,25 @@ try {
   process.exit(1);
 }
 
-/**
- * PGlite has one session. The node's pool holds one connection at a time, but a connection can
- * die (the pool destroys it after an error) while it is inside a transaction: the next one must
- * not inherit that transaction, so whoever owned the session last has it rolled back.
- */
-const connections = new Map(); // conn id -> { pending: Buffer, started: boolean }
+/** conn id -> { pending: Buffer (bytes of an incomplete message), started: boolean } */
+const connections = new Map();
+/** Complete statements waiting to run: { conn, bytes, at }. */
+const queue = [];
+/** The connection whose transaction is open, or null. */
 let owner = null;
-let work = Promise.resolve();
+/**
+ * Connections that sent a plain BEGIN which has not run yet. BEGIN is answered at once and run
+ * just before the connection's next statement: the session stays free for everyone else while
+ * the node's event loop comes round to that statement. Nothing is lost: a PostgreSQL transaction
+ * takes its snapshot and its locks at its first statement, not at BEGIN.
+ */
+const beginning = new Set();
+const BEGIN = Buffer.from("Q\0\0\0\x0bBEGIN;\0", "latin1");
+/** CommandComplete "BEGIN", then ReadyForQuery "in a transaction". */
+const BEGUN = Uint8Array.from(Buffer.from("C\0\0\0\x0aBEGIN\0Z\0\0\0\x05T", "latin1"));
+let running = false;
 let stopping = false;
+let stopped;
 
 /** Splits off the complete protocol messages at the head of the buffer (the start-up message has no type byte). */
 function completeMessages(state) {
@@ -76,48 +100,113 @@ function completeMessages(state) {
   return messages;
 }
 
-async function rollBackIfOwnedBy(conn) {
-  if (owner === conn && db.isInTransaction()) await db.exec("ROLLBACK");
-  if (owner === conn) owner = null;
+function send(conn, data) {
+  if (data.length && connections.has(conn)) parentPort.postMessage({ type: "wire", conn, data }, [data.buffer]);
 }
 
-async function onWire(conn, data) {
-  let state = connections.get(conn);
-  if (!state) {
-    state = { pending: Buffer.alloc(0), started: false };
-    connections.set(conn, state);
-  }
-  state.pending = state.pending.length ? Buffer.concat([state.pending, Buffer.from(data)]) : Buffer.from(data);
-  const messages = completeMessages(state);
-  if (!messages) return;
-  if (owner !== null && owner !== conn) await rollBackIfOwnedBy(owner);
-  owner = conn;
-  // A copy: PGlite reads the bytes while the next message may already be arriving.
-  const answer = await db.execProtocolRaw(new Uint8Array(messages));
-  if (answer.length && connections.has(conn)) parentPort.postMessage({ type: "wire", conn, data: answer }, [answer.buffer]);
+/** An ErrorResponse then ReadyForQuery: what a server answers a statement it refuses. */
+function refusal(sqlstate, message) {
+  const fields = Buffer.concat([
+    Buffer.from(`SERROR\0VERROR\0C${sqlstate}\0M${message}\0\0`, "utf8"),
+  ]);
+  const error = Buffer.alloc(5);
+  error.write("E", 0);
+  error.writeInt32BE(4 + fields.length, 1);
+  const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]); // 'Z', length 5, idle
+  return new Uint8Array(Buffer.concat([error, fields, ready]));
 }
+
+function next() {
+  if (owner === null) return queue.shift();
+  const i = queue.findIndex((s) => s.conn === owner);
+  return i < 0 ? undefined : queue.splice(i, 1)[0];
+}
+
+async function drain() {
+  if (running) return;
+  running = true;
+  try {
+    for (let s = next(); s; s = next()) {
+      if (!connections.has(s.conn)) continue;
+      let answer;
+      try {
+        if (beginning.delete(s.conn)) await db.execProtocolRaw(BEGIN);
+        answer = await db.execProtocolRaw(s.bytes);
+      } catch (err) {
+        // PGlite answers SQL errors in the protocol; a throw here means the session is broken.
+        connections.delete(s.conn);
+        parentPort.postMessage({ type: "failed", conn: s.conn, message: err instanceof Error ? err.message : String(err) });
+        if (owner === s.conn) await endTransactionOf(s.conn);
+        continue;
+      }
+      owner = db.isInTransaction() ? s.conn : null;
+      send(s.conn, answer);
+    }
+  } finally {
+    running = false;
+  }
+  if (stopping && !queue.length) stopped?.();
+}
+
+async function endTransactionOf(conn) {
+  if (owner !== conn) return;
+  if (db.isInTransaction()) await db.exec("ROLLBACK");
+  owner = null;
+}
+
+/** Statements stuck behind another connection's transaction for too long are refused. */
+setInterval(() => {
+  if (owner === null) return;
+  const now = Date.now();
+  for (let i = queue.length - 1; i >= 0; i--) {
+    const s = queue[i];
+    if (s.conn === owner || now - s.at < WAIT_LIMIT_MS) continue;
+    queue.splice(i, 1);
+    send(s.conn, refusal("55P03", `waited ${Math.round((now - s.at) / 1000)} s for another connection's transaction (embedded database)`));
+  }
+}, 1000).unref();
 
 parentPort.on("message", (message) => {
   const { type, conn } = message ?? {};
   if (type === "wire") {
     if (stopping) return;
-    work = work.then(() => onWire(conn, message.data)).catch((err) => {
-      connections.delete(conn);
-      parentPort.postMessage({ type: "failed", conn, message: err instanceof Error ? err.message : String(err) });
-    });
+    let state = connections.get(conn);
+    if (!state) {
+      state = { pending: Buffer.alloc(0), started: false };
+      connections.set(conn, state);
+    }
+    const data = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+    state.pending = state.pending.length ? Buffer.concat([state.pending, data]) : data;
+    const bytes = completeMessages(state);
+    if (!bytes) return;
+    if (bytes.equals(BEGIN) && owner !== conn && !beginning.has(conn)) {
+      beginning.add(conn);
+      send(conn, BEGUN.slice());
+      return;
+    }
+    queue.push({ conn, bytes: new Uint8Array(bytes), at: Date.now() });
+    void drain();
   } else if (type === "close") {
-    work = work.then(async () => {
-      connections.delete(conn);
-      await rollBackIfOwnedBy(conn);
-    }).catch(() => undefined);
+    connections.delete(conn);
+    beginning.delete(conn);
+    for (let i = queue.length - 1; i >= 0; i--) if (queue[i].conn === conn) queue.splice(i, 1);
+    // A connection that dies inside its transaction (the pool drops it after an error) must not
+    // leave the session in it: roll back once its running statement (if any) has finished.
+    const settle = async () => {
+      while (running) await new Promise((r) => setImmediate(r));
+      await endTransactionOf(conn);
+      void drain();
+    };
+    void settle();
   } else if (type === "stop") {
     stopping = true;
-    work = work.then(async () => {
+    void (async () => {
+      if (running || queue.length) await new Promise((r) => (stopped = r));
       try {
         await db.close();
       } finally {
         parentPort.postMessage({ type: "stopped" });
       }
-    });
+    })();
   }
 });

@@ -1,0 +1,135 @@
+/**
+ * The embedded database: several driver connections over one PGlite session
+ * (src/platform/pglite-worker.mjs). What callers rely on: a transaction is isolated and atomic
+ * as on a server, statements of other connections wait for it and then see its result, a
+ * connection lost inside its transaction leaves nothing behind, and a caller that waits on
+ * itself gets an error instead of hanging.
+ */
+import type { Knex } from "knex";
+import { Database, openDatabase } from "../../src/platform/database";
+import type { Config } from "../../src/platform/config";
+
+const WAIT_LIMIT_MS = 1500;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("embedded database (one PGlite session, several connections)", () => {
+  let db: Database;
+  let knex: Knex;
+
+  beforeAll(async () => {
+    db = await openDatabase({ dataDir: "memory" } as Config, { embeddedWaitLimitMs: WAIT_LIMIT_MS });
+    knex = db.knex;
+    expect(db.kind).toBe("pglite");
+    await knex.schema.createTable("counters", (t) => {
+      t.text("id").primary();
+      t.integer("n").notNullable().defaultTo(0);
+      t.binary("blob");
+      t.jsonb("doc");
+    });
+  });
+
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  beforeEach(async () => {
+    await knex("counters").delete();
+  });
+
+  it("round-trips the types the platform stores (bytea, jsonb, timestamps, bigint counts)", async () => {
+    const blob = Buffer.from([0, 1, 2, 250, 255]);
+    await knex("counters").insert({ id: "a", n: 7, blob, doc: JSON.stringify({ seats: ["A-1"], paid: true }) });
+    const row = await knex("counters").where({ id: "a" }).first();
+    expect(Buffer.isBuffer(row.blob)).toBe(true);
+    expect(row.blob.equals(blob)).toBe(true);
+    expect(row.doc).toEqual({ seats: ["A-1"], paid: true });
+    const [{ now }] = (await knex.raw("select now() as now")).rows;
+    expect(now).toBeInstanceOf(Date);
+    const [{ count }] = await knex("counters").count({ count: "*" });
+    expect(count).toBe(1);
+  });
+
+  it("answers a bad statement with its PostgreSQL error and carries on", async () => {
+    await knex("counters").insert({ id: "dup" });
+    await expect(knex("counters").insert({ id: "dup" })).rejects.toMatchObject({ code: "23505" });
+    await expect(knex.raw("select * from no_such_table")).rejects.toMatchObject({ code: "42P01" });
+    expect(await knex("counters").count({ c: "*" })).toEqual([{ c: 1 }]);
+  });
+
+  it("keeps a transaction's writes from other connections until it commits, then shows them", async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const open = new Promise<void>((r) => (release = r));
+    const trx = knex.transaction(async (t) => {
+      await t("counters").insert({ id: "x", n: 1 });
+      seen.push("inserted");
+      await open;
+      seen.push("committing");
+    });
+    await sleep(50);
+    // Issued while the transaction is open: it waits for it, so it never sees a half-done state.
+    const outside = knex("counters").where({ id: "x" }).first().then((row) => seen.push(`outside sees n=${row?.n}`));
+    await sleep(100);
+    expect(seen).toEqual(["inserted"]);
+    release();
+    await Promise.all([trx, outside]);
+    expect(seen).toEqual(["inserted", "committing", "outside sees n=1"]);
+  });
+
+  it("rolls a failed transaction back entirely, whatever runs beside it", async () => {
+    await knex("counters").insert({ id: "c", n: 0 });
+    // 60 transactions at once on 32 connections, every fifth one fails after its write.
+    const results = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) =>
+        knex.transaction(async (t) => {
+          await t("counters").where({ id: "c" }).increment("n", 1);
+          await t("counters").insert({ id: `row-${i}` });
+          if (i % 5 === 0) throw new Error(`refused ${i}`);
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "rejected")).toHaveLength(12);
+    expect((await knex("counters").where({ id: "c" }).first()).n).toBe(48);
+    const rows = (await knex("counters").whereLike("id", "row-%").pluck("id")) as string[];
+    expect(rows).toHaveLength(48);
+    expect(rows.some((id) => Number(id.slice(4)) % 5 === 0)).toBe(false);
+  });
+
+  it("does not lose or reorder autocommit statements issued concurrently", async () => {
+    await knex("counters").insert({ id: "seq", n: 0 });
+    await Promise.all(Array.from({ length: 500 }, () => knex("counters").where({ id: "seq" }).increment("n", 1)));
+    expect((await knex("counters").where({ id: "seq" }).first()).n).toBe(500);
+  });
+
+  it("rolls back the transaction of a connection that is lost inside it", async () => {
+    const client = (knex as unknown as { client: { acquireConnection(): Promise<any>; releaseConnection(c: unknown): Promise<void> } }).client;
+    const conn = await client.acquireConnection();
+    await conn.query("BEGIN");
+    await conn.query("INSERT INTO counters (id, n) VALUES ('orphan', 1)");
+    // The pool drops a broken connection like this (its socket ends).
+    conn.end();
+    await client.releaseConnection(conn);
+    await sleep(100);
+    expect(await knex("counters").where({ id: "orphan" }).first()).toBeUndefined();
+    // The session is free again: other transactions run and commit.
+    await knex.transaction(async (t) => t("counters").insert({ id: "after" }));
+    expect(await knex("counters").where({ id: "after" }).first()).toBeDefined();
+  });
+
+  it("refuses a statement that waits too long behind another connection's transaction, instead of hanging", async () => {
+    const started = Date.now();
+    // The mistake this guards against: inside a transaction, awaiting a statement outside it.
+    const outcome = await knex
+      .transaction(async (t) => {
+        await t("counters").insert({ id: "inner" });
+        await knex("counters").count({ c: "*" });
+      })
+      .then(() => "committed", (err: Error) => err.message);
+    expect(outcome).toMatch(/another connection's transaction/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(WAIT_LIMIT_MS);
+    // The transaction that waited rolled back, and the database goes on.
+    expect(await knex("counters").where({ id: "inner" }).first()).toBeUndefined();
+    await knex("counters").insert({ id: "later" });
+    expect(await knex("counters").count({ c: "*" })).toEqual([{ c: 1 }]);
+  });
+});
