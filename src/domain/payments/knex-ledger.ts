@@ -1,4 +1,15 @@
-/** The mock provider's ledger in PostgreSQL (tables `mock_provider_*`), one transaction per unit of work. */
+/**
+ * The mock provider's ledger in PostgreSQL (tables `mock_provider_*`).
+ *
+ * A unit of work reads what it needs, then writes everything in one statement: the operation
+ * record and the authorization it changes, with the authorization written only if it is still
+ * as the unit read it (compare-and-set). One statement is atomic without a transaction, so a
+ * unit holds no transaction open across round trips (on the embedded database a transaction
+ * holds up every other statement until it ends). If the authorization changed in between, the
+ * unit runs again from its reads; if another unit recorded the same idempotency key first, the
+ * statement fails and the provider replays that unit's response. A unit that writes more than
+ * one authorization (none of the provider's do) runs in a transaction with the rows locked.
+ */
 import type { Knex } from "knex";
 import type { MockAuthorization, MockLedger, MockLedgerTx, StoredOperation } from "./mock-provider";
 
@@ -12,54 +23,143 @@ interface AuthRow {
   card_last4: string;
 }
 
+/** Units that lost every compare-and-set to concurrent ones give up after this many runs. */
+const MAX_RUNS = 10;
+
+const OPERATIONS = "mock_provider_operations";
+const AUTHORIZATIONS = "mock_provider_authorizations";
+
+function toAuthorization(row: AuthRow): MockAuthorization {
+  return {
+    id: row.id,
+    amountCents: row.amount_cents,
+    currency: row.currency,
+    status: row.status,
+    capturedCents: row.captured_cents,
+    refundedCents: row.refunded_cents,
+    last4: row.card_last4,
+  };
+}
+
+function toOperation(key: string, row: { operation: string; request_hash: string; response: unknown }): StoredOperation {
+  return { key, operation: row.operation, requestHash: row.request_hash, response: row.response };
+}
+
+const operationRow = (op: StoredOperation) => ({
+  idempotency_key: op.key,
+  operation: op.operation,
+  request_hash: op.requestHash,
+  response: JSON.stringify(op.response),
+});
+
+const authorizationRow = (a: MockAuthorization) => ({
+  id: a.id,
+  amount_cents: a.amountCents,
+  currency: a.currency,
+  status: a.status,
+  captured_cents: a.capturedCents,
+  refunded_cents: a.refundedCents,
+  card_last4: a.last4,
+});
+
+/** Thrown inside a unit whose authorization changed under it: the unit runs again. */
+class Stale extends Error {}
+
 export class KnexMockLedger implements MockLedger {
   constructor(private db: Knex) {}
 
   async peek(key: string): Promise<StoredOperation | null> {
-    const row = await this.db("mock_provider_operations").where({ idempotency_key: key }).first();
-    return row ? { key, operation: row.operation, requestHash: row.request_hash, response: row.response } : null;
+    const row = await this.db(OPERATIONS).where({ idempotency_key: key }).first();
+    return row ? toOperation(key, row) : null;
   }
 
-  run<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
+  async run<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
+    for (let run = 1; ; run++) {
+      try {
+        return await this.runOnce(work);
+      } catch (err) {
+        if (!(err instanceof Stale) || run >= MAX_RUNS) throw err;
+      }
+    }
+  }
+
+  private async runOnce<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
+    const db = this.db;
+    /** Authorizations as read, by id (null: read and not found). */
+    const read = new Map<string, AuthRow | null>();
+    const saved = new Map<string, MockAuthorization>();
+    const operations: StoredOperation[] = [];
+    const tx: MockLedgerTx = {
+      async operation(key) {
+        const row = await db(OPERATIONS).where({ idempotency_key: key }).first();
+        return row ? toOperation(key, row) : null;
+      },
+      async insertOperation(op) {
+        operations.push(op);
+      },
+      async authorization(id) {
+        const row: AuthRow | undefined = await db(AUTHORIZATIONS).where({ id }).first();
+        read.set(id, row ?? null);
+        return row ? toAuthorization(row) : null;
+      },
+      async saveAuthorization(a) {
+        saved.set(a.id, a);
+      },
+    };
+    const result = await work(tx);
+    if (saved.size > 1 || operations.length > 1) return this.inTransaction(work);
+    await this.write([...saved.values()][0], read, operations[0]);
+    return result;
+  }
+
+  /**
+   * One statement: the authorization (inserted, or updated if unchanged since it was read) and
+   * the operation, which is recorded only if the authorization was written.
+   */
+  private async write(auth: MockAuthorization | undefined, read: Map<string, AuthRow | null>, op: StoredOperation | undefined) {
+    const db = this.db;
+    if (!auth) {
+      if (op) await db(OPERATIONS).insert(operationRow(op));
+      return;
+    }
+    const row = authorizationRow(auth);
+    const before = read.get(auth.id);
+    const change = before
+      ? db(AUTHORIZATIONS)
+          .where({ id: before.id, status: before.status, captured_cents: before.captured_cents, refunded_cents: before.refunded_cents })
+          .update({ status: row.status, captured_cents: row.captured_cents, refunded_cents: row.refunded_cents, updated_at: db.fn.now() })
+          .returning("id")
+      : db(AUTHORIZATIONS).insert(row).returning("id");
+    const { sql, bindings } = change.toSQL();
+    const written = op
+      ? await db.raw<{ rows: unknown[] }>(
+          `WITH changed AS (${sql})
+           INSERT INTO ${OPERATIONS} (idempotency_key, operation, request_hash, response)
+           SELECT ?, ?, ?, ?::jsonb FROM changed RETURNING idempotency_key`,
+          [...bindings, op.key, op.operation, op.requestHash, JSON.stringify(op.response)],
+        )
+      : await db.raw<{ rows: unknown[] }>(sql, [...bindings]);
+    if (!written.rows.length) throw new Stale(`authorization ${auth.id} changed meanwhile`);
+  }
+
+  /** The general case: the unit in a transaction, the authorizations it reads locked until it ends. */
+  private inTransaction<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
     return this.db.transaction(async (trx) => {
       const tx: MockLedgerTx = {
         async operation(key) {
-          const row = await trx("mock_provider_operations").where({ idempotency_key: key }).first();
-          return row ? { key, operation: row.operation, requestHash: row.request_hash, response: row.response } : null;
+          const row = await trx(OPERATIONS).where({ idempotency_key: key }).first();
+          return row ? toOperation(key, row) : null;
         },
-        async insertOperation(op: StoredOperation) {
-          await trx("mock_provider_operations").insert({
-            idempotency_key: op.key,
-            operation: op.operation,
-            request_hash: op.requestHash,
-            response: JSON.stringify(op.response),
-          });
+        async insertOperation(op) {
+          await trx(OPERATIONS).insert(operationRow(op));
         },
         async authorization(id) {
-          const row: AuthRow | undefined = await trx("mock_provider_authorizations").where({ id }).forUpdate().first();
-          return row
-            ? {
-                id: row.id,
-                amountCents: row.amount_cents,
-                currency: row.currency,
-                status: row.status,
-                capturedCents: row.captured_cents,
-                refundedCents: row.refunded_cents,
-                last4: row.card_last4,
-              }
-            : null;
+          const row: AuthRow | undefined = await trx(AUTHORIZATIONS).where({ id }).forUpdate().first();
+          return row ? toAuthorization(row) : null;
         },
         async saveAuthorization(a) {
-          await trx("mock_provider_authorizations")
-            .insert({
-              id: a.id,
-              amount_cents: a.amountCents,
-              currency: a.currency,
-              status: a.status,
-              captured_cents: a.capturedCents,
-              refunded_cents: a.refundedCents,
-              card_last4: a.last4,
-            })
+          await trx(AUTHORIZATIONS)
+            .insert(authorizationRow(a))
             .onConflict("id")
             .merge(["status", "captured_cents", "refunded_cents", "updated_at"]);
         },
