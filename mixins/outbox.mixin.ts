@@ -144,6 +144,30 @@ export async function writeOutbox<C extends ChannelName>(
   return id;
 }
 
+/**
+ * A change and its event in one statement, with no transaction: `change` is an UPDATE ...
+ * RETURNING (built, not run), and the event is written to the outbox only if it changed a row.
+ * Answers whether it did. One statement is atomic on its own; on the embedded database a
+ * transaction would hold up every other statement for its round trips.
+ */
+export async function changeWithOutbox<C extends ChannelName>(
+  db: Knex,
+  change: Knex.QueryBuilder,
+  channel: C,
+  payload: ChannelPayloads[C],
+  opts: { key?: string } = {},
+): Promise<boolean> {
+  const { sql, bindings } = change.toSQL();
+  const written = await db.raw<{ rows: unknown[] }>(
+    `WITH changed AS (${sql})
+     INSERT INTO outbox (id, channel, key, payload) SELECT ?, ?, ?, ?::jsonb FROM changed LIMIT 1 RETURNING seq`,
+    [...bindings, randomUUID(), channel, opts.key ?? null, JSON.stringify(payload)],
+  );
+  if (!written.rows.length) return false;
+  live.forEach((rt) => rt.wake());
+  return true;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class DurableRuntime {

@@ -14,7 +14,7 @@ import type { Knex } from "knex";
 import type { Service, ServiceSchema } from "moleculer";
 import { Channels } from "../channels";
 import { DbMixin } from "../mixins/db.mixin";
-import { OutboxMixin, writeOutbox } from "../mixins/outbox.mixin";
+import { changeWithOutbox, OutboxMixin, writeOutbox } from "../mixins/outbox.mixin";
 import { backoffDelay } from "../src/domain/backoff";
 import { alreadyCancelled, cancellable, declineReason, FailureReason, OrderStatus, SAGA_BACKOFF, SagaStep } from "../src/domain/orders";
 import type { CardInput } from "../src/domain/payments";
@@ -424,30 +424,26 @@ const OrdersService: ServiceSchema = {
             }
             throw err;
           }
-          const confirmed = await this.db.transaction(async (trx) => {
-            const rows = await trx("orders")
+          const confirmed = await changeWithOutbox(
+            this.db,
+            this.db("orders")
               .where({ id: order.id, step: "CAPTURE", status: "PENDING" })
-              .update({ status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null, updated_at: trx.fn.now() })
-              .returning("id");
-            if (!rows.length) return false;
-            await writeOutbox(
-              trx,
-              Channels.ORDERS_CONFIRMED,
-              {
-                orderId: order.id,
-                userId: order.user_id,
-                email: order.email,
-                holderName: order.holder_name,
-                sessionId: order.session_id,
-                eventId: order.event_id,
-                currency: order.currency,
-                totalCents: order.total_cents,
-                items: order.items,
-              },
-              { key: order.id },
-            );
-            return true;
-          });
+              .update({ status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null, updated_at: this.db.fn.now() })
+              .returning("id"),
+            Channels.ORDERS_CONFIRMED,
+            {
+              orderId: order.id,
+              userId: order.user_id,
+              email: order.email,
+              holderName: order.holder_name,
+              sessionId: order.session_id,
+              eventId: order.event_id,
+              currency: order.currency,
+              totalCents: order.total_cents,
+              items: order.items,
+            },
+            { key: order.id },
+          );
           if (confirmed) this.announce(order, "CONFIRMED");
           return;
         }
@@ -488,15 +484,16 @@ const OrdersService: ServiceSchema = {
 
     /** PENDING -> FAILED with its reason and the durable event, then compensation. */
     async fail(this: OrdersThis, order: OrderRow, reason: FailureReason): Promise<boolean> {
-      const failed = await this.db.transaction(async (trx) => {
-        const rows = await trx("orders")
+      const failed = await changeWithOutbox(
+        this.db,
+        this.db("orders")
           .where({ id: order.id, step: order.step, status: "PENDING" })
-          .update({ status: "FAILED", reason, step: "COMPENSATE", step_attempts: 0, updated_at: trx.fn.now() })
-          .returning("id");
-        if (!rows.length) return false;
-        await writeOutbox(trx, Channels.ORDERS_FAILED, { orderId: order.id, userId: order.user_id, email: order.email, reason }, { key: order.id });
-        return true;
-      });
+          .update({ status: "FAILED", reason, step: "COMPENSATE", step_attempts: 0, updated_at: this.db.fn.now() })
+          .returning("id"),
+        Channels.ORDERS_FAILED,
+        { orderId: order.id, userId: order.user_id, email: order.email, reason },
+        { key: order.id },
+      );
       if (failed) this.announce(order, "FAILED", reason);
       return failed;
     },
