@@ -58,8 +58,23 @@ export async function renderPdfs(db: Knex, ticketIds: string[]): Promise<Rendere
   const have = new Set((await db("ticket_files").whereIn("ticket_id", ticketIds).pluck("ticket_id")) as string[]);
   const missing = ticketIds.filter((id) => !have.has(id));
   const out: RenderedPdf[] = [];
-  for (const doc of await loadTicketDocuments(db, missing)) out.push({ ticketId: doc.ticketId, pdf: await renderTicketPdf(doc) });
+  for (const doc of await loadTicketDocuments(db, missing)) out.push({ ticketId: doc.ticketId, pdf: await renderInTurn(doc) });
   return out;
+}
+
+let renderLane: Promise<unknown> = Promise.resolve();
+
+/**
+ * PDFs render one at a time on this thread, each after the event loop has polled for I/O
+ * (setImmediate). A render is CPU work of a millisecond or two that finishes within one task;
+ * the PDF worker starts up to 16 orders' renders at once, and run back to back they kept the
+ * event loop from everything else for 60-120 ms, database answers included (and a transaction
+ * waiting for its next answer holds up every other statement on the embedded database).
+ */
+function renderInTurn(doc: TicketDocument): Promise<Buffer> {
+  const rendered = renderLane.then(() => new Promise<void>((r) => setImmediate(r))).then(() => renderTicketPdf(doc));
+  renderLane = rendered.catch(() => undefined);
+  return rendered;
 }
 
 /** Stores rendered PDFs by ticket id; two workers racing on one ticket both render and the first insert wins. */
