@@ -14,7 +14,11 @@
  *
  * Consuming: `channels: { [name]: durable(handler, opts) }` in a service that uses OutboxMixin.
  * The handler runs in a transaction that also inserts (message id, consumer group) into
- * `channel_inbox`; a redelivered message finds the row and changes nothing. A handler that throws
+ * `channel_inbox`; a redelivered message finds the row and changes nothing. A consumer whose
+ * effects are idempotent on their own (a unique key, a status that moves once) can say
+ * `inbox: false`: it gets the database instead of a transaction, and makes each of its changes
+ * atomic itself (one statement, or a transaction of its own). On the embedded database that
+ * matters: a transaction holds up every other statement for all of its round trips. A handler that throws
  * is not redelivered at once (the library would, with no backoff): the failure is recorded in
  * `failed_messages` and retried with exponential backoff by any node running that consumer;
  * after `maxAttempts` it is DEAD, listed by `outbox.deadLetters` and put back by `outbox.replay`.
@@ -44,6 +48,7 @@ export interface MessageInfo {
  */
 export const NOTHING_TO_DO: unique symbol = Symbol("durable: nothing to do");
 
+/** `trx` is the delivery's transaction, or the database itself for a consumer with `inbox: false`. */
 export type DurableHandler<P = any> = (this: any, payload: P, trx: Knex.Transaction, message: MessageInfo, prepared?: any) => Promise<unknown>;
 
 export interface DurableOptions {
@@ -62,6 +67,12 @@ export interface DurableOptions {
    * must not change anything itself. Returning NOTHING_TO_DO acknowledges the message at once.
    */
   prepare?: (this: any, payload: any, message: MessageInfo) => Promise<unknown>;
+  /**
+   * False for a consumer that is idempotent without the inbox: no inbox row and no transaction
+   * per delivery; the handler gets the database and must make each change atomic itself, and
+   * may run again for a redelivered message. Default true.
+   */
+  inbox?: boolean;
 }
 
 const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
@@ -93,6 +104,7 @@ interface Consumer {
   group: string;
   handler: DurableHandler;
   prepare?: DurableOptions["prepare"];
+  inbox: boolean;
   maxAttempts: number;
   backoff: BackoffPolicy;
 }
@@ -164,8 +176,13 @@ export async function changeWithOutbox<C extends ChannelName>(
     [...bindings, randomUUID(), channel, opts.key ?? null, JSON.stringify(payload)],
   );
   if (!written.rows.length) return false;
-  live.forEach((rt) => rt.wake());
+  wakeRelays();
   return true;
+}
+
+/** Tells this process's relays that outbox rows were just committed (outside `writeOutbox`). */
+export function wakeRelays() {
+  live.forEach((rt) => rt.wake());
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -428,6 +445,10 @@ export class DurableRuntime {
     const message = { id: messageId, channel: consumer.channel, group: consumer.group, attempt };
     const prepared = consumer.prepare ? await consumer.prepare.call(consumer.svc, payload, message) : undefined;
     if (prepared === NOTHING_TO_DO) return false;
+    if (!consumer.inbox) {
+      await consumer.handler.call(consumer.svc, payload, db as Knex.Transaction, message, prepared);
+      return true;
+    }
     return db.transaction(async (trx) => {
       const inserted = await trx("channel_inbox")
         .insert({ message_id: messageId, consumer_group: consumer.group, channel: consumer.channel })
@@ -574,6 +595,7 @@ export const OutboxMixin: ServiceSchema = {
         group: opts.group ?? this.fullName,
         handler,
         prepare: opts.prepare,
+        inbox: opts.inbox ?? true,
         maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
         backoff: opts.backoff ?? DEFAULT_BACKOFF,
       });

@@ -77,13 +77,17 @@ function renderInTurn(doc: TicketDocument): Promise<Buffer> {
   return rendered;
 }
 
-/** Stores rendered PDFs by ticket id; two workers racing on one ticket both render and the first insert wins. */
-export async function storePdfs(db: Knex, rendered: RenderedPdf[]): Promise<number> {
-  if (!rendered.length) return 0;
-  const inserted = await db("ticket_files")
+/** The insert of rendered PDFs by ticket id; two workers racing on one ticket both render and the first insert wins. */
+export function storePdfsQuery(db: Knex, rendered: RenderedPdf[]) {
+  return db("ticket_files")
     .insert(rendered.map((r) => ({ ticket_id: r.ticketId, content_type: "application/pdf", content: r.pdf, size: r.pdf.length })))
     .onConflict("ticket_id").ignore().returning("ticket_id");
-  return inserted.length;
+}
+
+/** Stores rendered PDFs by ticket id (see storePdfsQuery). */
+export async function storePdfs(db: Knex, rendered: RenderedPdf[]): Promise<number> {
+  if (!rendered.length) return 0;
+  return (await storePdfsQuery(db, rendered)).length;
 }
 
 /** Renders and stores the PDFs of those tickets that have none yet (on demand, outside any transaction). */

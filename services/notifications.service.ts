@@ -78,13 +78,15 @@ const NotificationsService: ServiceSchema = {
   settings: { rest: "/" },
 
   channels: {
-    [Channels.ORDERS_CONFIRMED]: durable<OrdersConfirmed>(async function (this: any, p, trx) {
-      await this.recordConfirmation(trx, p);
-    }, { group: "notifications" }),
-    // Waits for orders.confirmed to be recorded if it overtook it: more patient retries.
-    [Channels.TICKETS_RENDERED]: durable<TicketsRendered>(async function (this: any, p, trx) {
-      await this.sendConfirmation(trx, p.orderId);
-    }, { group: "notifications", maxAttempts: 12, backoff: { baseMs: 500, maxMs: 60_000 } }),
+    // One insert, idempotent by UNIQUE(order_id, kind): no inbox needed.
+    [Channels.ORDERS_CONFIRMED]: durable<OrdersConfirmed>(async function (this: any, p, db) {
+      await this.recordConfirmation(db, p);
+    }, { group: "notifications", inbox: false }),
+    // Idempotent by the row's move to SENT, which happens once. Waits for orders.confirmed to be
+    // recorded if it overtook it: more patient retries.
+    [Channels.TICKETS_RENDERED]: durable<TicketsRendered>(async function (this: any, p, db) {
+      await this.sendConfirmation(db, p.orderId);
+    }, { group: "notifications", inbox: false, maxAttempts: 12, backoff: { baseMs: 500, maxMs: 60_000 } }),
     [Channels.ORDERS_FAILED]: durable<OrdersFailed>(async function (this: any, p, trx) {
       await this.sendOnce(trx, "order_failed", p.orderId, p.userId, p.email, { reason: p.reason });
     }, { group: "notifications" }),
@@ -112,7 +114,7 @@ const NotificationsService: ServiceSchema = {
   },
 
   methods: {
-    async recordConfirmation(this: any, trx: Knex.Transaction, p: OrdersConfirmed) {
+    async recordConfirmation(this: any, db: Knex, p: OrdersConfirmed) {
       const context = {
         holderName: p.holderName,
         sessionId: p.sessionId,
@@ -121,13 +123,18 @@ const NotificationsService: ServiceSchema = {
         totalCents: p.totalCents,
         items: p.items.map((i) => ({ seatLabel: i.seatLabel, category: i.category, amountCents: i.amountCents })),
       };
-      await trx("notifications")
+      await db("notifications")
         .insert({ id: randomUUID(), user_id: p.userId, order_id: p.orderId, kind: "order_confirmed", recipient: p.email, status: "WAITING", context: JSON.stringify(context) })
         .onConflict(["order_id", "kind"]).ignore();
     },
 
-    async sendConfirmation(this: any, trx: Knex.Transaction, orderId: string) {
-      const db = trx;
+    /**
+     * The confirmation with every ticket attached, once. Everything is read and the message
+     * composed before the transaction; in it, the row moves to SENT (only from another status:
+     * this is what makes a repeated delivery send nothing) and the message is sent, so a failed
+     * send rolls the move back and the delivery is retried.
+     */
+    async sendConfirmation(this: any, db: Knex, orderId: string) {
       const row: NotificationRow | undefined = await db("notifications").where({ order_id: orderId, kind: "order_confirmed" }).first();
       if (!row) throw new ConfirmationNotRecorded(`order ${orderId}: tickets rendered before the confirmation was recorded`);
       if (row.status === "SENT") return;
@@ -154,7 +161,29 @@ const NotificationsService: ServiceSchema = {
         content: f.content,
         contentType: "application/pdf",
       }));
-      await this.deliver(trx, row, mail, attachments);
+      const composed = await this.composer.sendMail(this.mailOptions(row, mail, attachments));
+      const message: Buffer = composed.message;
+      await db.transaction(async (trx) => {
+        const claimed = await trx("notifications").where({ id: row.id }).whereNot({ status: "SENT" }).update({
+          status: "SENT", subject: mail.subject, sent_at: trx.fn.now(), message_id: composed.messageId ?? null, attachments: attachments.length,
+          raw: this.mailDir || this.smtp ? null : message,
+        }).returning("id");
+        if (!claimed.length) return;
+        if (this.smtp) await this.transport.sendMail({ envelope: composed.envelope, raw: message });
+        else if (this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), message);
+      });
+    },
+
+    mailOptions(this: any, row: NotificationRow, mail: RenderedMail, attachments: Attachment[]) {
+      return {
+        from: this.platform.config.mailFrom,
+        to: row.recipient,
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+        attachments,
+        headers: { "X-TicketFlash-Notification": row.id },
+      };
     },
 
     /** Failure and cancellation mails: recorded and sent in one step, once per order. */
@@ -178,15 +207,7 @@ const NotificationsService: ServiceSchema = {
 
     /** Sends, then marks the row SENT in the same transaction; a failure rolls both back. */
     async deliver(this: any, trx: Knex.Transaction, row: NotificationRow, mail: RenderedMail, attachments: Attachment[]) {
-      const info = await this.transport.sendMail({
-        from: this.platform.config.mailFrom,
-        to: row.recipient,
-        subject: mail.subject,
-        text: mail.text,
-        html: mail.html,
-        attachments,
-        headers: { "X-TicketFlash-Notification": row.id },
-      });
+      const info = await this.transport.sendMail(this.mailOptions(row, mail, attachments));
       let raw: Buffer | null = null;
       if (info.message) {
         const message = Buffer.isBuffer(info.message) ? info.message : Buffer.from(String(info.message));
@@ -201,6 +222,9 @@ const NotificationsService: ServiceSchema = {
 
   started(this: any) {
     const config = this.platform.config;
+    // Builds a message without sending it (a stream transport): composed outside any transaction.
+    this.composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
+    this.smtp = !!config.smtpUrl;
     if (config.smtpUrl) {
       // Short timeouts: a send runs inside the consumer's transaction (embedded mode has one
       // database connection), so an unreachable server must fail fast and be retried later.

@@ -5,12 +5,14 @@
  * `tickets.rendered` for the order and tells the buyer's socket with `tickets.ready`.
  *
  * A redelivered `tickets.issued` renders nothing twice (the stored files are skipped) but
- * publishes `tickets.rendered` again; its consumers are idempotent.
+ * publishes `tickets.rendered` again; its consumers are idempotent. So this consumer needs no
+ * inbox: the files and the event are written in one statement.
  */
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
-import { durable, OutboxMixin, writeOutbox } from "../mixins/outbox.mixin";
-import { RenderedPdf, renderPdfs, storePdfs } from "../mixins/ticket-files";
+import { randomUUID } from "crypto";
+import { durable, OutboxMixin, wakeRelays } from "../mixins/outbox.mixin";
+import { RenderedPdf, renderPdfs, storePdfsQuery } from "../mixins/ticket-files";
 import { Channels, TicketsIssued } from "../channels";
 
 const TicketPdfService: ServiceSchema = {
@@ -18,16 +20,27 @@ const TicketPdfService: ServiceSchema = {
   mixins: [DbMixin, OutboxMixin],
 
   channels: {
-    [Channels.TICKETS_ISSUED]: durable<TicketsIssued>(async function (this: any, issued, trx, _message, rendered: RenderedPdf[]) {
-      await storePdfs(trx, rendered);
-      await writeOutbox(trx, Channels.TICKETS_RENDERED, { orderId: issued.orderId, userId: issued.userId, ticketIds: issued.ticketIds }, { key: issued.orderId });
+    [Channels.TICKETS_ISSUED]: durable<TicketsIssued>(async function (this: any, issued, db, _message, rendered: RenderedPdf[]) {
+      // The files and `tickets.rendered` in one statement (no inbox, no transaction): a stored
+      // file is never stored twice, and a repeated `tickets.rendered` changes nothing downstream.
+      const event = db("outbox").insert({
+        id: randomUUID(),
+        channel: Channels.TICKETS_RENDERED,
+        key: issued.orderId,
+        payload: JSON.stringify({ orderId: issued.orderId, userId: issued.userId, ticketIds: issued.ticketIds }),
+      });
+      if (rendered.length) {
+        const files = storePdfsQuery(db, rendered).toSQL();
+        const outbox = event.toSQL();
+        await db.raw(`WITH stored AS (${files.sql}) ${outbox.sql}`, [...files.bindings, ...outbox.bindings]);
+      } else await event;
+      wakeRelays();
       // Only once the files are committed may the buyer's browser come and fetch them.
-      trx.executionPromise.then(() => {
-        for (const ticketId of issued.ticketIds) this.broker.emit("tickets.ready", { ticketId, orderId: issued.orderId, userId: issued.userId });
-      }, () => undefined);
+      for (const ticketId of issued.ticketIds) this.broker.emit("tickets.ready", { ticketId, orderId: issued.orderId, userId: issued.userId });
     }, {
       group: "ticket-pdf",
-      // Rendering is CPU work: done before the transaction opens, not while it holds a connection.
+      inbox: false,
+      // Rendering is CPU work: done first, so that no statement waits on it.
       prepare(this: any, issued: TicketsIssued) {
         return renderPdfs(this.db, issued.ticketIds);
       },

@@ -12,7 +12,7 @@ import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
 import { readTicketPdf, renderMissingPdfs } from "../mixins/ticket-files";
-import { durable, OutboxMixin, writeOutbox } from "../mixins/outbox.mixin";
+import { durable, OutboxMixin, wakeRelays } from "../mixins/outbox.mixin";
 import { Channels, OrdersCancelled, OrdersConfirmed } from "../channels";
 import { signTicketCode } from "../src/domain/ticket-code";
 import { renderTicketQrPng } from "../src/domain/ticket-pdf";
@@ -63,6 +63,8 @@ export const ticketRevoked = (ticketId: string) =>
 
 // An order cancelled before its confirmation reached us gets revoked tickets, never valid ones.
 const CANCELLED_ORDER_STATUSES = ["CANCELLED", "REFUNDED"];
+/** True when the order (the one binding) was cancelled: its tickets are born revoked. */
+const ORDER_CANCELLED_SQL = `EXISTS (SELECT 1 FROM orders WHERE id = ? AND status IN (${CANCELLED_ORDER_STATUSES.map((s) => `'${s}'`).join(", ")}))`;
 
 const TicketsService: ServiceSchema = {
   name: "tickets",
@@ -70,9 +72,9 @@ const TicketsService: ServiceSchema = {
   settings: { rest: "/" },
 
   channels: {
-    [Channels.ORDERS_CONFIRMED]: durable<OrdersConfirmed>(async function (this: any, order, trx) {
-      await this.issueTickets(trx, order);
-    }, { group: "tickets" }),
+    [Channels.ORDERS_CONFIRMED]: durable<OrdersConfirmed>(async function (this: any, order, db) {
+      await this.issueTickets(db, order);
+    }, { group: "tickets", inbox: false }),
     [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(async function (this: any, order, trx) {
       await this.revokeTickets(trx, order.orderId);
     }, { group: "tickets" }),
@@ -162,15 +164,14 @@ const TicketsService: ServiceSchema = {
     },
 
     /**
-     * One ticket per order item, in the consumer's transaction together with the `tickets.issued`
-     * outbox record. UNIQUE(order_id, position) makes a second confirmation of the same order
-     * (whatever its message id) insert nothing and publish nothing.
+     * One ticket per order item and the `tickets.issued` outbox record, in one statement (no
+     * inbox, no transaction: UNIQUE(order_id, position) makes a second confirmation of the same
+     * order, whatever its message id, insert nothing and publish nothing). A cancellation that
+     * overtook the confirmation: its tickets are born revoked, decided in the same statement.
      */
-    async issueTickets(this: any, trx: Knex.Transaction, order: OrdersConfirmed): Promise<string[]> {
+    async issueTickets(this: any, db: Knex, order: OrdersConfirmed): Promise<string[]> {
+      if (!order.items.length) return [];
       const privateKey: string = this.platform.secrets.ticketPrivateKey;
-      // A cancellation that overtook the confirmation: its tickets are born revoked.
-      const current = await trx("orders").where({ id: order.orderId }).first("status");
-      const cancelled = !!current && CANCELLED_ORDER_STATUSES.includes(current.status);
       const rows = order.items.map((item) => {
         const id = randomUUID();
         const claims = { ticketId: id, sessionId: order.sessionId, seatId: item.seatId, seatLabel: item.seatLabel, holderName: order.holderName ?? "" };
@@ -185,17 +186,23 @@ const TicketsService: ServiceSchema = {
           seat_label: item.seatLabel,
           category: item.category ?? null,
           holder_name: order.holderName ?? "",
-          status: cancelled ? "REVOKED" : "VALID",
-          revoked_at: cancelled ? new Date() : null,
+          status: db.raw(`CASE WHEN ${ORDER_CANCELLED_SQL} THEN 'REVOKED' ELSE 'VALID' END`, [order.orderId]),
+          revoked_at: db.raw(`CASE WHEN ${ORDER_CANCELLED_SQL} THEN now() END`, [order.orderId]),
           code: signTicketCode(claims, privateKey),
         };
       });
-      if (!rows.length) return [];
-      const inserted: Array<{ id: string }> = await trx("tickets").insert(rows).onConflict(["order_id", "position"]).ignore().returning("id");
-      if (!inserted.length) return [];
-      const ticketIds = inserted.map((r) => r.id);
-      await writeOutbox(trx, Channels.TICKETS_ISSUED, { orderId: order.orderId, userId: order.userId, ticketIds }, { key: order.orderId });
-      return ticketIds;
+      const insert = db("tickets").insert(rows).onConflict(["order_id", "position"]).ignore().returning(["id", "position"]).toSQL();
+      const issued = await db.raw<{ rows: Array<{ ticket_ids: string[] }> }>(
+        `WITH issued AS (${insert.sql})
+         INSERT INTO outbox (id, channel, key, payload)
+         SELECT ?, ?, ?, jsonb_build_object('orderId', ?::text, 'userId', ?::text, 'ticketIds', jsonb_agg(id ORDER BY position))
+           FROM issued HAVING count(*) > 0
+         RETURNING payload->'ticketIds' AS ticket_ids`,
+        [...insert.bindings, randomUUID(), Channels.TICKETS_ISSUED, order.orderId, order.orderId, order.userId],
+      );
+      if (!issued.rows.length) return [];
+      wakeRelays();
+      return issued.rows[0].ticket_ids;
     },
 
     async revokeTickets(this: any, trx: Knex.Transaction, orderId: string): Promise<string[]> {

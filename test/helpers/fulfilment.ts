@@ -93,6 +93,17 @@ export function getBinary(url: string, token?: string): Promise<{ status: number
 export { waitFor } from "./infra";
 
 /** Messages of `channel` that consumer `group` has processed (the outbox runtime's inbox). */
+/**
+ * Messages of `channel` for `key` that the relay has delivered. In embedded mode a delivery ends
+ * when every consumer has handled it, so this also counts what consumers without an inbox
+ * (`durable(..., { inbox: false })`) have processed.
+ */
+export async function delivered(node: TestNode, channel: string, key: string): Promise<number> {
+  const db = await node.platform.db();
+  const [{ c }] = await db("outbox").where({ channel, key, status: "SENT" }).count<{ c: number }[]>({ c: "*" });
+  return Number(c);
+}
+
 export async function processed(node: TestNode, group: string, channel: string): Promise<number> {
   const db = await node.platform.db();
   const [{ c }] = await db("channel_inbox").where({ consumer_group: group, channel }).count<{ c: number }[]>({ c: "*" });

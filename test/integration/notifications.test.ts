@@ -12,7 +12,7 @@ import path from "path";
 import { Channels } from "../../channels";
 import { startTestNode, TestNode } from "../helpers/node";
 import { decodeQrFromPdf } from "../helpers/qr";
-import { CatalogFixture, confirm, confirmedOrder, createCatalog, mimeAttachments, processed, publish, TestUser, userOf, waitFor } from "../helpers/fulfilment";
+import { CatalogFixture, confirm, confirmedOrder, createCatalog, delivered, mimeAttachments, processed, publish, TestUser, userOf, waitFor } from "../helpers/fulfilment";
 
 const SERVICES = ["api", "tickets", "ticket-pdf", "notifications"];
 
@@ -104,6 +104,23 @@ describe("notifications (in memory: the message is kept in its row)", () => {
     expect(attachments.map((a) => a.contentType)).toEqual(["application/pdf", "application/pdf"]);
     const codes = await ticketCodes(node, order.orderId);
     expect(attachments.map((a) => decodeQrFromPdf(a.content))).toEqual(codes);
+  });
+
+  it("mails the confirmation once, however often and however concurrently tickets.rendered arrives", async () => {
+    const order = confirmedOrder(buyer, catalog, [4]);
+    await confirm(node, order);
+    const n = await sentNotification(buyer, order.orderId, "order_confirmed");
+    const db = await node.platform.db();
+    const first = await db("notifications").where({ id: n.id }).first();
+    const rendered = { orderId: order.orderId, userId: buyer.id, ticketIds: (await db("tickets").where({ order_id: order.orderId }).pluck("id")) as string[] };
+    const before = await delivered(node, Channels.TICKETS_RENDERED, order.orderId);
+    await Promise.all([publish(node, Channels.TICKETS_RENDERED, rendered), publish(node, Channels.TICKETS_RENDERED, rendered), publish(node, Channels.TICKETS_RENDERED, rendered)]);
+    await waitFor("the repeats delivered", async () => (await delivered(node, Channels.TICKETS_RENDERED, order.orderId)) === before + 3);
+    const rows = await db("notifications").where({ order_id: order.orderId, kind: "order_confirmed" });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: "SENT", message_id: first.message_id });
+    expect(rows[0].sent_at).toEqual(first.sent_at);
+    expect(rows[0].raw.equals(first.raw)).toBe(true);
   });
 
   it("escapes the buyer's name and the event title in the HTML part", async () => {

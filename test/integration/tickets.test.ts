@@ -9,7 +9,7 @@ import { Channels } from "../../channels";
 import { signTicketCode, verifyTicketCode } from "../../src/domain/ticket-code";
 import { startTestNode, TestNode } from "../helpers/node";
 import { decodeQrFromPdf, decodeQrPng, pdfInfo, pdfText } from "../helpers/qr";
-import { CatalogFixture, confirm, confirmedOrder, createCatalog, processed, publish, TestUser, userOf, waitFor, getBinary } from "../helpers/fulfilment";
+import { CatalogFixture, confirm, confirmedOrder, createCatalog, delivered, publish, TestUser, userOf, waitFor, getBinary } from "../helpers/fulfilment";
 
 const ready: Array<{ ticketId: string; orderId: string; userId: string }> = [];
 const spy: ServiceSchema = {
@@ -109,10 +109,10 @@ describe("tickets", () => {
 
     it("a redelivered confirmation issues nothing new and publishes nothing new", async () => {
       const db = await node.platform.db();
-      const before = await processed(node, "tickets", Channels.ORDERS_CONFIRMED);
+      const before = await delivered(node, Channels.ORDERS_CONFIRMED, order.orderId);
       await confirm(node, order);
       await confirm(node, { ...order });
-      await waitFor("both redeliveries processed", async () => (await processed(node, "tickets", Channels.ORDERS_CONFIRMED)) === before + 2);
+      await waitFor("both redeliveries processed", async () => (await delivered(node, Channels.ORDERS_CONFIRMED, order.orderId)) === before + 2);
       expect(await db("tickets").where({ order_id: order.orderId })).toHaveLength(2);
       const issued = await db("outbox").where({ channel: Channels.TICKETS_ISSUED, key: order.orderId });
       expect(issued).toHaveLength(1);
