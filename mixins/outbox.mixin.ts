@@ -198,6 +198,14 @@ export class DurableRuntime {
   private streams = new Set<string>();
   private relayPaused = false;
   private lastCleanup = 0;
+  /** The relay's pipeline: rows claimed and not yet finished, lanes running, publishing slots. */
+  private relayInFlight = 0;
+  private relayLanes = new Set<Promise<void>>();
+  private slotsInUse = 0;
+  private slotWaiters: Array<() => void> = [];
+  private toMark: string[] = [];
+  private toUnlock: string[] = [];
+  private marking?: Promise<void>;
 
   constructor(private broker: ServiceBroker) {}
 
@@ -302,6 +310,7 @@ export class DurableRuntime {
         this.woken = false;
       }
     }
+    if (name === "relay") await this.drainRelay();
   }
 
   /** Deletes bookkeeping older than its retention. */
@@ -314,9 +323,20 @@ export class DurableRuntime {
 
   // ---- relay -------------------------------------------------------------------------------
 
-  /** Claims a batch of pending rows, publishes them in order, marks them sent. Returns the count claimed. */
+  /**
+   * Claims pending rows, up to RELAY_BATCH in flight, and starts publishing them; returns the
+   * count claimed. It does not wait for them: rows are published as a pipeline, RELAY_CONCURRENCY
+   * at a time, and each finished lane frees room for the next claim at once, so one slow
+   * delivery (in-process delivery waits for the handlers, a PDF render included) holds up only
+   * its own key instead of a whole batch. Published rows are marked SENT together, by one
+   * statement for whatever finished meanwhile. A crash before the mark re-sends them and the
+   * consumers drop the duplicates; a later row of the same key stays unclaimable until its
+   * predecessor is marked, so order holds.
+   */
   async relayOnce(): Promise<number> {
     if (this.relayPaused) return 0;
+    const room = RELAY_BATCH - this.relayInFlight;
+    if (room <= 0) return 0;
     const db = await this.db();
     const claimed = await db.raw<{ rows: OutboxRow[] }>(
       `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
@@ -329,59 +349,103 @@ export class DurableRuntime {
            LIMIT ?
            FOR UPDATE SKIP LOCKED)
         RETURNING seq, id, channel, key, payload, attempts`,
-      [LEASE_SECONDS, this.broker.nodeID, RELAY_BATCH],
+      [LEASE_SECONDS, this.broker.nodeID, room],
     );
     const rows = claimed.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
     if (!rows.length) return 0;
-    // Rows of one key go out one after the other; different keys in parallel, so that one slow
-    // consumer (in-process delivery waits for the handlers) does not hold up everything else.
+    // Rows of one key go out one after the other; different keys in parallel.
     const lanes = new Map<string, OutboxRow[]>();
     for (const row of rows) {
       const lane = row.key ?? `row:${row.id}`;
       lanes.set(lane, [...(lanes.get(lane) ?? []), row]);
     }
-    const skipped: string[] = [];
-    // Marked SENT together once the batch is out: one statement instead of one per row (each was
-    // a round trip on the embedded database's single connection). A crash before the mark re-sends
-    // the batch and the consumers' inbox drops the duplicates; a later row of the same key stays
-    // unclaimable until then, so order holds.
-    const sent: string[] = [];
-    const runLane = async (lane: OutboxRow[]) => {
-      for (const [i, row] of lane.entries()) {
-        if (!this.running || this.relayPaused) {
-          skipped.push(...lane.slice(i).map((r) => r.id));
-          return;
-        }
-        try {
-          await this.publish(row);
-        } catch (err) {
-          const delay = backoffDelay(row.attempts + 1, OUTBOX_BACKOFF);
-          this.logger.warn(`Outbox: publishing ${row.channel} ${row.id} failed (attempt ${row.attempts + 1}), retrying in ${delay} ms:`, (err as Error).message);
-          await db("outbox")
-            .where({ id: row.id })
-            .update({
-              attempts: row.attempts + 1,
-              last_error: String((err as Error).message ?? err).slice(0, 1000),
-              next_attempt_at: db.raw("now() + make_interval(secs => ?)", [delay / 1000]),
-              locked_until: null,
-              locked_by: null,
-            });
-          // The rest of this key waits behind the failed row.
-          skipped.push(...lane.slice(i + 1).map((r) => r.id));
-          return;
-        }
-        sent.push(row.id);
-      }
-    };
-    const queue = [...lanes.values()];
-    await Promise.all(
-      Array.from({ length: Math.min(RELAY_CONCURRENCY, queue.length) }, async () => {
-        for (let lane = queue.shift(); lane; lane = queue.shift()) await runLane(lane);
-      }),
-    );
-    if (sent.length) await db("outbox").whereIn("id", sent).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
-    if (skipped.length) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
+    this.relayInFlight += rows.length;
+    for (const lane of lanes.values()) {
+      const run = this.runLane(db, lane).finally(() => {
+        this.relayInFlight -= lane.length;
+        this.relayLanes.delete(run);
+        this.wake();
+      });
+      this.relayLanes.add(run);
+    }
     return rows.length;
+  }
+
+  /** Publishes one key's rows in order, each when a publishing slot is free. */
+  private async runLane(db: Knex, lane: OutboxRow[]) {
+    for (const [i, row] of lane.entries()) {
+      if (!this.running || this.relayPaused) {
+        this.markLater([], lane.slice(i).map((r) => r.id));
+        return;
+      }
+      await this.publishSlot();
+      try {
+        await this.publish(row);
+      } catch (err) {
+        const delay = backoffDelay(row.attempts + 1, OUTBOX_BACKOFF);
+        this.logger.warn(`Outbox: publishing ${row.channel} ${row.id} failed (attempt ${row.attempts + 1}), retrying in ${delay} ms:`, (err as Error).message);
+        await db("outbox")
+          .where({ id: row.id })
+          .update({
+            attempts: row.attempts + 1,
+            last_error: String((err as Error).message ?? err).slice(0, 1000),
+            next_attempt_at: db.raw("now() + make_interval(secs => ?)", [delay / 1000]),
+            locked_until: null,
+            locked_by: null,
+          })
+          .catch((e) => this.logger.warn("Outbox: could not record a failed publish", (e as Error).message));
+        // The rest of this key waits behind the failed row.
+        this.markLater([], lane.slice(i + 1).map((r) => r.id));
+        return;
+      } finally {
+        this.freeSlot();
+      }
+      this.markLater([row.id], []);
+    }
+  }
+
+  private publishSlot(): Promise<void> {
+    if (this.slotsInUse < RELAY_CONCURRENCY) {
+      this.slotsInUse++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private freeSlot() {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.slotsInUse--;
+  }
+
+  /** Marks published rows SENT and unlocks skipped ones, in one statement each per round. */
+  private markLater(sent: string[], skipped: string[]) {
+    this.toMark.push(...sent);
+    this.toUnlock.push(...skipped);
+    if (!this.marking) this.marking = this.markAll().finally(() => (this.marking = undefined));
+  }
+
+  private async markAll() {
+    const db = await this.db();
+    while (this.toMark.length || this.toUnlock.length) {
+      const sent = this.toMark.splice(0);
+      const skipped = this.toUnlock.splice(0);
+      try {
+        if (sent.length) await db("outbox").whereIn("id", sent).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
+        if (skipped.length) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
+      } catch (err) {
+        // Left PENDING and locked: the lease runs out and they are published again (consumers drop duplicates).
+        this.logger.warn("Outbox: could not mark published rows", (err as Error).message);
+      }
+      // A marked row may free the next row of its key.
+      if (sent.length) this.wake();
+    }
+  }
+
+  /** Waits for everything claimed to be published and marked (the relay is stopping). */
+  private async drainRelay() {
+    while (this.relayLanes.size) await Promise.allSettled([...this.relayLanes]);
+    while (this.marking) await this.marking;
   }
 
   private async publish(row: OutboxRow) {
