@@ -117,7 +117,13 @@ describe("seat actors in a cluster", () => {
 
     // The session answers again, from another node, with a new epoch.
     const answeredAt = await answeredAgain!;
-    const after = (await observer.call("seats.summary", { sessionId: session.sessionId })) as { nodeID: string; epoch: number; held: number };
+    // The observer may still route one call to the dead node until its own registry drops it
+    // (the call is then rejected): ask until the session's new owner answers.
+    type Summary = { nodeID: string; epoch: number; held: number };
+    const after = await waitFor("the new owner's summary", async () => {
+      const summary = (await observer.call("seats.summary", { sessionId: session.sessionId })) as Summary;
+      return summary.nodeID !== owner.nodeID ? summary : undefined;
+    }, 15_000, 200);
     expect(after.nodeID).not.toBe(owner.nodeID);
     expect(after.epoch).toBeGreaterThan(first.epoch);
 
