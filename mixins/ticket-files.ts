@@ -21,9 +21,12 @@ interface TicketDocumentRow {
   venue_address: string | null;
 }
 
-export async function loadTicketDocuments(db: Knex, ticketIds: string[]): Promise<TicketDocument[]> {
+/** The documents of those tickets that have no stored PDF yet. */
+export async function loadUnrenderedTicketDocuments(db: Knex, ticketIds: string[]): Promise<TicketDocument[]> {
   if (!ticketIds.length) return [];
   const rows: TicketDocumentRow[] = await db("tickets as t")
+    .leftJoin("ticket_files as f", "f.ticket_id", "t.id")
+    .whereNull("f.ticket_id")
     .leftJoin("sessions as s", "s.id", "t.session_id")
     .leftJoin("events as e", "e.id", "s.event_id")
     .leftJoin("venues as v", "v.id", "s.venue_id")
@@ -54,11 +57,8 @@ export interface RenderedPdf {
  * `prepare` step, then stores in its transaction).
  */
 export async function renderPdfs(db: Knex, ticketIds: string[]): Promise<RenderedPdf[]> {
-  if (!ticketIds.length) return [];
-  const have = new Set((await db("ticket_files").whereIn("ticket_id", ticketIds).pluck("ticket_id")) as string[]);
-  const missing = ticketIds.filter((id) => !have.has(id));
   const out: RenderedPdf[] = [];
-  for (const doc of await loadTicketDocuments(db, missing)) out.push({ ticketId: doc.ticketId, pdf: await renderInTurn(doc) });
+  for (const doc of await loadUnrenderedTicketDocuments(db, ticketIds)) out.push({ ticketId: doc.ticketId, pdf: await renderInTurn(doc) });
   return out;
 }
 
