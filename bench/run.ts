@@ -214,7 +214,7 @@ interface PlatformRun {
 
 /**
  * One platform serves every scenario of the run. After each scenario its database is checked:
- * live over pg when it is a PostgreSQL server; for PGlite (a single connection, owned by the
+ * live over pg when it is a PostgreSQL server; for PGlite (in the node's process, owned by the
  * node) the node is stopped, the check reads its data directory, and the node starts again on
  * the same data, so each scenario also begins with actors rebuilt from the database.
  */

@@ -84,7 +84,7 @@ const RELAY_CONCURRENCY = 16;
 /**
  * Every commit that writes to the outbox wakes this process's relay at once, so polling only
  * catches rows written by other nodes (cluster) or due for a retry. Embedded mode has no other
- * nodes and one database connection to share: poll rarely there.
+ * nodes and one database session to share: poll rarely there.
  */
 const RELAY_POLL_MS = { cluster: 50, embedded: 1000 };
 const RETRY_POLL_MS = { cluster: 250, embedded: 500 };
@@ -609,8 +609,9 @@ function errorText(err: unknown): string {
  * backoff, dead-lettered after `maxAttempts`. The handler gets the transaction that records
  * the message as processed: write its effects through `trx` (and its own events through
  * `writeOutbox(trx, ...)`) so that effect and "processed" commit together. Do not use
- * `this.db` or call actions that need the database while `trx` is open: embedded mode has a
- * single database connection.
+ * `this.db` or call actions that need the database while `trx` is open: the embedded database
+ * has one session, so a statement outside the transaction waits for it to end (and is refused
+ * after a minute). A consumer idempotent on its own can do without the inbox (`inbox: false`).
  */
 export function durable<P = any>(handler: DurableHandler<P>, opts: DurableOptions = {}) {
   return {

@@ -53,8 +53,8 @@ export interface RenderedPdf {
 
 /**
  * Renders the PDFs of those tickets that have none stored yet, holding no transaction: the CPU
- * work must not keep the embedded database's single connection (the PDF worker renders in its
- * `prepare` step, then stores in its transaction).
+ * work must not hold up the embedded database's one session (the PDF worker renders in its
+ * `prepare` step, then stores in one statement).
  */
 export async function renderPdfs(db: Knex, ticketIds: string[]): Promise<RenderedPdf[]> {
   const out: RenderedPdf[] = [];

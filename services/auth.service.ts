@@ -95,7 +95,7 @@ const AuthService: ServiceSchema = {
         const tokenHash = hashRefreshToken(ctx.params.refreshToken);
         const found = (await this.db("refresh_tokens").where({ token_hash: tokenHash }).first()) as RefreshTokenRow | undefined;
         if (!found) throw invalidRefreshToken();
-        // Read the user before the transaction: embedded mode has one connection, and the
+        // Read the user before the transaction: the embedded database has one session, and the
         // transaction must not wait on a call that needs it. Roles come from here, not the old token.
         let user: User;
         try {

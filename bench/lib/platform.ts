@@ -5,7 +5,7 @@
  * - cluster: three nodes, every service on each, over NATS, a fresh PostgreSQL database
  *   `tf_bench_<random>` (dropped afterwards) and Redis.
  * Correctness queries read the node's own database: live over `pg` when it is a server, or, for
- * PGlite (single connection, owned by the node), by opening its data directory after the node
+ * PGlite (in the node's process, owned by it), by opening its data directory after the node
  * has stopped.
  */
 import crypto from "crypto";

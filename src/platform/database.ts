@@ -20,9 +20,9 @@ export interface Database {
 }
 
 /**
- * Connections to the embedded database. More than one lets statements of different callers wait
- * on the PGlite thread, which runs the next as soon as one ends, instead of in the pool for this
- * thread's event loop to hand the one connection on.
+ * Connections to the embedded database (all over its one session). More than one lets statements
+ * of different callers wait on the PGlite thread, which runs the next as soon as one ends,
+ * instead of in the pool for this thread's event loop to hand a single connection on.
  */
 const EMBEDDED_CONNECTIONS = 32;
 

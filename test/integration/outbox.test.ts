@@ -49,7 +49,7 @@ function probe(deliveries: Delivery[], failures: Map<string, number>, group?: st
 interface Prepared {
   orderId: string;
   attempt: number;
-  /** What prepare read through the service's own pool: impossible inside the consumer's transaction on PGlite's one connection. */
+  /** What prepare read through the service's own pool: impossible inside the consumer's transaction on PGlite's one session. */
   ordersSeen: number;
 }
 
