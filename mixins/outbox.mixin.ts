@@ -376,12 +376,13 @@ export class DurableRuntime {
   /** Publishes one key's rows in order, each when a publishing slot is free. */
   private async runLane(db: Knex, lane: OutboxRow[]) {
     for (const [i, row] of lane.entries()) {
-      if (!this.running || this.relayPaused) {
-        this.markLater([], lane.slice(i).map((r) => r.id));
-        return;
-      }
       await this.publishSlot();
       try {
+        // Checked once the slot is ours: the relay may have been paused or stopped meanwhile.
+        if (!this.running || this.relayPaused) {
+          this.markLater([], lane.slice(i).map((r) => r.id));
+          return;
+        }
         await this.publish(row);
       } catch (err) {
         const delay = backoffDelay(row.attempts + 1, OUTBOX_BACKOFF);

@@ -106,9 +106,7 @@ function send(conn, data) {
 
 /** An ErrorResponse then ReadyForQuery: what a server answers a statement it refuses. */
 function refusal(sqlstate, message) {
-  const fields = Buffer.concat([
-    Buffer.from(`SERROR\0VERROR\0C${sqlstate}\0M${message}\0\0`, "utf8"),
-  ]);
+  const fields = Buffer.from(`SERROR\0VERROR\0C${sqlstate}\0M${message}\0\0`, "utf8");
   const error = Buffer.alloc(5);
   error.write("E", 0);
   error.writeInt32BE(4 + fields.length, 1);
