@@ -142,14 +142,23 @@ async function startPglite(dataDir: string, waitLimitMs?: number): Promise<{ str
     if (m.type === "wire" && wire && m.data) wire.receive(m.data);
     else if (m.type === "failed" && wire) wire.destroy(new Error(`embedded PostgreSQL: ${m.message}`));
   });
+  // If the thread dies, every connection fails at once (and new ones at their first write)
+  // instead of waiting for answers that will never come.
+  let dead: Error | undefined;
+  const die = (err: Error) => {
+    dead ??= err;
+    for (const wire of wires.values()) wire.destroy(dead);
+  };
   worker.on("error", (err) => {
     console.error("embedded PostgreSQL thread failed:", err);
-    for (const wire of wires.values()) wire.destroy(err);
+    die(err);
   });
+  worker.on("exit", (code) => die(new Error(`embedded PostgreSQL thread exited (${code})`)));
   return {
     stream: () => {
       const wire = new WorkerWire(worker, nextConn++, (conn) => wires.delete(conn));
-      wires.set(wire.conn, wire);
+      if (dead) setImmediate(() => wire.destroy(dead));
+      else wires.set(wire.conn, wire);
       return wire;
     },
     stop: async () => {

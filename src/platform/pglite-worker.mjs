@@ -68,6 +68,7 @@ let owner = null;
  */
 const beginning = new Set();
 const BEGIN = Buffer.from("Q\0\0\0\x0bBEGIN;\0", "latin1");
+const ROLLBACK = Buffer.from("Q\0\0\0\x0dROLLBACK\0", "latin1");
 /** CommandComplete "BEGIN", then ReadyForQuery "in a transaction". */
 const BEGUN = Uint8Array.from(Buffer.from("C\0\0\0\x0aBEGIN\0Z\0\0\0\x05T", "latin1"));
 let running = false;
@@ -128,8 +129,8 @@ async function drain() {
       if (!connections.has(s.conn)) continue;
       let answer;
       try {
-        if (beginning.delete(s.conn)) await db.execProtocolRaw(BEGIN);
-        answer = await db.execProtocolRaw(s.bytes);
+        if (beginning.delete(s.conn)) await run(BEGIN);
+        answer = await run(s.bytes);
       } catch (err) {
         // PGlite answers SQL errors in the protocol; a throw here means the session is broken.
         connections.delete(s.conn);
@@ -138,7 +139,11 @@ async function drain() {
         continue;
       }
       owner = db.isInTransaction() ? s.conn : null;
-      send(s.conn, answer);
+      try {
+        send(s.conn, answer);
+      } catch (err) {
+        parentPort.postMessage({ type: "failed", conn: s.conn, message: `could not answer: ${err instanceof Error ? err.message : String(err)}` });
+      }
     }
   } finally {
     running = false;
@@ -146,9 +151,32 @@ async function drain() {
   if (stopping && !queue.length) stopped?.();
 }
 
+/**
+ * PGlite's raw answer to protocol bytes. Through execProtocolRawStream: execProtocolRaw also
+ * parses every answer into result objects that it keeps (a leak on a long-lived session).
+ */
+async function run(bytes) {
+  const chunks = [];
+  let size = 0;
+  await db.execProtocolRawStream(bytes, {
+    onRawData: (chunk) => {
+      chunks.push(chunk.slice());
+      size += chunk.length;
+    },
+  });
+  if (chunks.length === 1) return chunks[0];
+  const answer = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    answer.set(chunk, at);
+    at += chunk.length;
+  }
+  return answer;
+}
+
 async function endTransactionOf(conn) {
   if (owner !== conn) return;
-  if (db.isInTransaction()) await db.exec("ROLLBACK");
+  if (db.isInTransaction()) await run(ROLLBACK);
   owner = null;
 }
 
