@@ -46,6 +46,15 @@ interface NotificationRow {
   created_at: Date;
 }
 
+/** A message built by `compose`, ready for `deliver`. */
+interface ComposedMail {
+  message: Buffer;
+  messageId: string | null;
+  envelope: { from: string; to: string[] };
+  subject: string;
+  attachments: number;
+}
+
 interface Attachment {
   filename: string;
   content: Buffer;
@@ -161,21 +170,13 @@ const NotificationsService: ServiceSchema = {
         content: f.content,
         contentType: "application/pdf",
       }));
-      const composed = await this.composer.sendMail(this.mailOptions(row, mail, attachments));
-      const message: Buffer = composed.message;
-      await db.transaction(async (trx) => {
-        const claimed = await trx("notifications").where({ id: row.id }).whereNot({ status: "SENT" }).update({
-          status: "SENT", subject: mail.subject, sent_at: trx.fn.now(), message_id: composed.messageId ?? null, attachments: attachments.length,
-          raw: this.mailDir || this.smtp ? null : message,
-        }).returning("id");
-        if (!claimed.length) return;
-        if (this.smtp) await this.transport.sendMail({ envelope: composed.envelope, raw: message });
-        else if (this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), message);
-      });
+      const composed = await this.compose(row, mail, attachments);
+      await db.transaction((trx) => this.deliver(trx, row, composed));
     },
 
-    mailOptions(this: any, row: NotificationRow, mail: RenderedMail, attachments: Attachment[]) {
-      return {
+    /** The whole message, built without sending it (CPU only: done outside any transaction where it can). */
+    async compose(this: any, row: NotificationRow, mail: RenderedMail, attachments: Attachment[]): Promise<ComposedMail> {
+      const built = await this.composer.sendMail({
         from: this.platform.config.mailFrom,
         to: row.recipient,
         subject: mail.subject,
@@ -183,7 +184,8 @@ const NotificationsService: ServiceSchema = {
         html: mail.html,
         attachments,
         headers: { "X-TicketFlash-Notification": row.id },
-      };
+      });
+      return { message: built.message, messageId: built.messageId ?? null, envelope: built.envelope, subject: mail.subject, attachments: attachments.length };
     },
 
     /** Failure and cancellation mails: recorded and sent in one step, once per order. */
@@ -197,7 +199,7 @@ const NotificationsService: ServiceSchema = {
       let mail: RenderedMail;
       if (kind === "order_failed") mail = renderOrderFailed({ orderId, reason: String(row.context.reason ?? "") });
       else mail = renderOrderCancelled({ orderId, currency: await this.orderCurrency(trx, orderId), refundedCents: Number(row.context.refundedCents ?? 0) });
-      await this.deliver(trx, row, mail, []);
+      await this.deliver(trx, row, await this.compose(row, mail, []));
     },
 
     async orderCurrency(this: any, trx: Knex.Transaction, orderId: string): Promise<string | null> {
@@ -205,33 +207,33 @@ const NotificationsService: ServiceSchema = {
       return order?.currency ?? null;
     },
 
-    /** Sends, then marks the row SENT in the same transaction; a failure rolls both back. */
-    async deliver(this: any, trx: Knex.Transaction, row: NotificationRow, mail: RenderedMail, attachments: Attachment[]) {
-      const info = await this.transport.sendMail(this.mailOptions(row, mail, attachments));
-      let raw: Buffer | null = null;
-      if (info.message) {
-        const message = Buffer.isBuffer(info.message) ? info.message : Buffer.from(String(info.message));
-        if (this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), message);
-        else raw = message;
-      }
-      await trx("notifications").where({ id: row.id }).update({
-        status: "SENT", subject: mail.subject, sent_at: trx.fn.now(), message_id: info.messageId ?? null, attachments: attachments.length, raw,
-      });
+    /**
+     * In `trx`: moves the row to SENT (only from another status, so a repeated delivery sends
+     * nothing), then sends: over SMTP, as DATA_DIR/mail/<id>.eml, or kept in the row. A failed
+     * send throws and rolls the move back, and the delivery is retried.
+     */
+    async deliver(this: any, trx: Knex.Transaction, row: NotificationRow, mail: ComposedMail) {
+      const claimed = await trx("notifications").where({ id: row.id }).whereNot({ status: "SENT" }).update({
+        status: "SENT", subject: mail.subject, sent_at: trx.fn.now(), message_id: mail.messageId, attachments: mail.attachments,
+        raw: this.transport || this.mailDir ? null : mail.message,
+      }).returning("id");
+      if (!claimed.length) return;
+      if (this.transport) await this.transport.sendMail({ envelope: mail.envelope, raw: mail.message });
+      else if (this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), mail.message);
     },
   },
 
   started(this: any) {
     const config = this.platform.config;
-    // Builds a message without sending it (a stream transport): composed outside any transaction.
+    // Builds messages without sending them (a stream transport); `deliver` sends them.
     this.composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
-    this.smtp = !!config.smtpUrl;
     if (config.smtpUrl) {
-      // Short timeouts: a send runs inside the consumer's transaction (embedded mode has one
-      // database connection), so an unreachable server must fail fast and be retried later.
+      // Short timeouts: a send runs inside a transaction (on the embedded database that holds up
+      // every other statement), so an unreachable server must fail fast and be retried later.
       this.transport = nodemailer.createTransport({ url: config.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
       this.mailDir = undefined;
     } else {
-      this.transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
+      this.transport = undefined;
       this.mailDir = config.dataDir === "memory" ? undefined : path.join(config.dataDir, "mail");
       if (this.mailDir) fs.mkdirSync(this.mailDir, { recursive: true });
     }
