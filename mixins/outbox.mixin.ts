@@ -150,15 +150,24 @@ export async function writeOutbox<C extends ChannelName>(
   payload: ChannelPayloads[C],
   opts: { key?: string } = {},
 ): Promise<string> {
-  const id = randomUUID();
-  await trx("outbox").insert({ id, channel, key: opts.key ?? null, payload: JSON.stringify(payload) });
-  trx.executionPromise.then(() => live.forEach((rt) => rt.wake()), () => undefined);
-  return id;
+  const insert = outboxInsert(trx, channel, payload, opts);
+  await insert;
+  trx.executionPromise.then(wakeRelays, () => undefined);
+  return insert.id;
 }
 
 /**
- * A change and its event in one statement, with no transaction: `change` is an UPDATE ...
- * RETURNING (built, not run), and the event is written to the outbox only if it changed a row.
+ * The insert of one event into the outbox, not yet run (`id` is its message id): for a caller that
+ * writes it in a statement together with its change (a CTE); wake the relays once it committed.
+ */
+export function outboxInsert<C extends ChannelName>(db: Knex, channel: C, payload: ChannelPayloads[C], opts: { key?: string } = {}) {
+  const id = randomUUID();
+  return Object.assign(db("outbox").insert({ id, channel, key: opts.key ?? null, payload: JSON.stringify(payload) }), { id });
+}
+
+/**
+ * A change and its event in one statement, with no transaction: `change` is an INSERT or UPDATE
+ * ... RETURNING (built, not run), and the event is written to the outbox only if it wrote a row.
  * Answers whether it did. One statement is atomic on its own; on the embedded database a
  * transaction would hold up every other statement for its round trips.
  */

@@ -10,8 +10,7 @@
  */
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
-import { randomUUID } from "crypto";
-import { durable, OutboxMixin, wakeRelays } from "../mixins/outbox.mixin";
+import { durable, OutboxMixin, outboxInsert, wakeRelays } from "../mixins/outbox.mixin";
 import { RenderedPdf, renderPdfs, storePdfsQuery } from "../mixins/ticket-files";
 import { Channels, TicketsIssued } from "../channels";
 
@@ -23,12 +22,7 @@ const TicketPdfService: ServiceSchema = {
     [Channels.TICKETS_ISSUED]: durable<TicketsIssued>(async function (this: any, issued, db, _message, rendered: RenderedPdf[]) {
       // The files and `tickets.rendered` in one statement (no inbox, no transaction): a stored
       // file is never stored twice, and a repeated `tickets.rendered` changes nothing downstream.
-      const event = db("outbox").insert({
-        id: randomUUID(),
-        channel: Channels.TICKETS_RENDERED,
-        key: issued.orderId,
-        payload: JSON.stringify({ orderId: issued.orderId, userId: issued.userId, ticketIds: issued.ticketIds }),
-      });
+      const event = outboxInsert(db, Channels.TICKETS_RENDERED, { orderId: issued.orderId, userId: issued.userId, ticketIds: issued.ticketIds }, { key: issued.orderId });
       if (rendered.length) {
         const files = storePdfsQuery(db, rendered).toSQL();
         const outbox = event.toSQL();

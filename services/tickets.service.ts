@@ -12,7 +12,7 @@ import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
 import { readTicketPdf, renderMissingPdfs } from "../mixins/ticket-files";
-import { durable, OutboxMixin, wakeRelays } from "../mixins/outbox.mixin";
+import { changeWithOutbox, durable, OutboxMixin } from "../mixins/outbox.mixin";
 import { Channels, OrdersCancelled, OrdersConfirmed } from "../channels";
 import { signTicketCode } from "../src/domain/ticket-code";
 import { renderTicketQrPng } from "../src/domain/ticket-pdf";
@@ -191,18 +191,16 @@ const TicketsService: ServiceSchema = {
           code: signTicketCode(claims, privateKey),
         };
       });
-      const insert = db("tickets").insert(rows).onConflict(["order_id", "position"]).ignore().returning(["id", "position"]).toSQL();
-      const issued = await db.raw<{ rows: Array<{ ticket_ids: string[] }> }>(
-        `WITH issued AS (${insert.sql})
-         INSERT INTO outbox (id, channel, key, payload)
-         SELECT ?, ?, ?, jsonb_build_object('orderId', ?::text, 'userId', ?::text, 'ticketIds', jsonb_agg(id ORDER BY position))
-           FROM issued HAVING count(*) > 0
-         RETURNING payload->'ticketIds' AS ticket_ids`,
-        [...insert.bindings, randomUUID(), Channels.TICKETS_ISSUED, order.orderId, order.orderId, order.userId],
+      // One statement inserts all of them or none, so the event lists exactly the ids made here.
+      const ticketIds = [...rows].sort((a, b) => a.position - b.position).map((r) => r.id);
+      const issued = await changeWithOutbox(
+        db,
+        db("tickets").insert(rows).onConflict(["order_id", "position"]).ignore().returning("id"),
+        Channels.TICKETS_ISSUED,
+        { orderId: order.orderId, userId: order.userId, ticketIds },
+        { key: order.orderId },
       );
-      if (!issued.rows.length) return [];
-      wakeRelays();
-      return issued.rows[0].ticket_ids;
+      return issued ? ticketIds : [];
     },
 
     async revokeTickets(this: any, trx: Knex.Transaction, orderId: string): Promise<string[]> {
