@@ -7,8 +7,7 @@
  * unit holds no transaction open across round trips (on the embedded database a transaction
  * holds up every other statement until it ends). If the authorization changed in between, the
  * unit runs again from its reads; if another unit recorded the same idempotency key first, the
- * statement fails and the provider replays that unit's response. A unit that writes more than
- * one authorization (none of the provider's do) runs in a transaction with the rows locked.
+ * statement fails and the provider replays that unit's response.
  */
 import type { Knex } from "knex";
 import type { MockAuthorization, MockLedger, MockLedgerTx, StoredOperation } from "./mock-provider";
@@ -107,7 +106,8 @@ export class KnexMockLedger implements MockLedger {
       },
     };
     const result = await work(tx);
-    if (saved.size > 1 || operations.length > 1) return this.inTransaction(work);
+    // Every unit of the provider records one operation and changes at most one authorization.
+    if (saved.size > 1 || operations.length > 1) throw new Error("a ledger unit of work writes one operation and at most one authorization");
     await this.write([...saved.values()][0], read, operations[0]);
     return result;
   }
@@ -140,31 +140,5 @@ export class KnexMockLedger implements MockLedger {
         )
       : await db.raw<{ rows: unknown[] }>(sql, [...bindings]);
     if (!written.rows.length) throw new Stale(`authorization ${auth.id} changed meanwhile`);
-  }
-
-  /** The general case: the unit in a transaction, the authorizations it reads locked until it ends. */
-  private inTransaction<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (trx) => {
-      const tx: MockLedgerTx = {
-        async operation(key) {
-          const row = await trx(OPERATIONS).where({ idempotency_key: key }).first();
-          return row ? toOperation(key, row) : null;
-        },
-        async insertOperation(op) {
-          await trx(OPERATIONS).insert(operationRow(op));
-        },
-        async authorization(id) {
-          const row: AuthRow | undefined = await trx(AUTHORIZATIONS).where({ id }).forUpdate().first();
-          return row ? toAuthorization(row) : null;
-        },
-        async saveAuthorization(a) {
-          await trx(AUTHORIZATIONS)
-            .insert(authorizationRow(a))
-            .onConflict("id")
-            .merge(["status", "captured_cents", "refunded_cents", "updated_at"]);
-        },
-      };
-      return work(tx);
-    });
   }
 }
