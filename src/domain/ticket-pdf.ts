@@ -39,13 +39,21 @@ export function qrMatrix(code: string): { size: number; dark(row: number, col: n
   return { size: modules.size, dark: (row, col) => !!modules.get(row, col) };
 }
 
-/** Draws the QR of `code` with its top-left corner at (x, y), `width` points wide incl. quiet zone. */
+/**
+ * Draws the QR of `code` with its top-left corner at (x, y), `width` points wide incl. quiet zone.
+ * The modules are written as one path in module units under a scaling transform: each run of
+ * dark modules in a row is `col row length 1 re`, small integers, instead of pdfkit's `rect`
+ * with four formatted decimals per run. That was a third of a ticket's render time, and the
+ * shorter content stream is also cheaper to compress.
+ */
 function drawQr(doc: PDFKit.PDFDocument, code: string, x: number, y: number, width: number) {
   const qr = qrMatrix(code);
   const total = qr.size + 2 * QUIET_ZONE_MODULES;
   const m = width / total;
   doc.save();
   doc.rect(x, y, width, width).fill("#ffffff");
+  doc.transform(m, 0, 0, m, x + QUIET_ZONE_MODULES * m, y + QUIET_ZONE_MODULES * m);
+  const runs: string[] = [];
   for (let row = 0; row < qr.size; row++) {
     let col = 0;
     while (col < qr.size) {
@@ -55,9 +63,10 @@ function drawQr(doc: PDFKit.PDFDocument, code: string, x: number, y: number, wid
       }
       const start = col;
       while (col < qr.size && qr.dark(row, col)) col++;
-      doc.rect(x + (QUIET_ZONE_MODULES + start) * m, y + (QUIET_ZONE_MODULES + row) * m, (col - start) * m, m);
+      runs.push(`${start} ${row} ${col - start} 1 re`);
     }
   }
+  (doc as unknown as { addContent(ops: string): void }).addContent(runs.join("\n"));
   doc.fill("#000000");
   doc.restore();
 }
