@@ -16,6 +16,7 @@ import { BenchPlatform, NATS_URL } from "./lib/platform";
 import { Child, ROOT } from "./lib/proc";
 import { mb, round, sleep } from "./lib/stats";
 import { byPackage, summarizeProfiles } from "./lib/profile";
+import { writeFlameGraph } from "./lib/flamegraph";
 import { renderMarkdown } from "./lib/report";
 import { layoutSeats, VenueLayout } from "../src/domain/layout";
 
@@ -113,6 +114,9 @@ const results: Results = {
   targets: [],
   scenarios: {},
 };
+/** Where the reports go, and this run's name in them (its start time). */
+const RESULTS_DIR = path.join(__dirname, "results");
+const STAMP = results.startedAt.replace(/[:.]/g, "-");
 
 function log(msg: string) {
   process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -275,7 +279,7 @@ async function withPlatform(name: string, fn: (run: PlatformRun) => Promise<Scen
   results.violations += nViolations;
   if (nViolations) log(`!!! ${name}: ${nViolations} INVARIANT VIOLATION(S): ${violations.map((v) => v.check).join("; ")}`);
   else log(`${name}: correctness OK (${correctness.checksRun.length} checks${correctness.checksNotRun.length ? `, ${correctness.checksNotRun.length} not run` : ""})`);
-  if (opts.profile && !platform.live) out.result.profile = newProfiles(12);
+  if (opts.profile && !platform.live) out.result.profile = newProfiles(12, name);
   return {
     ...out.result,
     nodeMemory: memory,
@@ -283,14 +287,24 @@ async function withPlatform(name: string, fn: (run: PlatformRun) => Promise<Scen
   };
 }
 
-/** Hot spots of the profiles written since the last call (a directory per node lifetime). */
-function newProfiles(top: number) {
+/**
+ * Hot spots of the profiles written since the last call (a directory per node lifetime), and
+ * their flame graph: `bench/results/<run>-<scenario>.svg` (the report links it).
+ */
+function newProfiles(top: number, scenario: string) {
   const dir = path.join(tmpDir, "profiles");
   if (!fs.existsSync(dir)) return [];
   const fresh = fs.readdirSync(dir).filter((d) => !profilesSeen.has(d));
   fresh.forEach((d) => profilesSeen.add(d));
-  const all = summarizeProfiles(fresh.map((d) => path.join(dir, d)), 100_000);
-  return { functions: all.slice(0, top), packages: byPackage(all).slice(0, 10) };
+  const dirs = fresh.map((d) => path.join(dir, d));
+  const all = summarizeProfiles(dirs, 100_000);
+  const flameGraph = `${scenario}.svg`;
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const drawn = writeFlameGraph(dirs, path.join(RESULTS_DIR, `${STAMP}-${flameGraph}`), {
+    title: `${scenario}: main thread of ${fresh.join(", ")} (${results.mode})`,
+    subtitle: `npm run bench -- ${process.argv.slice(2).join(" ")}, ${results.startedAt}.`,
+  });
+  return { functions: all.slice(0, top), packages: byPackage(all).slice(0, 10), ...(drawn ? { flameGraph } : {}) };
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -619,21 +633,24 @@ async function main() {
   await Promise.all(ceilingServers.children.map((c) => c.stop()));
   if (shared) {
     await shared.stop().catch((err) => log(`stopping the platform: ${(err as Error).message}`));
-    if (opts.profile && shared.live) results.scenarios.profile = newProfiles(15);
+    if (opts.profile && shared.live) results.scenarios.profile = newProfiles(15, "all-scenarios");
   }
   evaluateTargets();
   results.finishedAt = new Date().toISOString();
   (results as unknown as Record<string, unknown>).durationS = round((Date.now() - started) / 1000, 1);
 
-  const dir = path.join(__dirname, "results");
+  const dir = RESULTS_DIR;
+  const stamp = STAMP;
   fs.mkdirSync(dir, { recursive: true });
-  const stamp = results.startedAt.replace(/[:.]/g, "-");
   const json = JSON.stringify(results, null, 2);
-  const md = renderMarkdown(results);
+  const md = renderMarkdown(results, `${stamp}-`);
   fs.writeFileSync(path.join(dir, `${stamp}.json`), json);
   fs.writeFileSync(path.join(dir, `${stamp}.md`), md);
+  // latest.* and its flame graphs (latest-<scenario>.svg) replace the previous run's.
+  for (const f of fs.readdirSync(dir)) if (/^latest-.*\.svg$/.test(f)) fs.rmSync(path.join(dir, f));
+  for (const f of fs.readdirSync(dir)) if (f.startsWith(`${stamp}-`) && f.endsWith(".svg")) fs.copyFileSync(path.join(dir, f), path.join(dir, `latest-${f.slice(stamp.length + 1)}`));
   fs.writeFileSync(path.join(dir, "latest.json"), json);
-  fs.writeFileSync(path.join(dir, "latest.md"), md);
+  fs.writeFileSync(path.join(dir, "latest.md"), renderMarkdown(results, "latest-"));
   process.stdout.write("\n" + md + "\n");
   log(`results: bench/results/${stamp}.json and .md (also latest.*); logs in ${tmpDir}`);
   if (results.violations > 0) {

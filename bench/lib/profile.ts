@@ -4,17 +4,7 @@
  */
 import fs from "fs";
 import path from "path";
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
+import { CpuProfile, ownerOf, shortWhere } from "./flamegraph";
 
 export interface HotSpot {
   fn: string;
@@ -27,8 +17,7 @@ export interface HotSpot {
 export function byPackage(spots: HotSpot[]): Array<{ owner: string; selfMs: number; percent: number }> {
   const acc = new Map<string, { selfMs: number; percent: number }>();
   for (const s of spots) {
-    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(s.where);
-    const owner = m ? m[1] : s.where.startsWith("wasm:") ? "PGlite WASM (embedded PostgreSQL)" : s.where.startsWith("node:") ? "node internals" : s.where ? s.where.split("/")[0] : s.fn.startsWith("(") ? s.fn : "v8/native";
+    const owner = ownerOf(s.fn, s.where);
     const e = acc.get(owner) ?? { selfMs: 0, percent: 0 };
     e.selfMs += s.selfMs;
     e.percent = Math.round((e.percent + s.percent) * 10) / 10;
@@ -49,7 +38,7 @@ export function summarizeProfiles(dirs: string[], top = 12): HotSpot[] {
       if (!node) return;
       const dt = prof.timeDeltas[i] ?? 0;
       const { functionName, url, lineNumber } = node.callFrame;
-      const where = url ? `${url.replace(/^file:\/\//, "").replace(/.*node_modules\//, "node_modules/").replace(/.*\/work\/main\//, "")}:${lineNumber + 1}` : "";
+      const where = shortWhere(url, lineNumber);
       const fn = functionName || "(anonymous)";
       const key = `${fn}@${where}`;
       const entry = self.get(key) ?? { fn, where, us: 0 };
