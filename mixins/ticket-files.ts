@@ -84,15 +84,16 @@ export function storePdfsQuery(db: Knex, rendered: RenderedPdf[]) {
     .onConflict("ticket_id").ignore().returning("ticket_id");
 }
 
-/** Stores rendered PDFs by ticket id (see storePdfsQuery). */
-export async function storePdfs(db: Knex, rendered: RenderedPdf[]): Promise<number> {
-  if (!rendered.length) return 0;
-  return (await storePdfsQuery(db, rendered)).length;
-}
-
-/** Renders and stores the PDFs of those tickets that have none yet (on demand, outside any transaction). */
-export async function renderMissingPdfs(db: Knex, ticketIds: string[]): Promise<number> {
-  return storePdfs(db, await renderPdfs(db, ticketIds));
+/**
+ * Renders and stores the PDFs of those tickets that have none yet (on demand, outside any
+ * transaction). Returns the renderings that were stored: a ticket whose file another render
+ * stored first (or meanwhile) is not among them, and its file is the stored one.
+ */
+export async function renderMissingPdfs(db: Knex, ticketIds: string[]): Promise<RenderedPdf[]> {
+  const rendered = await renderPdfs(db, ticketIds);
+  if (!rendered.length) return [];
+  const stored = new Set((await storePdfsQuery(db, rendered)).map((r: { ticket_id: string }) => r.ticket_id));
+  return rendered.filter((r) => stored.has(r.ticketId));
 }
 
 export async function readTicketPdf(db: Knex, ticketId: string): Promise<Buffer | undefined> {

@@ -127,8 +127,9 @@ const TicketsService: ServiceSchema = {
         if (ticket.status === "REVOKED") throw ticketRevoked(ticket.id);
         let pdf: Buffer | undefined = ticket.pdf ?? undefined;
         if (!pdf) {
-          await renderMissingPdfs(this.db, [ticket.id]);
-          pdf = await readTicketPdf(this.db, ticket.id);
+          // Not rendered yet: render it here. Read it back only if another render got stored first.
+          const [stored] = await renderMissingPdfs(this.db, [ticket.id]);
+          pdf = stored?.pdf ?? (await readTicketPdf(this.db, ticket.id));
         }
         ctx.meta.$responseType = "application/pdf";
         ctx.meta.$responseHeaders = {

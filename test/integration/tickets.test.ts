@@ -241,7 +241,22 @@ describe("tickets", () => {
       const res = await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, other.token);
       expect(res.status).toBe(200);
       expect(decodeQrFromPdf(res.body)).toBe(t.code);
-      expect(await db("ticket_files").where({ ticket_id: t.id })).toHaveLength(1);
+      const stored = await db("ticket_files").where({ ticket_id: t.id });
+      expect(stored).toHaveLength(1);
+      // The buyer got the file that is stored, and gets it again.
+      expect(Buffer.compare(res.body, stored[0].content)).toBe(0);
+      expect(Buffer.compare((await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, other.token)).body, stored[0].content)).toBe(0);
+
+      // Two devices asking at once before any file exists: one render is stored, both get it.
+      const order2 = confirmedOrder(other, catalog, [3], "Mallory M.");
+      await confirm(node, order2);
+      const [t2] = await ticketsOf(other, order2.orderId, 1);
+      const both = await Promise.all([1, 2].map(() => getBinary(`${node.baseUrl}/api/tickets/${t2.id}/pdf`, other.token)));
+      const [file] = await db("ticket_files").where({ ticket_id: t2.id });
+      for (const r of both) {
+        expect(r.status).toBe(200);
+        expect(Buffer.compare(r.body, file.content)).toBe(0);
+      }
     } finally {
       node.broker.createService(require("../../services/ticket-pdf.service").default);
     }
