@@ -125,9 +125,9 @@ class WorkerWire extends Duplex {
  * Starts PGlite on a worker thread (src/platform/pglite-worker.mjs) and answers a factory of
  * driver sockets to it. Stopping closes the database cleanly (its files stay consistent).
  */
-async function startPglite(dataDir: string, waitLimitMs?: number): Promise<{ stream: () => WorkerWire; stop: () => Promise<void> }> {
+async function startPglite(dataDir: string, opts: { waitLimitMs?: number; maintenanceMs?: number }): Promise<{ stream: () => WorkerWire; stop: () => Promise<void> }> {
   // No execArgv: the worker needs neither the TypeScript loader nor a bench's preloads.
-  const worker = new Worker(path.resolve(__dirname, "pglite-worker.mjs"), { workerData: { dataDir, waitLimitMs }, execArgv: [] });
+  const worker = new Worker(path.resolve(__dirname, "pglite-worker.mjs"), { workerData: { dataDir, ...opts }, execArgv: [] });
   await new Promise<void>((resolve, reject) => {
     worker.once("message", (m: { type: string; message?: string }) =>
       m.type === "ready" ? resolve() : reject(new Error(`embedded PostgreSQL did not start: ${m.message ?? m.type}`)),
@@ -202,6 +202,8 @@ export interface OpenOptions {
   pool?: number;
   /** Embedded: how long a statement may wait behind another connection's transaction (default 60 s). */
   embeddedWaitLimitMs?: number;
+  /** Embedded: how often the PGlite thread vacuums and analyzes while in use (default 5 s; it has no autovacuum). */
+  embeddedMaintenanceMs?: number;
 }
 
 export async function openDatabase(config: Config, opts: OpenOptions = {}): Promise<Database> {
@@ -214,7 +216,7 @@ export async function openDatabase(config: Config, opts: OpenOptions = {}): Prom
     if (process.env.TF_QUERY_STATS) recordQueryStats(knex, process.env.TF_QUERY_STATS);
     return { knex, kind: "postgres", close: () => knex.destroy() };
   }
-  const embedded = await startPglite(config.dataDir, opts.embeddedWaitLimitMs);
+  const embedded = await startPglite(config.dataDir, { waitLimitMs: opts.embeddedWaitLimitMs, maintenanceMs: opts.embeddedMaintenanceMs });
   const knex = knexFactory({
     client: "pg",
     // A function, so that knex does not copy the settings (and the stream factory with them).

@@ -10,6 +10,8 @@ import { Database, openDatabase } from "../../src/platform/database";
 import type { Config } from "../../src/platform/config";
 
 const WAIT_LIMIT_MS = 1500;
+/** Maintenance (vacuum, analyze) runs every 200 ms here, so it also runs beside every other test. */
+const MAINTENANCE_MS = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("embedded database (one PGlite session, several connections)", () => {
@@ -17,7 +19,7 @@ describe("embedded database (one PGlite session, several connections)", () => {
   let knex: Knex;
 
   beforeAll(async () => {
-    db = await openDatabase({ dataDir: "memory" } as Config, { embeddedWaitLimitMs: WAIT_LIMIT_MS });
+    db = await openDatabase({ dataDir: "memory" } as Config, { embeddedWaitLimitMs: WAIT_LIMIT_MS, embeddedMaintenanceMs: MAINTENANCE_MS });
     knex = db.knex;
     expect(db.kind).toBe("pglite");
     await knex.schema.createTable("counters", (t) => {
@@ -132,4 +134,47 @@ describe("embedded database (one PGlite session, several connections)", () => {
     await knex("counters").insert({ id: "later" });
     expect(await knex("counters").count({ c: "*" })).toEqual([{ c: 1 }]);
   });
+
+  it("vacuums and analyzes its tables on its own (PGlite has no autovacuum), never inside an open transaction", async () => {
+    await knex.schema.createTable("churn", (t) => {
+      t.integer("id").primary();
+      t.text("status").notNullable();
+    });
+    await knex.raw("INSERT INTO churn SELECT g, 'PENDING' FROM generate_series(1, 2000) g");
+    // A transaction held open across several maintenance rounds must not be touched by them: a
+    // VACUUM inside it would fail and take the transaction down with it.
+    await knex.transaction(async (t) => {
+      await t("counters").insert({ id: "held" });
+      for (let i = 0; i < 5; i++) {
+        await t("churn").update({ status: i % 2 ? "PENDING" : "SENT" });
+        await sleep(MAINTENANCE_MS);
+      }
+      await t("counters").insert({ id: "held-2" });
+    });
+    expect(await knex("counters").whereIn("id", ["held", "held-2"]).count({ c: "*" })).toEqual([{ c: 2 }]);
+    // Once committed, the next rounds clear the dead row versions and tell the planner the size.
+    await waitForMaintenance();
+    const [stats] = (await knex.raw(`SELECT c.reltuples, s.last_vacuum, s.last_analyze FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = 'churn'`)).rows;
+    expect(Number(stats.reltuples)).toBe(2000);
+    expect(stats.last_vacuum).toBeInstanceOf(Date);
+    // Without vacuum, each full update adds a new version of every row: the table keeps growing.
+    const size = async () => Number((await knex.raw("SELECT pg_relation_size('churn') AS bytes")).rows[0].bytes);
+    const before = await size();
+    for (let i = 0; i < 6; i++) {
+      await knex("churn").update({ status: i % 2 ? "PENDING" : "SENT" });
+      await waitForMaintenance();
+    }
+    expect(await size()).toBeLessThanOrEqual(before * 1.5);
+  });
+
+  /** Waits until a maintenance round has vacuumed `churn` since now. */
+  async function waitForMaintenance() {
+    const since = new Date();
+    for (let i = 0; i < 100; i++) {
+      await sleep(MAINTENANCE_MS / 2);
+      const [row] = (await knex.raw("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'churn'")).rows;
+      if (row?.last_vacuum && new Date(row.last_vacuum) > since) return;
+    }
+    throw new Error("no maintenance round vacuumed churn");
+  }
 });
