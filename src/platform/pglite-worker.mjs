@@ -155,7 +155,9 @@ async function drain() {
       let answer;
       try {
         if (beginning.delete(s.conn)) await run(BEGIN);
+        const t0 = statementStats ? performance.now() : 0;
         answer = await run(s.bytes);
+        if (statementStats) recordStatement(s.bytes, performance.now() - t0);
       } catch (err) {
         // PGlite answers SQL errors in the protocol; a throw here means the session is broken.
         connections.delete(s.conn);
@@ -197,6 +199,37 @@ async function run(bytes) {
     at += chunk.length;
   }
   return answer;
+}
+
+/**
+ * Diagnostics (TF_PGLITE_STATS=<file>): every 2 s, writes each statement's count and total time
+ * on this thread (PGlite's own work, without the wait in the queue), largest first. The CPU
+ * profiles of the bench cover the node's main thread only; this is the other thread's half.
+ */
+const statementStats = process.env.TF_PGLITE_STATS ? new Map() : null;
+if (statementStats) {
+  setInterval(() => {
+    const rows = [...statementStats].map(([sql, e]) => ({ sql, count: e.count, ms: Math.round(e.ms) })).sort((a, b) => b.ms - a.ms);
+    fs.writeFileSync(process.env.TF_PGLITE_STATS, JSON.stringify(rows, null, 1));
+  }, 2000).unref();
+}
+
+/** The statement's text: from its Parse message (extended protocol) or its Query message. */
+function statementText(bytes) {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b[0] === 0x51) return b.subarray(5, Math.min(b.length - 1, 205)).toString("utf8");
+  if (b[0] !== 0x50) return "(other)";
+  const nameEnd = b.indexOf(0, 5);
+  const queryEnd = b.indexOf(0, nameEnd + 1);
+  return b.subarray(nameEnd + 1, Math.min(queryEnd, nameEnd + 201)).toString("utf8");
+}
+
+function recordStatement(bytes, ms) {
+  const sql = statementText(bytes);
+  const e = statementStats.get(sql) ?? { count: 0, ms: 0 };
+  e.count++;
+  e.ms += ms;
+  statementStats.set(sql, e);
 }
 
 /** A simple-protocol Query message. */
