@@ -11,7 +11,7 @@ import { randomUUID } from "crypto";
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
-import { readTicketPdf, renderMissingPdfs } from "../mixins/ticket-files";
+import { renderTicketPdfNow } from "../mixins/ticket-files";
 import { changeWithOutbox, durable, OutboxMixin } from "../mixins/outbox.mixin";
 import { Channels, OrdersCancelled, OrdersConfirmed } from "../channels";
 import { signTicketCode } from "../src/domain/ticket-code";
@@ -126,11 +126,8 @@ const TicketsService: ServiceSchema = {
         const ticket: TicketRow & { pdf?: Buffer | null } = await this.ownTicket(ctx, { withPdf: true });
         if (ticket.status === "REVOKED") throw ticketRevoked(ticket.id);
         let pdf: Buffer | undefined = ticket.pdf ?? undefined;
-        if (!pdf) {
-          // Not rendered yet: render it here. Read it back only if another render got stored first.
-          const [stored] = await renderMissingPdfs(this.db, [ticket.id]);
-          pdf = stored?.pdf ?? (await readTicketPdf(this.db, ticket.id));
-        }
+        // Not rendered yet: render it here, from the row just read.
+        if (!pdf) pdf = await renderTicketPdfNow(this.db, ticket);
         ctx.meta.$responseType = "application/pdf";
         ctx.meta.$responseHeaders = {
           "Content-Disposition": `inline; filename="ticket-${ticket.id}.pdf"`,
