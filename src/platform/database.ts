@@ -202,7 +202,7 @@ export interface OpenOptions {
   pool?: number;
   /** Embedded: how long a statement may wait behind another connection's transaction (default 60 s). */
   embeddedWaitLimitMs?: number;
-  /** Embedded: how often the PGlite thread analyzes grown tables while in use (default 5 s; it vacuums every 12th time; it has no autovacuum). */
+  /** Embedded: how often the PGlite thread vacuums its tables while in use (default 60 s; PGlite has no autovacuum). */
   embeddedMaintenanceMs?: number;
 }
 
