@@ -22,6 +22,8 @@ export interface Tab {
   page: Page;
   /** Problems the page reported: uncaught errors, console errors, requests to other origins. */
   problems: string[];
+  /** What the page asked the server lately and what came back (the last 60 lines), and what is still unanswered. */
+  network(): string[];
 }
 
 /** A fresh browser profile (its own storage) on the app; phone-sized with `mobile`. */
@@ -47,12 +49,31 @@ export async function openTab(browser: Browser, baseUrl: string, opts: { mobile?
     const url = req.url();
     if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:")) problems.push(`foreign request: ${url}`);
   });
+  // Kept for a test that times out: which request went unanswered, or what the server said.
+  const recent: string[] = [];
+  const pending = new Map<unknown, string>();
+  const note = (line: string) => {
+    recent.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+    if (recent.length > 60) recent.shift();
+  };
+  page.on("request", (req) => {
+    const line = `${req.method()} ${req.url().replace(origin, "")}`;
+    pending.set(req, `${new Date().toISOString().slice(11, 23)} ${line}`);
+    note(`-> ${line}`);
+  });
+  page.on("response", (res) => note(`<- ${res.status()} ${res.request().method()} ${res.url().replace(origin, "")}`));
+  page.on("requestfinished", (req) => pending.delete(req));
+  page.on("requestfailed", (req) => {
+    pending.delete(req);
+    note(`!! ${req.failure()?.errorText ?? "failed"} ${req.method()} ${req.url().replace(origin, "")}`);
+  });
+  const network = () => [...recent, ...[...pending.values()].map((p) => `unanswered since ${p}`)];
   if (process.env.E2E_TRACE) {
     page.on("request", (req) => console.log(`${new Date().toISOString()} -> ${req.method()} ${req.url().replace(origin, "")}`));
     page.on("response", (res) => console.log(`${new Date().toISOString()} <- ${res.status()} ${res.request().method()} ${res.url().replace(origin, "")}`));
   }
   await page.goto(`${baseUrl}/#/`);
-  return { context, page, problems };
+  return { context, page, problems, network };
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

@@ -79,10 +79,21 @@ beforeAll(async () => {
   browser = await launch();
 });
 
-// What the buyer saw when a test ended (a failing one above all).
+let testStarted = 0;
+beforeEach(() => {
+  testStarted = Date.now();
+});
+
+// What the buyer saw when a test ended (a failing one above all); after a test that ran into a
+// timeout, also the watcher's page and what both pages asked the server and got back.
 afterEach(async () => {
   const name = (expect.getState().currentTestName || "test").replace(/[^\w]+/g, "-").slice(0, 80);
   if (buyer && !buyer.page.isClosed()) await screenshot(buyer.page, `last-${name}`).catch(() => undefined);
+  if (Date.now() - testStarted < 55_000) return;
+  if (watcher && !watcher.page.isClosed()) await screenshot(watcher.page, `last-watcher-${name}`).catch(() => undefined);
+  for (const [who, tab] of [["buyer", buyer], ["watcher", watcher]] as const) {
+    if (tab) console.log(`${who} page, ${tab.page.url()}\nproblems: ${tab.problems.join("; ") || "none"}\n${tab.network().join("\n")}`);
+  }
 });
 
 afterAll(async () => {
