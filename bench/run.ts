@@ -15,8 +15,8 @@ import { checkDatabase, CorrectnessReport, AckedHolds } from "./lib/correctness"
 import { BenchPlatform, NATS_URL } from "./lib/platform";
 import { Child, ROOT } from "./lib/proc";
 import { mb, round, sleep } from "./lib/stats";
-import { byPackage, summarizeProfiles } from "./lib/profile";
-import { writeFlameGraph } from "./lib/flamegraph";
+import { byPackage, hotSpots } from "./lib/profile";
+import { flameGraphSvg, readProfiles } from "./lib/flamegraph";
 import { renderMarkdown } from "./lib/report";
 import { layoutSeats, VenueLayout } from "../src/domain/layout";
 
@@ -296,15 +296,16 @@ function newProfiles(top: number, scenario: string) {
   if (!fs.existsSync(dir)) return [];
   const fresh = fs.readdirSync(dir).filter((d) => !profilesSeen.has(d));
   fresh.forEach((d) => profilesSeen.add(d));
-  const dirs = fresh.map((d) => path.join(dir, d));
-  const all = summarizeProfiles(dirs, 100_000);
+  const root = readProfiles(fresh.map((d) => path.join(dir, d)));
+  if (!root.totalUs) return [];
+  const all = hotSpots(root, 100_000);
   const flameGraph = `${scenario}.svg`;
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  const drawn = writeFlameGraph(dirs, path.join(RESULTS_DIR, `${STAMP}-${flameGraph}`), {
+  fs.writeFileSync(path.join(RESULTS_DIR, `${STAMP}-${flameGraph}`), flameGraphSvg(root, {
     title: `${scenario}: main thread of ${fresh.join(", ")} (${results.mode})`,
     subtitle: `npm run bench -- ${process.argv.slice(2).join(" ")}, ${results.startedAt}.`,
-  });
-  return { functions: all.slice(0, top), packages: byPackage(all).slice(0, 10), ...(drawn ? { flameGraph } : {}) };
+  }));
+  return { functions: all.slice(0, top), packages: byPackage(all).slice(0, 10), flameGraph };
 }
 
 // ------------------------------------------------------------------ scenarios
@@ -639,8 +640,7 @@ async function main() {
   results.finishedAt = new Date().toISOString();
   (results as unknown as Record<string, unknown>).durationS = round((Date.now() - started) / 1000, 1);
 
-  const dir = RESULTS_DIR;
-  const stamp = STAMP;
+  const [dir, stamp] = [RESULTS_DIR, STAMP];
   fs.mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(results, null, 2);
   const md = renderMarkdown(results, `${stamp}-`);

@@ -213,12 +213,8 @@ ${body.join("\n")}
 `;
 }
 
-/** Reads every `.cpuprofile` in `dirs` and writes their merged flame graph to `file`; false if there was none. */
-export function writeFlameGraph(dirs: string[], file: string, opts: { title: string; subtitle?: string; minPercent?: number }): boolean {
+/** Every `.cpuprofile` in `dirs`, merged into one call tree. */
+export function readProfiles(dirs: string[]): Frame {
   const files = dirs.filter((d) => fs.existsSync(d)).flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith(".cpuprofile")).map((f) => path.join(d, f)));
-  if (!files.length) return false;
-  const root = mergeProfiles(files.map((f) => JSON.parse(fs.readFileSync(f, "utf8")) as CpuProfile));
-  if (!root.totalUs) return false;
-  fs.writeFileSync(file, flameGraphSvg(root, opts));
-  return true;
+  return mergeProfiles(files.map((f) => JSON.parse(fs.readFileSync(f, "utf8")) as CpuProfile));
 }

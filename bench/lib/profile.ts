@@ -1,10 +1,8 @@
 /**
- * Reads the `.cpuprofile` files that `node --cpu-prof` wrote and lists where the time went:
- * self time per function (name and file:line), largest first, over all profiles in a directory.
+ * Where the time of the bench nodes' CPU profiles went: self time per function (name and
+ * file:line) and per owner, largest first, from the call tree that bench/lib/flamegraph.ts merges.
  */
-import fs from "fs";
-import path from "path";
-import { CpuProfile, ownerOf, shortWhere } from "./flamegraph";
+import { Frame, ownerOf } from "./flamegraph";
 
 export interface HotSpot {
   fn: string;
@@ -26,33 +24,21 @@ export function byPackage(spots: HotSpot[]): Array<{ owner: string; selfMs: numb
   return [...acc.entries()].map(([owner, v]) => ({ owner, ...v })).sort((a, b) => b.selfMs - a.selfMs);
 }
 
-export function summarizeProfiles(dirs: string[], top = 12): HotSpot[] {
+/** Self time per function (name and file:line) over a merged call tree, largest first; idle is not in it. */
+export function hotSpots(root: Frame, top = 12): HotSpot[] {
   const self = new Map<string, { fn: string; where: string; us: number }>();
-  let total = 0;
-  const files = dirs.filter((d) => fs.existsSync(d)).flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith(".cpuprofile")).map((f) => path.join(d, f)));
-  for (const file of files) {
-    const prof = JSON.parse(fs.readFileSync(file, "utf8")) as CpuProfile;
-    const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-    prof.samples.forEach((id, i) => {
-      const node = byId.get(id);
-      if (!node) return;
-      const dt = prof.timeDeltas[i] ?? 0;
-      const { functionName, url, lineNumber } = node.callFrame;
-      const where = shortWhere(url, lineNumber);
-      const fn = functionName || "(anonymous)";
-      const key = `${fn}@${where}`;
-      const entry = self.get(key) ?? { fn, where, us: 0 };
-      entry.us += dt;
+  const walk = (f: Frame) => {
+    if (f !== root) {
+      const key = `${f.fn}@${f.where}`;
+      const entry = self.get(key) ?? { fn: f.fn, where: f.where, us: 0 };
+      entry.us += f.selfUs;
       self.set(key, entry);
-      total += dt;
-    });
-  }
-  // Idle time says the thread waited; the ranking is about where the CPU went.
-  const idle = self.get("(idle)@")?.us ?? 0;
-  total -= idle;
-  self.delete("(idle)@");
+    }
+    f.children.forEach(walk);
+  };
+  walk(root);
   return [...self.values()]
     .sort((a, b) => b.us - a.us)
     .slice(0, top)
-    .map((e) => ({ fn: e.fn, where: e.where, selfMs: Math.round(e.us / 1000), percent: Math.round((1000 * e.us) / Math.max(total, 1)) / 10 }));
+    .map((e) => ({ fn: e.fn, where: e.where, selfMs: Math.round(e.us / 1000), percent: Math.round((1000 * e.us) / Math.max(root.totalUs, 1)) / 10 }));
 }

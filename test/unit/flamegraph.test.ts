@@ -1,5 +1,6 @@
 import path from "path";
 import { CpuProfile, flameGraphSvg, mergeProfiles, ownerOf, shortWhere } from "../../bench/lib/flamegraph";
+import { byPackage, hotSpots } from "../../bench/lib/profile";
 
 const repo = path.resolve(__dirname, "../..");
 const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({ id, callFrame: { functionName, url, lineNumber: 9 }, children });
@@ -66,6 +67,12 @@ describe("bench flame graph", () => {
     expect(svg).not.toContain('data-n="blip"');
     expect(svg).toContain("a &lt;test&gt; &amp; more");
     expect(svg).toMatch(/<title>render&lt;T&gt; \(node_modules\/pdfkit\/js\/pdfkit\.js:10\)\n80\.0 ms, 79\.96% of CPU; self 30\.0 ms; pdfkit<\/title>/);
+  });
+
+  it("ranks functions and owners by self time from the same tree, idle left out", () => {
+    const spots = hotSpots(mergeProfiles([profile(), profile()]), 3);
+    expect(spots.map((s) => [s.fn, s.selfMs, s.percent])).toEqual([["deflate", 100, 50], ["render<T>", 60, 30], ["handler", 40, 20]]);
+    expect(byPackage(spots).map((p) => p.owner)).toEqual(["node internals", "pdfkit", "services"]);
   });
 
   it("names places relative to the repository and owners by package, folder or runtime", () => {
