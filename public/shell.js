@@ -34,6 +34,7 @@ function parseRoute() {
 
 async function route() {
   const seq = ++mountSeq;
+  const hash = location.hash;
   const r = parseRoute();
   const def = ROUTES[r.name];
   if (unmount) {
@@ -67,6 +68,9 @@ async function route() {
   try {
     const mod = await import(`./modules/${def.module}.js`);
     if (seq !== mountSeq) return;
+    // The address moved on while the module loaded and its hashchange is still queued: mount
+    // what the address says now, not the page the buyer already left.
+    if (location.hash !== hash) return void route();
     const root = h("div", { class: `module module-${def.module}` });
     render(view, root);
     const cleanup = await mod.mount(root, r);

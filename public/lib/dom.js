@@ -112,10 +112,18 @@ export function fieldErrorsOf(err) {
   return out;
 }
 
+/** Calls fn once things have been quiet for ms; `cancel()` drops a pending call (on unmount). */
 export function debounce(fn, ms) {
   let timer;
-  return (...args) => {
+  const debounced = (...args) => {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
+  debounced.cancel = () => clearTimeout(timer);
+  return debounced;
+}
+
+/** The route name in the address right now ("" for the events list, "session", "tickets", ...). */
+export function currentRouteName() {
+  return location.hash.replace(/^#\/?/, "").split("?")[0].split("/")[0];
 }

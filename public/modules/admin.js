@@ -255,7 +255,10 @@ async function venuesTab(body) {
     render(list, ...(venues.length ? venues.map((v) => h("li", null, h("strong", null, v.name), h("span", { class: "muted" }, [v.city, v.seatCount ? t("admin.venue.seats", { n: v.seatCount }) : "", v.capacity > (v.seatCount || 0) ? t("admin.venue.standing", { n: v.capacity - (v.seatCount || 0) }) : ""].filter(Boolean).join(" · ")))) : [h("li", { class: "muted" }, t("admin.none"))]));
   }
   await loadList();
-  return () => previewMap && previewMap.destroy();
+  return () => {
+    updatePreview.cancel();
+    if (previewMap) previewMap.destroy();
+  };
 }
 
 // ---------------------------------------------------------------- events
@@ -550,6 +553,7 @@ async function dashboardTab(body, sessionIdFromRoute) {
   await refresh();
   return () => {
     clearInterval(timer);
+    soon.cancel();
     window.removeEventListener("tf:seats", onSeats);
     window.removeEventListener("tf:stock", onSeats);
     emit("tf:unsubscribe", { sessionId });

@@ -5,7 +5,7 @@
  */
 import { api, itemsOf, currentUser, ApiError } from "../lib/api.js";
 import { t, getLang, money, dateTime, eventText } from "../lib/i18n.js";
-import { h, render, notify, field, showFieldErrors, fieldErrorsOf, debounce, emit } from "../lib/dom.js";
+import { h, render, notify, field, showFieldErrors, fieldErrorsOf, debounce, emit, currentRouteName } from "../lib/dom.js";
 import { createSeatMap, categoriesOf, statusChar, CATEGORY_COLORS } from "../lib/seatmap.js";
 
 export async function mount(root, route) {
@@ -56,20 +56,25 @@ async function eventsPage(root, route) {
     summary, grid, more);
 
   let controller = null;
+  let mounted = true;
   const known = { categories: new Set(), cities: new Set() };
 
   async function load(page) {
+    if (!mounted) return;
     if (controller) controller.abort();
     controller = new AbortController();
     const params = { q: search.value.trim(), category: category.value.trim(), city: city.value.trim(), lang: getLang(), page, pageSize: 24 };
     if (from.value) params.from = new Date(`${from.value}T00:00:00`).toISOString();
     if (to.value) params.to = new Date(`${to.value}T23:59:59`).toISOString();
-    // Keep the filters in the address so a search can be shared and survives reload.
+    // Keep the filters in the address so a search can be shared and survives reload; but only
+    // while the address is still the list's: the buyer may already be on their way to an event
+    // (the hashchange not yet handled), and rewriting it then would send them back here.
     const share = new URLSearchParams();
     for (const k of ["q", "category", "city"]) if (params[k]) share.set(k, params[k]);
     if (from.value) share.set("from", from.value);
     if (to.value) share.set("to", to.value);
-    history.replaceState(null, "", `#/${share.toString() ? `?${share}` : ""}`);
+    const address = `#/${share.toString() ? `?${share}` : ""}`;
+    if (currentRouteName() === "" && location.hash !== address) history.replaceState(null, "", address);
     if (page === 1) render(grid, ...Array.from({ length: 6 }, () => h("div", { class: "event-card skeleton", "aria-hidden": "true" })));
     try {
       const answer = await api("/api/events", { query: params, signal: controller.signal });
@@ -97,7 +102,11 @@ async function eventsPage(root, route) {
   search.addEventListener("input", reload);
   for (const el of [category, city, from, to]) el.addEventListener("change", reload);
   await load(1);
-  return () => controller && controller.abort();
+  return () => {
+    mounted = false;
+    reload.cancel();
+    if (controller) controller.abort();
+  };
 }
 
 function eventCard(ev) {
@@ -591,6 +600,7 @@ async function sessionPage(root, sessionId) {
     map.destroy();
     window.removeEventListener("tf:seats", onSeats);
     window.removeEventListener("tf:stock", onStock);
+    onStock.cancel();
     window.removeEventListener("tf:order", onOrder);
     window.removeEventListener("tf:resync", onResync);
     window.removeEventListener("tf:live", onLive);

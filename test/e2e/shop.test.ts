@@ -271,6 +271,43 @@ describe("buyer", () => {
     expect(phone.problems).toEqual([]);
     await phone.context.close();
   });
+
+  it("keeps the buyer on the page they opened while the events list is still searching or loading", async () => {
+    const tab = await openTab(browser, node.baseUrl);
+    const { page } = tab;
+    await page.waitForSelector("[data-testid=event-card]:has-text('Hamlet')");
+
+    // Type a search and open an event before the list has run it (it waits for typing to pause).
+    await page.fill("input[name=q]", "Stadium");
+    await page.click("[data-testid=event-card]:has-text('Hamlet')");
+    await page.waitForSelector("[data-testid=choose-seats]");
+    const eventUrl = page.url();
+    expect(eventUrl).toMatch(/#\/event\/[^/?]+$/);
+    // Let the search's pause go by (a page timer set now fires after it): the address is still the
+    // event's, so reloading or sharing it shows the event, not the list.
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 600)));
+    expect(page.url()).toBe(eventUrl);
+    await page.reload();
+    await page.waitForSelector("[data-testid=choose-seats]");
+    await page.click("[data-testid=choose-seats]");
+    await page.waitForSelector("rect.seat.a");
+    const sessionHash = new URL(page.url()).hash;
+    expect(sessionHash).toMatch(/^#\/session\//);
+
+    // The list starts loading just as the address moves on to a session (its hashchange not handled
+    // yet): the buyer gets the session's seat map, not the list again.
+    await page.goto(`${node.baseUrl}/#/`);
+    await page.waitForSelector("[data-testid=event-card]");
+    await page.evaluate((hash) => {
+      location.hash = hash;
+      document.querySelector<HTMLFormElement>("form.filters")!.requestSubmit();
+    }, sessionHash);
+    await page.waitForSelector("rect.seat.a");
+    expect(new URL(page.url()).hash).toBe(sessionHash);
+    expect(await page.locator("[data-testid=event-card]").count()).toBe(0);
+    expect(tab.problems).toEqual([]);
+    await tab.context.close();
+  });
 });
 
 describe("organizer", () => {
