@@ -155,7 +155,9 @@ async function drain() {
       try {
         if (beginning.delete(s.conn)) await run(BEGIN);
         const t0 = statementStats ? performance.now() : 0;
-        answer = await run(s.bytes);
+        const prepared = withPreparedStatement(s.bytes);
+        answer = await run(prepared ? prepared.bytes : s.bytes);
+        if (prepared) answer = await settlePrepared(prepared, answer, s.bytes);
         if (statementStats) recordStatement(s.bytes, performance.now() - t0);
       } catch (err) {
         // PGlite answers SQL errors in the protocol; a throw here means the session is broken.
@@ -198,6 +200,139 @@ async function run(bytes) {
     at += chunk.length;
   }
   return answer;
+}
+
+/**
+ * Prepared statements. The driver sends every statement with parameters as an unnamed one:
+ * Parse (the SQL text), Bind (the values), Describe, Execute, Sync; so PostgreSQL parses and
+ * analyses the same text again each time, about half of PGlite's time for a short statement
+ * (measured: a primary-key select 47 -> 19 µs, an update by id 78 -> 35 µs, an insert 53 -> 34 µs).
+ * Here a text seen a second time becomes a named statement of the session: its Parse goes once,
+ * with a name, and from then on the Bind names it, the Parse is left out, and its ParseComplete
+ * is put back at the head of the answer, so the driver sees exactly what it asked for. A Parse
+ * that fails (an aborted transaction, say) names nothing: only a ParseComplete makes the entry.
+ * Statements survive a rollback (they belong to the session, not the transaction). Any DDL
+ * forgets them all (a changed table could change a statement's result columns); should a named
+ * statement still fail to bind (SQLSTATE 26000, 0A000), it is forgotten and, outside a
+ * transaction, the original bytes run instead. At most PREPARED_LIMIT are ever named. Named
+ * statements get generic plans after their fifth run; the claims of work queues keep custom
+ * plans (UNPLANNABLE). The server mode (a real PostgreSQL) is not concerned: none of this runs there.
+ */
+const PREPARED_LIMIT = 5000;
+/** Parse body (SQL text and parameter types, as latin1) -> the statement's name. */
+const preparedNames = new Map();
+/** Parse body -> times seen while not yet named (cleared when it grows past 20,000 texts). */
+const sightings = new Map();
+let preparedCount = 0;
+const PARSE_COMPLETE = Buffer.from([0x31, 0, 0, 0, 4]);
+/**
+ * Statements left unnamed: a queue's claim (SELECT ... FOR UPDATE SKIP LOCKED under a LIMIT).
+ * A named statement gets a generic plan after five runs, and the outbox relay's claim (its
+ * NOT EXISTS over earlier rows of the same key) took 47 ms with it instead of 3.7 ms.
+ */
+const UNPLANNABLE = /\bfor\s+update\b/i;
+const DDL = /^\s*(create|alter|drop|truncate|comment|reindex|cluster|grant|revoke)\b/i;
+
+function messagesOf(b) {
+  const out = [];
+  for (let i = 0; i + 5 <= b.length; ) {
+    const end = i + 1 + b.readInt32BE(i + 1);
+    out.push(b.subarray(i, end));
+    i = end;
+  }
+  return out;
+}
+
+function message(type, ...parts) {
+  const body = Buffer.concat(parts);
+  const head = Buffer.alloc(5);
+  head.write(type, 0, "latin1");
+  head.writeInt32BE(4 + body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+/**
+ * The statement rewritten to use a named statement: `{ bytes, key, name, parsed }` (`parsed`:
+ * the name exists already and the Parse was left out), or null to run it as it came.
+ */
+function withPreparedStatement(bytes) {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b[0] === 0x51) {
+    if (DDL.test(b.toString("utf8", 5, Math.min(b.length, 40)))) forgetPrepared();
+    return null;
+  }
+  // Only the driver's own shape: Parse of the unnamed statement, Bind of it, Describe portal /
+  // Execute, Sync.
+  if (b[0] !== 0x50 || b[5] !== 0) return null;
+  const msgs = messagesOf(b);
+  if (msgs.length < 4 || msgs[1][0] !== 0x42 || msgs[msgs.length - 1][0] !== 0x53) return null;
+  for (const m of msgs.slice(2, -1)) if (!(m[0] === 0x45 || (m[0] === 0x44 && m[5] === 0x50))) return null;
+  const body = msgs[0].subarray(6);
+  if (DDL.test(body.toString("utf8", 0, Math.min(body.length, 40)))) {
+    forgetPrepared();
+    return null;
+  }
+  const bind = msgs[1];
+  const portalEnd = bind.indexOf(0, 5);
+  if (portalEnd < 0 || bind[portalEnd + 1] !== 0) return null;
+  const key = body.toString("latin1");
+  let name = preparedNames.get(key);
+  const parsed = name !== undefined;
+  if (!parsed) {
+    const before = sightings.get(key) ?? (UNPLANNABLE.test(key) ? -1 : 0);
+    if (before < 0) {
+      sightings.set(key, before);
+      return null;
+    }
+    const seen = before + 1;
+    if (seen < 2 || preparedCount >= PREPARED_LIMIT) {
+      if (sightings.size >= 20_000) sightings.clear();
+      sightings.set(key, seen);
+      return null;
+    }
+    sightings.delete(key);
+    name = `tf_${++preparedCount}`;
+  }
+  const nameBytes = Buffer.from(`${name}\0`, "latin1");
+  const namedBind = message("B", bind.subarray(5, portalEnd + 1), nameBytes, bind.subarray(portalEnd + 2));
+  const rest = msgs.slice(2);
+  const out = parsed ? [namedBind, ...rest] : [message("P", nameBytes, body), namedBind, ...rest];
+  return { bytes: new Uint8Array(Buffer.concat(out)), key, name, parsed };
+}
+
+/** The answer the driver expects, and the bookkeeping of the named statement. */
+async function settlePrepared(prepared, answer, original) {
+  if (!prepared.parsed) {
+    if (answer[0] === 0x31) preparedNames.set(prepared.key, prepared.name);
+    return answer;
+  }
+  if (answer[0] === 0x45) {
+    const code = errorCode(answer);
+    if (code === "26000" || code === "0A000") {
+      preparedNames.delete(prepared.key);
+      if (!db.isInTransaction()) return run(original);
+    }
+  }
+  const full = new Uint8Array(PARSE_COMPLETE.length + answer.length);
+  full.set(PARSE_COMPLETE, 0);
+  full.set(answer, PARSE_COMPLETE.length);
+  return full;
+}
+
+function errorCode(answer) {
+  const b = Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength);
+  const end = 1 + b.readInt32BE(1);
+  for (let i = 5; i < end && b[i] !== 0; ) {
+    const stop = b.indexOf(0, i + 1);
+    if (b[i] === 0x43) return b.toString("latin1", i + 1, stop);
+    i = stop + 1;
+  }
+  return "";
+}
+
+function forgetPrepared() {
+  preparedNames.clear();
+  sightings.clear();
 }
 
 /**

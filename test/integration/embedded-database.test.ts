@@ -180,4 +180,54 @@ describe("embedded database (one PGlite session, several connections)", () => {
     }
     throw new Error("no maintenance round vacuumed churn");
   }
+  describe("statements run again are prepared once (named statements of the session)", () => {
+    const named = async (marker: string) =>
+      Number((await knex.raw("select count(*)::int as n from pg_prepared_statements where statement like ?", [`%${marker}%`])).rows[0].n);
+
+    it("prepares a statement on its second run and keeps answering it right, parameters and all", async () => {
+      await knex("counters").insert([{ id: "p1", n: 1 }, { id: "p2", n: 2 }, { id: "p3", n: 3 }]);
+      const read = (id: string) => knex("counters").where({ id }).first("n", knex.raw("'prep-read' as marker"));
+      expect(await read("p1")).toEqual({ n: 1, marker: "prep-read" });
+      expect(await named("prep-read")).toBe(0);
+      for (const [id, n] of [["p2", 2], ["p3", 3], ["p1", 1], ["nope", undefined]] as const) expect((await read(id))?.n).toBe(n);
+      expect(await named("prep-read")).toBe(1);
+      // Many callers at once, each its own values.
+      const many = await Promise.all(Array.from({ length: 30 }, (_, i) => read(`p${(i % 3) + 1}`)));
+      expect(many.map((r) => r.n)).toEqual(Array.from({ length: 30 }, (_, i) => (i % 3) + 1));
+      expect(await named("prep-read")).toBe(1);
+    });
+
+    it("sees a table's new column after DDL, and a statement first prepared in a rolled-back transaction still works", async () => {
+      await knex("counters").insert({ id: "d1", n: 5 });
+      const all = () => knex("counters").where({ id: "d1" }).select("*", knex.raw("'prep-star' as marker"));
+      for (let i = 0; i < 3; i++) expect(Object.keys((await all())[0])).not.toContain("extra");
+      await knex.schema.alterTable("counters", (t) => t.text("extra").defaultTo("new"));
+      try {
+        expect((await all())[0].extra).toBe("new");
+      } finally {
+        await knex.schema.alterTable("counters", (t) => t.dropColumn("extra"));
+      }
+
+      const bump = (id: string) => knex("counters").where({ id }).increment("n", 1).returning(["n", knex.raw("'prep-bump' as marker")]);
+      await bump("d1");
+      await knex.transaction(async (trx) => {
+        await bump.call(null, "d1").transacting(trx);
+        throw new Error("roll back");
+      }).catch(() => undefined);
+      expect(await named("prep-bump")).toBe(1);
+      expect((await bump("d1"))[0].n).toBe(7);
+      // A failed transaction refuses the statement, and afterwards it runs as before.
+      await knex.transaction(async (trx) => {
+        await expect(trx.raw("select 1/0")).rejects.toMatchObject({ code: "22012" });
+        await expect(bump("d1").transacting(trx)).rejects.toMatchObject({ code: "25P02" });
+      }).catch(() => undefined);
+      expect((await bump("d1"))[0].n).toBe(8);
+    });
+
+    it("leaves a work queue's claim (FOR UPDATE SKIP LOCKED) unprepared: its plan depends on the rows", async () => {
+      const claim = () => knex.raw("select id, 'prep-claim' as marker from counters where n >= ? order by id limit ? for update skip locked", [0, 5]);
+      for (let i = 0; i < 4; i++) await claim();
+      expect(await named("prep-claim")).toBe(0);
+    });
+  });
 });
