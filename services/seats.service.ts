@@ -7,7 +7,7 @@
  * make another node its owner, and every second wakes the actors of its sessions that have holds
  * due, so holds expire on time even after a restart or a failover.
  */
-import crypto from "crypto";
+import { randomId } from "../src/platform/random-id";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Knex } from "knex";
 import { DbMixin, DbThis } from "../mixins/db.mixin";
@@ -88,7 +88,7 @@ const SeatsService: ServiceSchema = {
           const info = await actor.freshInfo();
           if (!onSale(info, Date.now())) throw unprocessable("SALES_CLOSED", "This session is not on sale right now.");
           // 128 random bits: hold ids are capabilities for whoever holds them, so they must be unguessable.
-          const holdId = crypto.randomBytes(16).toString("base64url");
+          const holdId = randomId();
           return holdJson(sid, await actor.hold(req, holdId));
         });
       },
