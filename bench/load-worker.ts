@@ -367,6 +367,9 @@ async function purchase(job: PurchaseJob) {
   const followPdf = async (base: string, auth: Record<string, string>, ip: string, orderId: string, seats: number, t0: number, live: Follower) => {
     try {
       let ticketIds: string[] = [];
+      // Tickets whose PDF this buyer already downloaded (a 200 from the fallback poll): a buyer
+      // downloads each file once, so the check below does not ask for those again.
+      const downloaded = new Set<string>();
       const lookUp = async () => {
         const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
         let t = r.body?.tickets;
@@ -379,7 +382,10 @@ async function purchase(job: PurchaseJob) {
         if (!ticketIds.length) await lookUp();
         for (const id of ticketIds) {
           if (live.readyTickets.has(id)) continue;
-          if ((await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth, ip)).status === 200) live.readyTickets.add(id);
+          if ((await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth, ip)).status === 200) {
+            live.readyTickets.add(id);
+            downloaded.add(id);
+          }
         }
       };
       if (!(await live.until(() => live.readyTickets.size >= seats, check, hardEnd))) return;
@@ -388,6 +394,7 @@ async function purchase(job: PurchaseJob) {
       // Announced is not proof: each PDF must really answer.
       if (!ticketIds.length) await lookUp();
       for (const id of ticketIds) {
+        if (downloaded.has(id)) continue;
         if ((await request(base, "GET", `/api/tickets/${id}/pdf`, undefined, auth, ip)).status !== 200) return;
       }
       pdfRoute = "yes";
