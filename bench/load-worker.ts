@@ -571,8 +571,11 @@ async function main() {
   const job = JSON.parse(fs.readFileSync(jobFile, "utf8"));
   const run = { cannon, hold, purchase, spread }[job.type as "cannon"] as (j: unknown) => Promise<unknown>;
   if (!run) throw new Error(`unknown job type ${job.type}`);
-  const result = await run(job);
-  fs.writeFileSync(resultFile, JSON.stringify(result));
+  const cpu0 = process.cpuUsage();
+  const result = (await run(job)) as Record<string, unknown>;
+  const cpu = process.cpuUsage(cpu0);
+  // The load generator's own CPU (all its threads): it shares the machine with the server.
+  fs.writeFileSync(resultFile, JSON.stringify({ ...result, loadCpuS: Math.round((cpu.user + cpu.system) / 1e3) / 1e3 }));
   agent.destroy();
 }
 

@@ -144,7 +144,11 @@ function cpuSeconds(pid: number): number {
  * Runs a load and accounts the server processes' CPU during it. CPU per operation is the figure
  * that survives a noisy neighbour: a starved server is slow, but not more expensive per request.
  */
-async function loadWithCpu<T extends Record<string, any>>(pids: number[], job: Record<string, unknown>, ops: (r: T) => number): Promise<T & { serverCpu: { cpuS: number; wallS: number; utilisation: number; cpuMsPerOp: number | null } }> {
+async function loadWithCpu<T extends Record<string, any>>(
+  pids: number[],
+  job: Record<string, unknown>,
+  ops: (r: T) => number,
+): Promise<T & { serverCpu: { cpuS: number; wallS: number; utilisation: number; cpuMsPerOp: number | null }; loadCpu?: { cpuS: number; cpuMsPerOp: number | null; machineCeilingPerS: number | null } }> {
   const profiled = opts.profile && shared ? pids.filter((p) => nodePids(shared!).includes(p)) : [];
   profiled.forEach((p) => process.kill(p, "SIGWINCH"));
   const c0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
@@ -154,7 +158,15 @@ async function loadWithCpu<T extends Record<string, any>>(pids: number[], job: R
   const wallS = (Date.now() - t0) / 1000;
   if (profiled.length) await sleep(1500); // the nodes write their profiles
   const n = ops(r);
-  return { ...r, serverCpu: { cpuS: round(cpuS), wallS: round(wallS, 1), utilisation: round(cpuS / wallS, 2), cpuMsPerOp: n ? round((cpuS * 1000) / n, 3) : null } };
+  const serverCpu = { cpuS: round(cpuS), wallS: round(wallS, 1), utilisation: round(cpuS / wallS, 2), cpuMsPerOp: n ? round((cpuS * 1000) / n, 3) : null };
+  // What the machine could do at most with both on it: its cores over the CPU an operation costs
+  // the server and the load generator together (no waiting, no other process).
+  const loadCpuS = typeof r.loadCpuS === "number" ? (r.loadCpuS as number) : null;
+  const loadCpu =
+    loadCpuS === null
+      ? undefined
+      : { cpuS: round(loadCpuS), cpuMsPerOp: n ? round((loadCpuS * 1000) / n, 3) : null, machineCeilingPerS: n ? round((os.cpus().length * n) / (cpuS + loadCpuS), 1) : null };
+  return { ...r, serverCpu, ...(loadCpu ? { loadCpu } : {}) };
 }
 
 let loadSeq = 0;
@@ -586,7 +598,18 @@ function evaluateTargets() {
   }
   const fp = s.fullPurchase;
   if (fp && !fp.skipped && !fp.error) {
-    target("confirmed orders per minute, one session", fp.confirmedPerMinute, ">=", 20_000);
+    const gen = fp.loadCpu?.cpuMsPerOp;
+    const server = fp.serverCpu?.cpuMsPerOp;
+    target(
+      "confirmed orders per minute, one session",
+      fp.confirmedPerMinute,
+      ">=",
+      20_000,
+      "",
+      gen && server
+        ? `${fp.buyers} buyers; at ${round(server, 1)} server + ${round(gen, 1)} load generator CPU ms per order, this machine's ${os.cpus().length} cores sustain at most ${Math.round((os.cpus().length * 60_000) / (server + gen))}/min`
+        : undefined,
+    );
     target("order to CONFIRMED p99 (ms)", fp.orderToConfirmedMs?.count ? fp.orderToConfirmedMs.p99 : null, "<", 1000, " ms");
     target("order to PDF available p99 (ms)", fp.orderToPdfMs?.count ? fp.orderToPdfMs.p99 : null, "<", 5000, " ms", fp.pdfsAvailable ? undefined : `no PDF became available within the drain time (${opts.quick ? 45 : 90} s after the offer window)`);
   }

@@ -6,6 +6,19 @@ import type { Results } from "../run";
 /** The record of profiling fixes (before -> after), appended to every report. */
 const FIXES = path.join(__dirname, "..", "fixes.md");
 
+/**
+ * The load generator's own CPU next to the server's: both share this machine's cores, so
+ * cores / (server + generator CPU per operation) is the most the machine could do at these costs,
+ * and cores / generator CPU alone what even a server costing nothing could reach here.
+ */
+function loadCpuLine(x: any, cores: number, op: string, unit: string, per = 1): string {
+  const server = x.serverCpu?.cpuMsPerOp;
+  const gen = x.loadCpu.cpuMsPerOp;
+  if (!gen) return "";
+  const both = server ? ` At these costs (${fmt(server + gen, 1)} CPU ms per ${op}, server and generator) the machine's ${cores} cores sustain at most ${fmt((cores * 1000 * per) / (server + gen))} ${unit} (a short run can go faster for a while by leaving work, PDFs and mail above all, to catch up after it)` : "";
+  return `Load generator CPU (its own process, same machine): ${fmt(x.loadCpu.cpuS, 1)} s, ${fmt(gen, 3)} ms per ${op}.${both}; a server costing nothing, ${fmt((cores * 1000 * per) / gen)} ${unit}.`;
+}
+
 function fmt(n: unknown, digits = 0): string {
   if (n === null || n === undefined || (typeof n === "number" && Number.isNaN(n))) return "-";
   if (typeof n !== "number") return String(n);
@@ -113,6 +126,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     out.push(table(["holds", "seats held", "holds/s", "/ no-op route", "p50 ms", "p95 ms", "p99 ms", "max ms"], [[fmt(h.holds), fmt(h.seatsHeld), fmt(h.holdsPerSec), fmt(h.ratioToNoopRoute, 3), fmt(h.latencyMs.p50, 1), fmt(h.latencyMs.p95, 1), fmt(h.latencyMs.p99, 1), fmt(h.latencyMs.max, 1)]]));
     if (h.adjacentNoopRoute) out.push("", `The no-op route (${h.adjacentNoopRoute.via}) measured right before this load: ${fmt(h.adjacentNoopRoute.reqPerSec)} req/s; the ratio uses it.`);
     if (h.serverCpu) out.push("", `Server CPU during the load: ${fmt(h.serverCpu.cpuS, 1)} s over ${fmt(h.serverCpu.wallS, 1)} s (${fmt(h.serverCpu.utilisation, 2)} cores), ${fmt(h.serverCpu.cpuMsPerOp, 3)} CPU ms per hold${h.adjacentNoopRoute?.cpuMsPerOp ? ` vs ${fmt(h.adjacentNoopRoute.cpuMsPerOp, 3)} per no-op request: by CPU cost a hold is ${fmt(h.cpuRatioToNoopRoute, 3)} of a no-op request` : ""}. A utilisation well under the cores available means the node was waiting (database, starved by other processes), not computing.`);
+    if (h.loadCpu) out.push("", loadCpuLine(h, r.machine.cpus, "hold", "holds/s"));
     out.push("", `Responses: ${codes(h.codes)}.`, "", correctness(h), profile(h));
   }
 
@@ -124,6 +138,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     out.push("", `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} start purchases for ${fmt(p.windowS, 1)} s (the last confirmation came at ${fmt(p.activeS, 1)} s; confirmed/min is over that time): hold (best available 1-4) -> POST /api/orders (card 4242...) -> CONFIRMED -> every ticket's PDF ready and answering 200; each buyer follows the order as the web UI does: socket.io \`order\`/\`ticket\` events, a poll every 2 s as fallback.`, "");
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
+    if (p.loadCpu) out.push("", loadCpuLine(p, r.machine.cpus, "confirmed order", "orders/min", 60));
     out.push("", `Responses: ${codes(p.codes)}.${Object.keys(p.failed ?? {}).length ? ` Failed orders: ${codes(p.failed)}.` : ""}`, "", correctness(p), profile(p));
   }
 
