@@ -7,7 +7,8 @@
  * Event, session and venue names come from the catalog tables (read-only; shared/CONTRACTS.md).
  */
 import type { Knex } from "knex";
-import { renderTicketPdf, TicketDocument } from "../src/domain/ticket-pdf";
+import type { TicketDocument } from "../src/domain/ticket-pdf";
+import { renderPdf } from "../src/platform/pdf-renderer";
 
 /** The columns of a ticket that go on its PDF. */
 export interface TicketPrintRow {
@@ -85,24 +86,8 @@ export interface RenderedPdf {
  * `prepare` step, then stores in one statement).
  */
 export async function renderPdfs(db: Knex, ticketIds: string[]): Promise<RenderedPdf[]> {
-  const out: RenderedPdf[] = [];
-  for (const doc of await loadUnrenderedTicketDocuments(db, ticketIds)) out.push({ ticketId: doc.ticketId, pdf: await renderInTurn(doc) });
-  return out;
-}
-
-let renderLane: Promise<unknown> = Promise.resolve();
-
-/**
- * PDFs render one at a time on this thread, each after the event loop has polled for I/O
- * (setImmediate). A render is CPU work of a millisecond or two that finishes within one task;
- * the PDF worker starts up to 16 orders' renders at once, and run back to back they kept the
- * event loop from everything else for 60-120 ms, database answers included (and a transaction
- * waiting for its next answer holds up every other statement on the embedded database).
- */
-function renderInTurn(doc: TicketDocument): Promise<Buffer> {
-  const rendered = renderLane.then(() => new Promise<void>((r) => setImmediate(r))).then(() => renderTicketPdf(doc));
-  renderLane = rendered.catch(() => undefined);
-  return rendered;
+  const docs = await loadUnrenderedTicketDocuments(db, ticketIds);
+  return Promise.all(docs.map(async (doc) => ({ ticketId: doc.ticketId, pdf: await renderPdf(doc) })));
 }
 
 /** The insert of rendered PDFs by ticket id; two workers racing on one ticket both render and the first insert wins. */
@@ -118,7 +103,7 @@ export function storePdfsQuery(db: Knex, rendered: RenderedPdf[]) {
  * rendering unless another one was stored first.
  */
 export async function renderTicketPdfNow(db: Knex, ticket: TicketPrintRow): Promise<Buffer | undefined> {
-  const rendered = { ticketId: ticket.id, pdf: await renderInTurn(await ticketDocument(db, ticket)) };
+  const rendered = { ticketId: ticket.id, pdf: await renderPdf(await ticketDocument(db, ticket)) };
   const stored = await storePdfsQuery(db, [rendered]);
   return stored.length ? rendered.pdf : readTicketPdf(db, ticket.id);
 }
