@@ -612,7 +612,7 @@ function evaluateTargets() {
       20_000,
       "",
       gen && server
-        ? `${fp.buyers} buyers; at ${round(server, 1)} server + ${round(gen, 1)} load generator CPU ms per order, this machine's ${os.cpus().length} cores sustain at most ${Math.round((os.cpus().length * 60_000) / (server + gen))}/min`
+        ? `${fp.buyers} buyers; at ${round(server, 1)} server + ${round(gen, 1)} load generator CPU ms per order, this machine's ${os.cpus().length} cores sustain at most ${fmtInt((os.cpus().length * 60_000) / (server + gen))}/min`
         : undefined,
     );
     target("order to CONFIRMED p99 (ms)", fp.orderToConfirmedMs?.count ? fp.orderToConfirmedMs.p99 : null, "<", 1000, " ms");
