@@ -218,7 +218,8 @@ async function run(bytes) {
  * statements get generic plans after their fifth run; the claims of work queues keep custom
  * plans (UNPLANNABLE). The server mode (a real PostgreSQL) is not concerned: none of this runs there.
  */
-const PREPARED_LIMIT = 5000;
+/** ~10 KB of the session's memory each (measured; more once a generic plan is kept): 20-40 MB at most. */
+const PREPARED_LIMIT = 2000;
 /** Parse body (SQL text and parameter types, as latin1) -> the statement's name. */
 const preparedNames = new Map();
 /** Parse body -> times seen while not yet named (cleared when it grows past 20,000 texts). */
