@@ -232,7 +232,9 @@ const PARSE_COMPLETE = Buffer.from([0x31, 0, 0, 0, 4]);
  * NOT EXISTS over earlier rows of the same key) took 47 ms with it instead of 3.7 ms.
  */
 const UNPLANNABLE = /\bfor\s+update\b/i;
-const DDL = /^\s*(create|alter|drop|truncate|comment|reindex|cluster|grant|revoke)\b/i;
+/** DDL, or a DO block that may hold some; leading blanks and comments skipped. */
+const DDL = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*(create|alter|drop|truncate|comment|reindex|cluster|grant|revoke|do)\b/i;
+const isDdl = (text) => DDL.test(text);
 
 function messagesOf(b) {
   const out = [];
@@ -259,7 +261,7 @@ function message(type, ...parts) {
 function withPreparedStatement(bytes) {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b[0] === 0x51) {
-    if (DDL.test(b.toString("utf8", 5, Math.min(b.length, 40)))) forgetPrepared();
+    if (isDdl(b.toString("utf8", 5, Math.min(b.length, 400)))) forgetPrepared();
     return null;
   }
   // Only the driver's own shape: Parse of the unnamed statement, Bind of it, Describe portal /
@@ -269,7 +271,7 @@ function withPreparedStatement(bytes) {
   if (msgs.length < 4 || msgs[1][0] !== 0x42 || msgs[msgs.length - 1][0] !== 0x53) return null;
   for (const m of msgs.slice(2, -1)) if (!(m[0] === 0x45 || (m[0] === 0x44 && m[5] === 0x50))) return null;
   const body = msgs[0].subarray(6);
-  if (DDL.test(body.toString("utf8", 0, Math.min(body.length, 40)))) {
+  if (isDdl(body.toString("utf8", 0, Math.min(body.length, 400)))) {
     forgetPrepared();
     return null;
   }

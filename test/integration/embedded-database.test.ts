@@ -224,6 +224,23 @@ describe("embedded database (one PGlite session, several connections)", () => {
       expect((await bump("d1"))[0].n).toBe(8);
     });
 
+    it("lets a migration read, change a table and read it again in one transaction, DDL behind a comment included", async () => {
+      await knex("counters").insert({ id: "m1", n: 1 });
+      const all = (db: Knex) => db.raw("select *, 'prep-migrate' as marker from counters where id = ?", ["m1"]);
+      for (let i = 0; i < 3; i++) await all(knex);
+      expect(await named("prep-migrate")).toBe(1);
+      try {
+        await knex.transaction(async (trx) => {
+          await all(trx);
+          await trx.raw("-- a migration's comment\n/* and another */ ALTER TABLE counters ADD COLUMN note text DEFAULT 'migrated'");
+          expect((await all(trx)).rows[0].note).toBe("migrated");
+        });
+        expect((await all(knex)).rows[0].note).toBe("migrated");
+      } finally {
+        await knex.raw("ALTER TABLE counters DROP COLUMN IF EXISTS note");
+      }
+    });
+
     it("leaves a work queue's claim (FOR UPDATE SKIP LOCKED) unprepared: its plan depends on the rows", async () => {
       const claim = () => knex.raw("select id, 'prep-claim' as marker from counters where n >= ? order by id limit ? for update skip locked", [0, 5]);
       for (let i = 0; i < 4; i++) await claim();
