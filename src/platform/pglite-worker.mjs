@@ -220,6 +220,7 @@ async function run(bytes) {
  */
 /** ~10 KB of the session's memory each (measured; more once a generic plan is kept): 20-40 MB at most. */
 const PREPARED_LIMIT = 2000;
+const MAX_PREPARED_TEXT = 8192;
 /** Parse body (SQL text and parameter types, as latin1) -> the statement's name. */
 const preparedNames = new Map();
 /** Parse body -> times seen while not yet named (cleared when it grows past 20,000 texts). */
@@ -275,6 +276,9 @@ function withPreparedStatement(bytes) {
     forgetPrepared();
     return null;
   }
+  // A long text is a bulk statement (a seat plan's insert, say): parsing is little of its time,
+  // and remembering such texts would cost more memory than it saves.
+  if (body.length > MAX_PREPARED_TEXT) return null;
   const bind = msgs[1];
   const portalEnd = bind.indexOf(0, 5);
   if (portalEnd < 0 || bind[portalEnd + 1] !== 0) return null;
