@@ -13,49 +13,97 @@ type Pending = { resolve: (pdf: Buffer) => void; reject: (err: Error) => void };
 /** Failures to start (or crashes) after which this process renders on its main thread for good. */
 const MAX_THREAD_FAILURES = 3;
 
-let worker: Promise<Worker | null> | undefined;
-/** Threads stopped on purpose (stopPdfRenderer): their exit is no failure. */
-const stopped = new WeakSet<Worker>();
-let failures = 0;
-let nextId = 1;
-const pending = new Map<number, Pending>();
+/** One PDF thread and the renders it owes. */
+class PdfThread {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private alive = true;
+  /** Stopped on purpose (stopPdfRenderer): its exit is no failure. */
+  stopping = false;
 
-function startWorker(): Promise<Worker | null> {
-  return new Promise((resolve) => {
-    let w: Worker;
-    try {
-      // No execArgv: the thread needs neither a bench's preloads nor a test runner's flags.
-      w = new Worker(path.resolve(__dirname, "pdf-worker.mjs"), { execArgv: [] });
-    } catch {
-      failures++;
-      return resolve(null);
-    }
-    let ready = false;
-    const down = (err: Error) => {
-      if (!stopped.has(w)) failures++;
-      if (!stopped.has(w)) worker = undefined;
-      for (const [id, p] of pending) {
-        pending.delete(id);
-        p.reject(err);
+  private constructor(private readonly w: Worker) {}
+
+  /** A started thread, or null if it could not start. */
+  static start(): Promise<PdfThread | null> {
+    return new Promise((resolve) => {
+      let w: Worker;
+      try {
+        // No execArgv: the thread needs neither a bench's preloads nor a test runner's flags.
+        w = new Worker(path.resolve(__dirname, "pdf-worker.mjs"), { execArgv: [] });
+      } catch {
+        failures++;
+        return resolve(null);
       }
-      if (!ready) resolve(null);
-    };
-    w.on("message", (m: { type?: string; id?: number; pdf?: Uint8Array; error?: string }) => {
-      if (m.type === "ready") {
-        ready = true;
-        // Idle, the thread does not keep the process alive.
-        w.unref();
-        return resolve(w);
-      }
-      const p = m.id === undefined ? undefined : pending.get(m.id);
-      if (!p) return;
-      pending.delete(m.id!);
-      if (m.pdf) p.resolve(Buffer.from(m.pdf.buffer, m.pdf.byteOffset, m.pdf.byteLength));
-      else p.reject(new Error(m.error ?? "PDF thread gave no answer"));
+      const thread = new PdfThread(w);
+      let ready = false;
+      w.on("message", (m: { type?: string; id?: number; pdf?: Uint8Array; error?: string }) => {
+        if (m.type === "ready") {
+          ready = true;
+          // Idle, the thread does not keep the process alive.
+          w.unref();
+          return resolve(thread);
+        }
+        thread.answer(m);
+      });
+      const down = (err: Error) => {
+        if (!thread.alive) return;
+        thread.down(err);
+        if (!ready) resolve(null);
+      };
+      w.on("error", down);
+      w.on("exit", (code) => down(new Error(`PDF thread exited (${code})`)));
     });
-    w.on("error", (err) => down(err));
-    w.on("exit", (code) => down(new Error(`PDF thread exited (${code})`)));
-  });
+  }
+
+  get usable() {
+    return this.alive && !this.stopping;
+  }
+
+  render(doc: TicketDocument): Promise<Buffer> {
+    const id = this.nextId++;
+    const answer = new Promise<Buffer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    // Referenced while a render is out, so the process waits for its answer.
+    if (this.pending.size === 1) this.w.ref();
+    this.w.postMessage({ id, doc });
+    return answer;
+  }
+
+  stop(): Promise<number> {
+    this.stopping = true;
+    return this.w.terminate();
+  }
+
+  private answer(m: { id?: number; pdf?: Uint8Array; error?: string }) {
+    const p = m.id === undefined ? undefined : this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id!);
+    if (this.pending.size === 0) this.w.unref();
+    if (m.pdf) p.resolve(Buffer.from(m.pdf.buffer, m.pdf.byteOffset, m.pdf.byteLength));
+    else p.reject(new Error(m.error ?? "PDF thread gave no answer"));
+  }
+
+  private down(err: Error) {
+    this.alive = false;
+    if (!this.stopping) failures++;
+    if (current === started(this)) current = undefined;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+let failures = 0;
+/** The thread being started or running. */
+let current: Promise<PdfThread | null> | undefined;
+const startedBy = new WeakMap<PdfThread, Promise<PdfThread | null>>();
+const started = (t: PdfThread) => startedBy.get(t);
+
+function thread(): Promise<PdfThread | null> {
+  if (!current) {
+    const starting = PdfThread.start();
+    current = starting;
+    void starting.then((t) => (t ? startedBy.set(t, starting) : current === starting && (current = undefined)));
+  }
+  return current;
 }
 
 let lane: Promise<unknown> = Promise.resolve();
@@ -69,32 +117,22 @@ function renderHere(doc: TicketDocument): Promise<Buffer> {
 
 export async function renderPdf(doc: TicketDocument): Promise<Buffer> {
   if (process.env.TF_PDF_THREAD === "0" || failures >= MAX_THREAD_FAILURES) return renderHere(doc);
-  worker ??= startWorker();
-  const w = await worker;
-  if (!w) {
-    worker = undefined;
-    return renderHere(doc);
-  }
-  const id = nextId++;
-  const answer = new Promise<Buffer>((resolve, reject) => pending.set(id, { resolve, reject }));
-  // Referenced while a render is out, so the process waits for its answer.
-  if (pending.size === 1) w.ref();
-  void answer.finally(() => pending.size === 0 && w.unref()).catch(() => undefined);
-  w.postMessage({ id, doc });
-  // A thread that died with this render on it: render it here instead.
-  return answer.catch(() => renderHere(doc));
+  const t = await thread();
+  // None, or it went down (or is being stopped) while this caller waited: render here.
+  if (!t || !t.usable) return renderHere(doc);
+  // A thread that dies with this render on it: render it here instead.
+  return t.render(doc).catch(() => renderHere(doc));
 }
 
 /** Where renders go now: "thread" once the PDF thread is up, else "here" (this thread). */
 export async function pdfRendererState(): Promise<"thread" | "here"> {
-  return (await worker) ? "thread" : "here";
+  const t = await current;
+  return t?.usable ? "thread" : "here";
 }
 
 /** Stops the thread (tests, shutdown); the next render starts it again. */
 export async function stopPdfRenderer(): Promise<void> {
-  const w = await worker;
-  worker = undefined;
-  if (!w) return;
-  stopped.add(w);
-  await w.terminate();
+  const t = await current;
+  current = undefined;
+  if (t) await t.stop();
 }

@@ -46,5 +46,11 @@ describe("PDF renderer (a thread of its own)", () => {
     pdfs.forEach((pdf, i) => expect(pdfText(pdf)).toContain(`Stalls, row A, seat ${i + 6}`));
     expect(pdfText(await renderPdf(doc(9)))).toContain("seat 9");
     expect(await pdfRendererState()).toBe("thread");
+
+    // Asked while the thread is being stopped: rendered all the same.
+    const stopping = stopPdfRenderer();
+    const late = renderPdf(doc(10));
+    await stopping;
+    expect(pdfText(await late)).toContain("seat 10");
   });
 });
