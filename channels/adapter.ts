@@ -87,15 +87,46 @@ export class InProcessAdapter extends BaseAdapter {
   }
 }
 
+type NatsChan = { id: string; name: string; group: string };
+const NatsAdapter = Adapters.NATS as unknown as new (opts?: object) => {
+  subscribe(chan: NatsChan): Promise<void>;
+  activeMessages: Map<string, unknown[]>;
+  stopChannelActiveMessages(channelId: string): void;
+  logger: { info(...args: unknown[]): void };
+};
+
+/**
+ * The library's JetStream adapter, with one race closed: two nodes of one consumer group that
+ * subscribe at the same moment (two PDF workers starting together) both find no durable consumer
+ * and both create it, each with its own delivery subject, and NATS refuses the second ("consumer
+ * name already in use", 10013): that node failed to start. A moment later the consumer exists
+ * and the same call binds to it, so the refused subscription is tried again a few times.
+ */
+export class JetStreamAdapter extends NatsAdapter {
+  async subscribe(chan: NatsChan): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await super.subscribe(chan);
+      } catch (err) {
+        const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
+        if (code !== CONSUMER_NAME_IN_USE || attempt >= SUBSCRIBE_ATTEMPTS) throw err;
+        // The library began tracking the channel before it was refused.
+        if (this.activeMessages.has(chan.id)) this.stopChannelActiveMessages(chan.id);
+        this.logger.info(`'${chan.name}' (${chan.group}): another node created the consumer at the same moment; binding to it (attempt ${attempt + 1})`);
+        await new Promise((r) => setTimeout(r, 100 * attempt + Math.random() * 100));
+      }
+    }
+  }
+}
+const CONSUMER_NAME_IN_USE = 10013;
+const SUBSCRIBE_ATTEMPTS = 5;
+
 export function channelAdapterOptions(config: Config) {
   if (config.transporter) {
-    return {
-      type: "NATS",
-      options: {
-        nats: { url: config.transporter, streamConfig: { max_age: STREAM_MAX_AGE_DAYS * 24 * 3600 * 1e9 } },
-        maxInFlight: 16,
-      },
-    };
+    return new JetStreamAdapter({
+      nats: { url: config.transporter, streamConfig: { max_age: STREAM_MAX_AGE_DAYS * 24 * 3600 * 1e9 } },
+      maxInFlight: 16,
+    });
   }
   return new InProcessAdapter();
 }
