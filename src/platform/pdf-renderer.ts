@@ -85,26 +85,14 @@ class PdfThread {
   private down(err: Error) {
     this.alive = false;
     if (!this.stopping) failures++;
-    if (current === started(this)) current = undefined;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
 }
 
 let failures = 0;
-/** The thread being started or running. */
+/** The thread being started or running (it may have gone down since: see renderPdf). */
 let current: Promise<PdfThread | null> | undefined;
-const startedBy = new WeakMap<PdfThread, Promise<PdfThread | null>>();
-const started = (t: PdfThread) => startedBy.get(t);
-
-function thread(): Promise<PdfThread | null> {
-  if (!current) {
-    const starting = PdfThread.start();
-    current = starting;
-    void starting.then((t) => (t ? startedBy.set(t, starting) : current === starting && (current = undefined)));
-  }
-  return current;
-}
 
 let lane: Promise<unknown> = Promise.resolve();
 
@@ -117,9 +105,13 @@ function renderHere(doc: TicketDocument): Promise<Buffer> {
 
 export async function renderPdf(doc: TicketDocument): Promise<Buffer> {
   if (process.env.TF_PDF_THREAD === "0" || failures >= MAX_THREAD_FAILURES) return renderHere(doc);
-  const t = await thread();
-  // None, or it went down (or is being stopped) while this caller waited: render here.
-  if (!t || !t.usable) return renderHere(doc);
+  const asked = (current ??= PdfThread.start());
+  const t = await asked;
+  // None, or it went down (or is being stopped): render here; the next render starts a new one.
+  if (!t || !t.usable) {
+    if (current === asked) current = undefined;
+    return renderHere(doc);
+  }
   // A thread that dies with this render on it: render it here instead.
   return t.render(doc).catch(() => renderHere(doc));
 }
