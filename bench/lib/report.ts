@@ -7,16 +7,15 @@ import type { Results } from "../run";
 const FIXES = path.join(__dirname, "..", "fixes.md");
 
 /**
- * The load generator's own CPU next to the server's: both share this machine's cores, so
- * cores / (server + generator CPU per operation) is the most the machine could do at these costs,
- * and cores / generator CPU alone what even a server costing nothing could reach here.
+ * The load generator's own CPU next to the server's, with what the machine could sustain at
+ * these costs (bench/run.ts, loadWithCpu): `per` turns the per-second ceilings into `unit`.
  */
 function loadCpuLine(x: any, cores: number, op: string, unit: string, per = 1): string {
-  const server = x.serverCpu?.cpuMsPerOp;
-  const gen = x.loadCpu.cpuMsPerOp;
+  const { cpuS, cpuMsPerOp: gen, machineCeilingPerS, freeServerCeilingPerS } = x.loadCpu;
   if (!gen) return "";
-  const both = server ? ` At these costs (${fmt(server + gen, 1)} CPU ms per ${op}, server and generator) the machine's ${cores} cores sustain at most ${fmt((cores * 1000 * per) / (server + gen))} ${unit} (a short run can go faster for a while by leaving work, PDFs and mail above all, to catch up after it)` : "";
-  return `Load generator CPU (its own process, same machine): ${fmt(x.loadCpu.cpuS, 1)} s, ${fmt(gen, 3)} ms per ${op}.${both}; a server costing nothing, ${fmt((cores * 1000 * per) / gen)} ${unit}.`;
+  const server = x.serverCpu?.cpuMsPerOp;
+  const both = server && machineCeilingPerS ? ` At these costs (${fmt(server + gen, 1)} CPU ms per ${op}, server and generator) the machine's ${cores} cores sustain at most ${fmt(machineCeilingPerS * per)} ${unit} (a short run can go faster for a while by leaving work, PDFs and mail above all, to catch up after it)` : "";
+  return `Load generator CPU (its own process, same machine): ${fmt(cpuS, 1)} s, ${fmt(gen, 3)} ms per ${op}.${both}; a server costing nothing, ${fmt(freeServerCeilingPerS * per)} ${unit}.`;
 }
 
 function fmt(n: unknown, digits = 0): string {
