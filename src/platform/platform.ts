@@ -43,7 +43,10 @@ export class Platform {
     if (!this.redisClient) {
        
       const IORedis = require("ioredis") as typeof import("ioredis").default;
-      this.redisClient = new IORedis(this.config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
+      // disconnectTimeout: on disconnect ioredis ends the socket and destroys it if it has not closed
+      // within this time. When the last attempt to connect failed, the socket is closed already and the
+      // timer is never cleared: at the default (2 s) it kept a stopped node's process alive that long.
+      this.redisClient = new IORedis(this.config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false, disconnectTimeout: 200 });
     }
     return this.redisClient;
   }
