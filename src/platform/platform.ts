@@ -41,7 +41,6 @@ export class Platform {
   redis(): Redis | undefined {
     if (!this.config.redisUrl) return undefined;
     if (!this.redisClient) {
-       
       const IORedis = require("ioredis") as typeof import("ioredis").default;
       // disconnectTimeout: on disconnect ioredis ends the socket and destroys it if it has not closed
       // within this time. When the last attempt to connect failed, the socket is closed already and the

@@ -239,11 +239,11 @@ describe("gateway with its Redis unreachable", () => {
   it("stops without a timer left that keeps the process alive", async () => {
     // Timers made while the node stops and still pending 0.5 s later (ioredis used to leave one for
     // 2 s: jest reported "a worker process has failed to exit gracefully").
-    const pending = new Map<number, { hasRef(): boolean; stack: string }>();
+    const pending = new Map<number, { timer: NodeJS.Timeout; stack: string }>();
     const hook = async_hooks
       .createHook({
         init(id, type, _trigger, resource) {
-          if (type === "Timeout") pending.set(id, Object.assign(resource as { hasRef(): boolean }, { stack: new Error().stack ?? "" }));
+          if (type === "Timeout") pending.set(id, { timer: resource as NodeJS.Timeout, stack: new Error().stack ?? "" });
         },
         destroy(id) {
           pending.delete(id);
@@ -253,12 +253,12 @@ describe("gateway with its Redis unreachable", () => {
     try {
       stopped = true;
       await node.stop();
-      let wait: unknown;
+      let wait: NodeJS.Timeout | undefined;
       await new Promise((resolve) => (wait = setTimeout(resolve, 500)));
-      pending.forEach((t, id) => t === wait && pending.delete(id));
+      pending.forEach((t, id) => t.timer === wait && pending.delete(id));
     } finally {
       hook.disable();
     }
-    expect([...pending.values()].filter((t) => t.hasRef()).map((t) => t.stack)).toEqual([]);
+    expect([...pending.values()].filter((t) => t.timer.hasRef()).map((t) => t.stack)).toEqual([]);
   });
 });
