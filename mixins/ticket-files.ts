@@ -7,8 +7,20 @@
  * Event, session and venue names come from the catalog tables (read-only; shared/CONTRACTS.md).
  */
 import type { Knex } from "knex";
+import type { ServiceSchema } from "moleculer";
 import type { TicketDocument } from "../src/domain/ticket-pdf";
-import { renderPdf } from "../src/platform/pdf-renderer";
+import { renderPdf, stopPdfRenderer } from "../src/platform/pdf-renderer";
+
+/**
+ * For the services that render: stopping one stops the process's PDF thread (a render still
+ * asked for starts it again). Left running, a stopped node's idle threads held up its exit.
+ */
+export const PdfRendererMixin: ServiceSchema = {
+  name: "",
+  async stopped() {
+    await stopPdfRenderer();
+  },
+};
 
 /** The columns of a ticket that go on its PDF. */
 export interface TicketPrintRow {

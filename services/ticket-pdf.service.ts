@@ -11,12 +11,12 @@
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
 import { durable, OutboxMixin, outboxInsert, wakeRelays } from "../mixins/outbox.mixin";
-import { RenderedPdf, renderPdfs, storePdfsQuery } from "../mixins/ticket-files";
+import { PdfRendererMixin, RenderedPdf, renderPdfs, storePdfsQuery } from "../mixins/ticket-files";
 import { Channels, TicketsIssued } from "../channels";
 
 const TicketPdfService: ServiceSchema = {
   name: "ticket-pdf",
-  mixins: [DbMixin, OutboxMixin],
+  mixins: [DbMixin, OutboxMixin, PdfRendererMixin],
 
   channels: {
     [Channels.TICKETS_ISSUED]: durable<TicketsIssued>(async function (this: any, issued, db, _message, rendered: RenderedPdf[]) {

@@ -11,7 +11,7 @@ import { randomUUID } from "crypto";
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
-import { renderTicketPdfNow } from "../mixins/ticket-files";
+import { PdfRendererMixin, renderTicketPdfNow } from "../mixins/ticket-files";
 import { changeWithOutbox, durable, OutboxMixin } from "../mixins/outbox.mixin";
 import { Channels, OrdersCancelled, OrdersConfirmed } from "../channels";
 import { signTicketCode } from "../src/domain/ticket-code";
@@ -68,7 +68,7 @@ const ORDER_CANCELLED_SQL = `EXISTS (SELECT 1 FROM orders WHERE id = ? AND statu
 
 const TicketsService: ServiceSchema = {
   name: "tickets",
-  mixins: [DbMixin, OutboxMixin],
+  mixins: [DbMixin, OutboxMixin, PdfRendererMixin],
   settings: { rest: "/" },
 
   channels: {

@@ -7,6 +7,7 @@ import crypto, { randomUUID } from "crypto";
 import type { ServiceSchema } from "moleculer";
 import { Channels } from "../../channels";
 import { signTicketCode, verifyTicketCode } from "../../src/domain/ticket-code";
+import { pdfRendererState } from "../../src/platform/pdf-renderer";
 import { startTestNode, TestNode } from "../helpers/node";
 import { decodeQrFromPdf, decodeQrPng, pdfInfo, pdfText } from "../helpers/qr";
 import { CatalogFixture, confirm, confirmedOrder, createCatalog, delivered, publish, TestUser, userOf, waitFor, getBinary } from "../helpers/fulfilment";
@@ -37,7 +38,8 @@ describe("tickets", () => {
     scanner = userOf(node, ["scanner"], "Door 1");
     admin = userOf(node, ["admin"], "Root");
   });
-  afterAll(() => node.stop());
+  let stopped = false;
+  afterAll(() => (stopped ? undefined : node.stop()));
 
   async function ticketsOf(user: TestUser, orderId: string, count: number) {
     return waitFor(`${count} tickets of order ${orderId}`, async () => {
@@ -260,5 +262,13 @@ describe("tickets", () => {
     } finally {
       node.broker.createService(require("../../services/ticket-pdf.service").default);
     }
+  });
+
+  it("stops the PDF thread with the node (left idle, such threads held up the process's exit)", async () => {
+    // The tickets above were rendered on the PDF thread.
+    expect(await pdfRendererState()).toBe("thread");
+    stopped = true;
+    await node.stop();
+    expect(await pdfRendererState()).toBe("here");
   });
 });
