@@ -1,8 +1,9 @@
 /**
  * The PDF worker (the design's "function service"): stateless, so it can run on nodes of its own
  * (`npm run node -- ticket-pdf`). It consumes the durable `tickets.issued` event, renders each
- * ticket's PDF (before its transaction opens), stores it by ticket id in `ticket_files` (any node can then serve it), publishes
- * `tickets.rendered` for the order and tells the buyer's socket with `tickets.ready`.
+ * ticket's PDF (before its transaction opens), stores it by ticket id in `ticket_files` (any node can then serve it) and publishes
+ * `tickets.rendered` for the order (the confirmation mail waits for it). The buyer's socket was
+ * told at issuance (services/tickets.service.ts): a PDF not stored yet renders on demand.
  *
  * A redelivered `tickets.issued` renders nothing twice (the stored files are skipped) but
  * publishes `tickets.rendered` again; its consumers are idempotent. So this consumer needs no
@@ -29,8 +30,6 @@ const TicketPdfService: ServiceSchema = {
         await db.raw(`WITH stored AS (${files.sql}) ${outbox.sql}`, [...files.bindings, ...outbox.bindings]);
       } else await event;
       wakeRelays();
-      // Only once the files are committed may the buyer's browser come and fetch them.
-      for (const ticketId of issued.ticketIds) this.broker.emit("tickets.ready", { ticketId, orderId: issued.orderId, userId: issued.userId });
     }, {
       group: "ticket-pdf",
       inbox: false,

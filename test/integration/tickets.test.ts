@@ -230,7 +230,7 @@ describe("tickets", () => {
     });
   });
 
-  it("renders a PDF on demand when the buyer asks before the worker got there", async () => {
+  it("tells the buyer at issuance and renders the PDF on demand when they ask before the worker got there", async () => {
     const order = confirmedOrder(other, catalog, [2], "Mallory M.");
     const db = await node.platform.db();
     // Simulates a lagging worker: tickets are issued but the PDF is not stored yet.
@@ -239,6 +239,8 @@ describe("tickets", () => {
     try {
       await confirm(node, order);
       const [t] = await ticketsOf(other, order.orderId, 1);
+      // The buyer's page is told with no worker running: the file is not needed to say so.
+      await waitFor("tickets.ready with no PDF worker", async () => ready.some((r) => r.ticketId === t.id && r.orderId === order.orderId && r.userId === other.id));
       expect(await db("ticket_files").where({ ticket_id: t.id })).toHaveLength(0);
       const res = await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, other.token);
       expect(res.status).toBe(200);
