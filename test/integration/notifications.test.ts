@@ -193,6 +193,40 @@ describe("notifications (DATA_DIR: .eml files)", () => {
     const attachments = mimeAttachments(eml);
     expect(attachments).toHaveLength(3);
     expect(attachments.map((a) => decodeQrFromPdf(a.content))).toEqual(await ticketCodes(node, order.orderId));
+    // One Message-ID per notification, the same in the file and the row: a repeat is the same message.
+    const db = await node.platform.db();
+    expect(eml).toMatch(new RegExp(`^Message-ID: <${n.id}@ticketflash>\r?$`, "m"));
+    expect((await db("notifications").where({ id: n.id }).first()).message_id).toBe(`<${n.id}@ticketflash>`);
+  });
+
+  it("marks no mail sent before its file is written: a failed write is retried until the file is there", async () => {
+    const buyer = userOf(node, ["buyer"], "Edsger Dijkstra");
+    const mailDir = path.join(dir, "mail");
+    // A file where the directory should be: every write fails (root ignores permissions).
+    fs.renameSync(mailDir, `${mailDir}.away`);
+    fs.writeFileSync(mailDir, "not a directory");
+    let restored = false;
+    const restore = () => {
+      if (restored) return;
+      restored = true;
+      fs.rmSync(mailDir);
+      fs.renameSync(`${mailDir}.away`, mailDir);
+    };
+    try {
+      const order = confirmedOrder(buyer, await createCatalog(node), [1]);
+      await confirm(node, order);
+      const db = await node.platform.db();
+      await waitFor("a failed write recorded for retry", async () =>
+        (await db("failed_messages").where({ channel: Channels.TICKETS_RENDERED, consumer_group: "notifications" }).whereRaw("payload->>'orderId' = ?", [order.orderId])).length > 0);
+      const row = await db("notifications").where({ order_id: order.orderId, kind: "order_confirmed" }).first();
+      expect(row.status).not.toBe("SENT");
+      restore();
+      const n = await sentNotification(buyer, order.orderId, "order_confirmed");
+      const eml = fs.readFileSync(path.join(mailDir, `${n.id}.eml`), "utf8");
+      expect(mimeAttachments(eml)).toHaveLength(1);
+    } finally {
+      restore();
+    }
   });
 });
 
