@@ -80,7 +80,13 @@ const DEFAULT_MAX_ATTEMPTS = 6;
 /** How long a claim on an outbox row or a failed message lasts; publishes take milliseconds. */
 const LEASE_SECONDS = 15;
 const RELAY_BATCH = 100;
-const RELAY_CONCURRENCY = 16;
+/**
+ * Rows published at once. In embedded mode a publish waits for the consumers (tickets, PDFs,
+ * mail), so this is how much of that work runs beside new orders: 30 s purchase runs at 256
+ * buyers (bench/fixes.md, seventh round) gave PDF available p99 8.1-15.3 s with 16, 5.6-6.2 s
+ * with 32 and 4.0-5.8 s with 48, for 3,322-3,723, 3,136-3,289 and 2,517-3,020 orders/min.
+ */
+const RELAY_CONCURRENCY = 32;
 /**
  * Every commit that writes to the outbox wakes this process's relay at once, so polling only
  * catches rows written by other nodes (cluster) or due for a retry. Embedded mode has no other
