@@ -92,7 +92,7 @@ export interface Target {
 export interface Results {
   startedAt: string;
   finishedAt?: string;
-  machine: { cpus: number; cpuModel: string; node: string; totalMemMb: number; loadAvgAtStart: number[] };
+  machine: { cpus: number; cpuModel: string; node: string; totalMemMb: number; loadAvgAtStart: number[]; nodeFlags?: string };
   options: Options;
   mode: string;
   violations: number;
@@ -106,7 +106,7 @@ const opts = parseArgs(process.argv.slice(2));
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-bench-"));
 const results: Results = {
   startedAt: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", node: process.version, totalMemMb: Math.round(os.totalmem() / 1048576), loadAvgAtStart: os.loadavg().map((n) => round(n)) },
+  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", node: process.version, totalMemMb: Math.round(os.totalmem() / 1048576), loadAvgAtStart: os.loadavg().map((n) => round(n)), ...(process.env.TF_BENCH_NODE_FLAGS ? { nodeFlags: process.env.TF_BENCH_NODE_FLAGS } : {}) },
   options: opts,
   mode: opts.cluster ? "cluster: 3 nodes, NATS + PostgreSQL + Redis" : opts.pg ? "embedded node on PostgreSQL (no transporter)" : "embedded: 1 node, PGlite",
   violations: 0,
@@ -418,7 +418,10 @@ async function fullPurchase() {
     need(have, "POST /api/sessions", "POST /api/sessions/:id/holds", "POST /api/orders", "GET /api/orders/:id");
     const fixture = await createFixture(api, opts.seats, 1);
     log(`fullPurchase: ${opts.purchaseBuyers} buyers, hold -> order -> CONFIRMED -> tickets -> PDF, ${opts.durationS}s`);
-    const r: any = await loadWithCpu(nodePids(platform), {
+    const pids = nodePids(platform);
+    const c0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
+    const t0 = Date.now();
+    const r: any = await loadWithCpu(pids, {
       type: "purchase",
       baseUrls: platform.baseUrls,
       sessionId: fixture.sessionIds[0],
@@ -428,11 +431,41 @@ async function fullPurchase() {
       drainS: opts.quick ? 45 : 90,
       jwtSecret: platform.jwtSecret,
     }, (x: any) => x.confirmed);
+    r.drained = await pipelineDrained(api, pids, c0, t0, r.confirmed);
     r.ratioToPretix = round(r.confirmedPerMinute / 500, 2);
     r.ticketsRoute = have.includes("GET /api/tickets/:id/pdf");
     r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: fixture.seatCount };
     return { result: r, clientViolations: [{ check: "no seat in two confirmed orders (client view)", sample: r.doubleSold }] };
   });
+}
+
+/**
+ * The work a short run leaves for after it (tickets, PDFs and mail still in the outbox when the
+ * buyers have their PDFs): waits until the outbox has nothing pending (GET /api/admin/outbox),
+ * and gives the server's CPU from the start of the load until then, per confirmed order. That is
+ * the cost to compare between versions: the CPU during the load alone favours one that defers.
+ */
+async function pipelineDrained(api: Api, pids: number[], c0: number, t0: number, confirmed: number) {
+  const loadEnd = Date.now();
+  const limitMs = opts.quick ? 60_000 : 180_000;
+  let pending: number | null = null;
+  for (;;) {
+    const res = await api.req<{ pending: Array<{ count: number }> }>("GET", "/api/admin/outbox");
+    if (res.status !== 200) return { measured: false, reason: `GET /api/admin/outbox -> ${res.status}` };
+    pending = res.body.pending.reduce((n, p) => n + p.count, 0);
+    if (pending === 0 || Date.now() - loadEnd > limitMs) break;
+    await sleep(250);
+  }
+  const cpuS = pids.reduce((a, p) => a + cpuSeconds(p), 0) - c0;
+  return {
+    measured: true,
+    pendingLeft: pending,
+    afterLoadS: round((Date.now() - loadEnd) / 1000, 1),
+    wallS: round((Date.now() - t0) / 1000, 1),
+    cpuS: round(cpuS),
+    cpuMsPerOrder: confirmed ? round((cpuS * 1000) / confirmed, 1) : null,
+    confirmedPerMinute: round(confirmed / Math.max((Date.now() - t0) / 60_000, 1e-6)),
+  };
 }
 
 async function manySessions() {

@@ -83,8 +83,8 @@ const RELAY_BATCH = 100;
 /**
  * Rows published at once. In embedded mode a publish waits for the consumers (tickets, PDFs,
  * mail), so this is how much of that work runs beside new orders: 30 s purchase runs at 256
- * buyers (bench/fixes.md, seventh round) gave PDF available p99 8.1-15.3 s with 16, 5.6-6.2 s
- * with 32 and 4.0-5.8 s with 48, for 3,322-3,723, 3,136-3,289 and 2,517-3,020 orders/min.
+ * buyers (bench/fixes.md, seventh round) gave PDF available p99 8.1-12.4 s with 16, 5.6-6.2 s
+ * with 32 and 4.0-5.8 s with 48, for 2,692-3,723, 3,136-3,289 and 2,517-3,020 orders/min.
  */
 const RELAY_CONCURRENCY = 32;
 /**

@@ -128,7 +128,7 @@ export class BenchPlatform {
     for (let i = 0; i < this.specs.length; i++) {
       const spec = this.specs[i];
       const profName = `${spec.name}-${round}`;
-      const nodeFlags = ["--expose-gc", "--require", path.join(__dirname, "gc-probe.cjs")];
+      const nodeFlags = ["--expose-gc", ...(process.env.TF_BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), "--require", path.join(__dirname, "gc-probe.cjs")];
       // gc-probe.cjs profiles between two SIGWINCH (see profileLoad), one directory per node lifetime.
       const env = this.opts.cpuProfDir ? { ...spec.env, BENCH_PROFILE_DIR: path.join(this.opts.cpuProfDir, profName) } : spec.env;
       const child = new Child({ name: spec.name, script: path.join(ROOT, "src/platform/main.ts"), logDir, nodeFlags, env });

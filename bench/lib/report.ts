@@ -86,7 +86,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   out.push(`# TicketFlash benchmark, ${r.startedAt.slice(0, 16).replace("T", " ")} UTC`);
   out.push("");
   out.push(`${verdict}. Mode: ${r.mode}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), Node ${r.machine.node}, load average at start ${r.machine.loadAvgAtStart.join(" / ")} (a shared, noisy machine: read rates as ratios to the ceilings of the same run).`);
-  out.push(`Options: ${r.options.quick ? "--quick, " : ""}${r.options.buyers} buyers, ${r.options.seats} seats, ${r.options.durationS} s per timed phase. Platform start-up: ${fmt(r.platformStartupS, 1)} s.`);
+  out.push(`Options: ${r.options.quick ? "--quick, " : ""}${r.options.buyers} buyers, ${r.options.seats} seats, ${r.options.durationS} s per timed phase.${r.machine.nodeFlags ? ` Node flags of the platform's nodes: \`${r.machine.nodeFlags}\`.` : ""} Platform start-up: ${fmt(r.platformStartupS, 1)} s.`);
   out.push("");
   out.push("## Targets");
   out.push("");
@@ -137,6 +137,11 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     out.push("", `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} start purchases for ${fmt(p.windowS, 1)} s (the last confirmation came at ${fmt(p.activeS, 1)} s; confirmed/min is over that time): hold (best available 1-4) -> POST /api/orders (card 4242...) -> CONFIRMED -> every ticket's PDF ready and answering 200; each buyer follows the order as the web UI does: socket.io \`order\`/\`ticket\` events, a poll every 2 s as fallback.`, "");
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
+    if (p.drained?.measured) {
+      out.push("", p.drained.pendingLeft === 0
+        ? `Work left for after the load: the outbox (tickets, PDFs, mail) emptied ${fmt(p.drained.afterLoadS, 1)} s after it; from the start of the load until then, ${fmt(p.drained.confirmedPerMinute)} confirmed orders per minute and ${fmt(p.drained.cpuMsPerOrder, 1)} server CPU ms per confirmed order (the figures to compare between versions: those above favour a version that defers work).`
+        : `Work left for after the load: the outbox still held ${fmt(p.drained.pendingLeft)} messages ${fmt(p.drained.afterLoadS, 1)} s after it (server CPU until then: ${fmt(p.drained.cpuMsPerOrder, 1)} ms per confirmed order).`);
+    }
     if (p.loadCpu) out.push("", loadCpuLine(p, r.machine.cpus, "confirmed order", "orders/min", 60));
     out.push("", `Responses: ${codes(p.codes)}.${Object.keys(p.failed ?? {}).length ? ` Failed orders: ${codes(p.failed)}.` : ""}`, "", correctness(p), profile(p));
   }
