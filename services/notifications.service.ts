@@ -217,16 +217,16 @@ const NotificationsService: ServiceSchema = {
     /**
      * Sends once: moves the row to SENT (only from another status, so a repeated delivery sends
      * nothing) and sends, over SMTP, as DATA_DIR/mail/<id>.eml, or kept in the row. Over SMTP,
-     * `trx` is a transaction: the move comes first and a failed send rolls it back. A file is
+     * `db` is a transaction: the move comes first and a failed send rolls it back. A file is
      * written before the move, with no transaction needed: writing it again replaces it (one
      * file per notification, whatever the repeats), and a failed write throws before the move.
      * Kept in the row, the message goes in with the move, in one statement. Either way a failure
      * throws, and the delivery is retried.
      */
-    async deliver(this: any, trx: Knex, row: NotificationRow, mail: ComposedMail) {
+    async deliver(this: any, db: Knex, row: NotificationRow, mail: ComposedMail) {
       if (!this.transport && this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), mail.message);
-      const claimed = await trx("notifications").where({ id: row.id }).whereNot({ status: "SENT" }).update({
-        status: "SENT", subject: mail.subject, sent_at: trx.fn.now(), message_id: mail.messageId, attachments: mail.attachments,
+      const claimed = await db("notifications").where({ id: row.id }).whereNot({ status: "SENT" }).update({
+        status: "SENT", subject: mail.subject, sent_at: db.fn.now(), message_id: mail.messageId, attachments: mail.attachments,
         raw: this.transport || this.mailDir ? null : mail.message,
       }).returning("id");
       if (claimed.length && this.transport) await this.transport.sendMail({ envelope: mail.envelope, raw: mail.message });
