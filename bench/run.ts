@@ -457,14 +457,15 @@ async function pipelineDrained(api: Api, pids: number[], c0: number, t0: number,
     await sleep(250);
   }
   const cpuS = pids.reduce((a, p) => a + cpuSeconds(p), 0) - c0;
+  const now = Date.now();
   return {
     measured: true,
     pendingLeft: pending,
-    afterLoadS: round((Date.now() - loadEnd) / 1000, 1),
-    wallS: round((Date.now() - t0) / 1000, 1),
+    afterLoadS: round((now - loadEnd) / 1000, 1),
+    wallS: round((now - t0) / 1000, 1),
     cpuS: round(cpuS),
     cpuMsPerOrder: confirmed ? round((cpuS * 1000) / confirmed, 1) : null,
-    confirmedPerMinute: round(confirmed / Math.max((Date.now() - t0) / 60_000, 1e-6)),
+    confirmedPerMinute: round(confirmed / Math.max((now - t0) / 60_000, 1e-6)),
   };
 }
 

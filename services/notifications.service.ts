@@ -171,10 +171,8 @@ const NotificationsService: ServiceSchema = {
         contentType: "application/pdf",
       }));
       const composed = await this.compose(row, mail, attachments);
-      // Over SMTP the move to SENT and the send share a transaction (a failed send rolls the move
-      // back). A file or the row itself needs none: see `deliver`. On the embedded database a
-      // transaction holds up every other statement until it ends, and this one, once per order,
-      // stalled the relay behind it in the 30 s purchase benchmark (bench/fixes.md, seventh round).
+      // A transaction only over SMTP (see `deliver`): on the embedded database one holds up every
+      // other statement, and this one, once per order, stalled the relay (bench/fixes.md, seventh round).
       if (this.transport) await db.transaction((trx) => this.deliver(trx, row, composed));
       else await this.deliver(db, row, composed);
     },
