@@ -19,6 +19,14 @@ export const Channels = {
 
 export type ChannelName = (typeof Channels)[keyof typeof Channels];
 
+/**
+ * What a buyer is waiting on: tickets issued when an order confirms, cancelled when it is
+ * refunded. The outbox relays these before the other channels (PDFs stored, mail sent, which
+ * nobody watches happen) whenever both are waiting, so a burst of orders does not queue the
+ * buyers' tickets behind the mail of the orders before them.
+ */
+export const RELAYED_FIRST: readonly ChannelName[] = [Channels.ORDERS_CONFIRMED, Channels.ORDERS_CANCELLED];
+
 export interface OrderItemPayload {
   /** 1-based position of the item in the order; tickets are unique per (orderId, position). */
   position: number;

@@ -10,7 +10,9 @@
  * batch in one statement). A crash between commit and publish, or between publish and marking,
  * leaves the rows pending: they are published again and the consumers' inbox drops the
  * duplicates. Rows with the same `key` (an order id) are published in commit order: a later one
- * waits while an earlier one is pending.
+ * waits while an earlier one is pending. Across keys, the channels a buyer waits on
+ * (`RELAYED_FIRST`: tickets issued, tickets cancelled) go ahead of the rest (PDFs stored, mail),
+ * which go by commit order again once they waited RELAY_AFTER_MAX_WAIT_S.
  *
  * Consuming: `channels: { [name]: durable(handler, opts) }` in a service that uses OutboxMixin.
  * The handler runs in a transaction that also inserts (message id, consumer group) into
@@ -28,7 +30,7 @@
 import { randomUUID } from "crypto";
 import type { Knex } from "knex";
 import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
-import { CHANNEL_HEADER, ChannelName, ChannelPayloads, MESSAGE_ID_HEADER } from "../channels";
+import { CHANNEL_HEADER, ChannelName, ChannelPayloads, MESSAGE_ID_HEADER, RELAYED_FIRST } from "../channels";
 import { backoffDelay, BackoffPolicy } from "../src/domain/backoff";
 import { platformOf } from "../src/platform/platform";
 
@@ -88,6 +90,11 @@ const RELAY_BATCH = 100;
  */
 const RELAY_CONCURRENCY = 32;
 /**
+ * A row of a channel not in RELAYED_FIRST that has waited this long goes by commit order again,
+ * so mail and PDFs are late under a sale that outruns the relay, never starved.
+ */
+const RELAY_AFTER_MAX_WAIT_S = 30;
+/**
  * Every commit that writes to the outbox wakes this process's relay at once, so polling only
  * catches rows written by other nodes (cluster) or due for a retry. Embedded mode has no other
  * nodes and one database session to share: poll rarely there.
@@ -122,6 +129,8 @@ interface OutboxRow {
   key: string | null;
   payload: unknown;
   attempts: number;
+  /** Relayed ahead of the rest: its channel is in RELAYED_FIRST, or it waited RELAY_AFTER_MAX_WAIT_S. */
+  first: boolean;
 }
 
 interface FailedRow {
@@ -217,7 +226,8 @@ export class DurableRuntime {
   private relayInFlight = 0;
   private relayLanes = new Set<Promise<void>>();
   private slotsInUse = 0;
-  private slotWaiters: Array<() => void> = [];
+  /** Lanes waiting for a publishing slot: RELAYED_FIRST rows are let in before the others. */
+  private slotWaiters = { first: [] as Array<() => void>, after: [] as Array<() => void> };
   private toMark: string[] = [];
   private toUnlock: string[] = [];
   private marking?: Promise<void>;
@@ -339,9 +349,10 @@ export class DurableRuntime {
   // ---- relay -------------------------------------------------------------------------------
 
   /**
-   * Claims pending rows, up to RELAY_BATCH in flight, and starts publishing them; returns the
-   * count claimed. It does not wait for them: rows are published as a pipeline, RELAY_CONCURRENCY
-   * at a time, and each finished lane frees room for the next claim at once, so one slow
+   * Claims pending rows, up to RELAY_BATCH in flight, RELAYED_FIRST channels first, and starts
+   * publishing them; returns the count claimed. It does not wait for them: rows are published as
+   * a pipeline, RELAY_CONCURRENCY at a time (RELAYED_FIRST rows take a free slot before the
+   * others), and each finished lane frees room for the next claim at once, so one slow
    * delivery (in-process delivery waits for the handlers, a PDF render included) holds up only
    * its own key instead of a whole batch. Published rows are marked SENT together, by one
    * statement for whatever finished meanwhile. A crash before the mark re-sends them and the
@@ -355,20 +366,23 @@ export class DurableRuntime {
     // a claim per finished row would cost a statement per row.
     if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) return 0;
     const db = await this.db();
+    const first = `(o.channel IN (${RELAYED_FIRST.map(() => "?").join(", ")}) OR o.created_at < now() - make_interval(secs => ?))`;
     const claimed = await db.raw<{ rows: OutboxRow[] }>(
       `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
-        WHERE seq IN (
-          SELECT o.seq FROM outbox o
+         FROM (
+          SELECT o.seq, ${first} AS first FROM outbox o
            WHERE o.status = 'PENDING' AND o.next_attempt_at <= now()
              AND (o.locked_until IS NULL OR o.locked_until < now())
              AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'PENDING' AND p.key = o.key AND p.seq < o.seq)
-           ORDER BY o.seq
+           ORDER BY ${first} DESC, o.seq
            LIMIT ?
-           FOR UPDATE SKIP LOCKED)
-        RETURNING seq, id, channel, key, payload, attempts`,
-      [LEASE_SECONDS, this.broker.nodeID, room],
+           FOR UPDATE SKIP LOCKED) AS c
+        WHERE outbox.seq = c.seq
+        RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
+      [LEASE_SECONDS, this.broker.nodeID, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, room],
     );
-    const rows = claimed.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+    // RELAYED_FIRST rows start first, then by commit order.
+    const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));
     if (!rows.length) return 0;
     // Rows of one key go out one after the other; different keys in parallel.
     const lanes = new Map<string, OutboxRow[]>();
@@ -391,7 +405,7 @@ export class DurableRuntime {
   /** Publishes one key's rows in order, each when a publishing slot is free. */
   private async runLane(db: Knex, lane: OutboxRow[]) {
     for (const [i, row] of lane.entries()) {
-      await this.publishSlot();
+      await this.publishSlot(row.first);
       try {
         // Checked once the slot is ours: the relay may have been paused or stopped meanwhile.
         if (!this.running || this.relayPaused) {
@@ -422,16 +436,16 @@ export class DurableRuntime {
     }
   }
 
-  private publishSlot(): Promise<void> {
+  private publishSlot(first: boolean): Promise<void> {
     if (this.slotsInUse < RELAY_CONCURRENCY) {
       this.slotsInUse++;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.slotWaiters.push(resolve));
+    return new Promise((resolve) => this.slotWaiters[first ? "first" : "after"].push(resolve));
   }
 
   private freeSlot() {
-    const next = this.slotWaiters.shift();
+    const next = this.slotWaiters.first.shift() ?? this.slotWaiters.after.shift();
     if (next) next();
     else this.slotsInUse--;
   }

@@ -21,7 +21,11 @@ interface Delivery {
   messageId: string;
   attempt: number;
   at: number;
+  /** Place among all deliveries to both test consumers, in the order they happened. */
+  n: number;
 }
+
+let deliveredSoFar = 0;
 
 /** A consumer of `orders.failed` whose behaviour per order id the test decides. */
 function probe(deliveries: Delivery[], failures: Map<string, number>, group?: string): ServiceSchema {
@@ -31,7 +35,7 @@ function probe(deliveries: Delivery[], failures: Map<string, number>, group?: st
     channels: {
       [Channels.ORDERS_FAILED]: durable<OrdersFailed>(
         async function (payload: OrdersFailed, trx: Knex.Transaction, message: MessageInfo) {
-          deliveries.push({ orderId: payload.orderId, messageId: message.id, attempt: message.attempt, at: Date.now() });
+          deliveries.push({ orderId: payload.orderId, messageId: message.id, attempt: message.attempt, at: Date.now(), n: ++deliveredSoFar });
           // An effect in the same transaction: rolled back when the handler fails.
           await trx.raw("SELECT 1");
           const left = failures.get(payload.orderId) ?? 0;
@@ -51,6 +55,8 @@ interface Prepared {
   attempt: number;
   /** What prepare read through the service's own pool: impossible inside the consumer's transaction on PGlite's one session. */
   ordersSeen: number;
+  /** Place among all deliveries to both test consumers (set when the handler runs). */
+  n?: number;
 }
 
 /**
@@ -64,7 +70,7 @@ function preparer(received: Prepared[], failFirst: Set<string>): ServiceSchema {
     channels: {
       [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(
         async function (payload: OrdersCancelled, trx: Knex.Transaction, message: MessageInfo, prepared: Prepared) {
-          received.push(prepared);
+          received.push({ ...prepared, n: ++deliveredSoFar });
           await trx.raw("SELECT 1");
           if (failFirst.delete(payload.orderId)) throw new Error(`preparer refuses ${payload.orderId} once`);
         },
@@ -236,6 +242,62 @@ describe("durable events (embedded)", () => {
     await waitFor("all three", async () => ids.every((id) => of(id).length === 1), 10_000);
     const order = deliveries.filter((d) => ids.includes(d.orderId)).map((d) => d.orderId);
     expect(order).toEqual(ids);
+  });
+});
+
+describe("the relay's order across channels (embedded)", () => {
+  let node: TestNode;
+  const deliveries: Delivery[] = [];
+  const cancelled: Prepared[] = [];
+
+  beforeAll(async () => {
+    node = await startTestNode({ services: ["outbox"], schemas: [probe(deliveries, new Map()), preparer(cancelled, new Set())] });
+  });
+  afterAll(() => node.stop());
+
+  /** Writes `count` orders.failed events (mail only) in one transaction, with keys of their own. */
+  async function backlog(count: number) {
+    const db = await node.platform.db();
+    const ids: string[] = Array.from({ length: count }, () => randomUUID());
+    await db.transaction(async (trx) => {
+      for (const orderId of ids) await writeOutbox(trx, Channels.ORDERS_FAILED, { orderId, userId: "u1", email: "u1@example.com", reason: "PAYMENT_DECLINED" }, { key: orderId });
+    });
+    return ids;
+  }
+
+  it("relays what a buyer waits on (a refund's ticket cancellation) ahead of a backlog of mail committed before it", async () => {
+    const db = await node.platform.db();
+    durableRuntime(node.broker).pauseRelay();
+    const mail = await backlog(150);
+    const refunded = randomUUID();
+    await db.transaction((trx) => writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId: refunded, userId: "u1", email: "u1@example.com", refundedCents: 500 }, { key: refunded }));
+    durableRuntime(node.broker).pauseRelay(false);
+    await waitFor("everything delivered", async () => cancelled.some((p) => p.orderId === refunded) && mail.every((id) => deliveries.some((d) => d.orderId === id)), 30_000);
+    const at = cancelled.find((p) => p.orderId === refunded)!.n!;
+    // In commit order it would come after at least 100 of them: the relay has 100 rows in flight at
+    // most, and publishes 32 at once.
+    expect(deliveries.filter((d) => mail.includes(d.orderId) && d.n < at).length).toBeLessThan(32);
+  });
+
+  it("lets the rest wait at most 30 s: a row that waited that long goes by commit order again", async () => {
+    const db = await node.platform.db();
+    durableRuntime(node.broker).pauseRelay();
+    const old = await backlog(3);
+    const mail = await backlog(150);
+    const refunds: string[] = Array.from({ length: 40 }, () => randomUUID());
+    await db.transaction(async (trx) => {
+      for (const orderId of refunds) await writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId, userId: "u1", email: "u1@example.com", refundedCents: 500 }, { key: orderId });
+    });
+    await db("outbox").whereRaw("payload->>'orderId' = ANY(?)", [old]).update({ created_at: db.raw("now() - interval '31 seconds'") });
+    durableRuntime(node.broker).pauseRelay(false);
+    const all = [...old, ...mail];
+    await waitFor("everything delivered", async () => refunds.every((id) => cancelled.some((p) => p.orderId === id)) && all.every((id) => deliveries.some((d) => d.orderId === id)), 30_000);
+    const n = (id: string) => deliveries.find((d) => d.orderId === id)?.n ?? cancelled.find((p) => p.orderId === id)!.n!;
+    // The three that waited go with the refunds (behind all 40 of them if they had not waited), and
+    // the rest of the mail after the refunds.
+    const lastOld = Math.max(...old.map(n));
+    expect(refunds.filter((id) => n(id) < lastOld).length).toBeLessThan(32);
+    expect(mail.filter((id) => n(id) < Math.max(...refunds.map(n))).length).toBeLessThan(32);
   });
 });
 
