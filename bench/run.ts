@@ -229,6 +229,12 @@ async function processMemory(platform: BenchPlatform) {
   return out;
 }
 
+/** The nodes' memory added up; a figure is missing if any node's is. */
+function allNodes(nodes: Awaited<ReturnType<typeof processMemory>>) {
+  const total = (key: "rssMb" | "heapUsedMb" | "arrayBuffersMb") => (nodes.every((m) => m[key] !== undefined) ? round(nodes.reduce((sum, m) => sum + m[key]!, 0), 1) : undefined);
+  return { rssMb: total("rssMb"), heapUsedMb: total("heapUsedMb"), arrayBuffersMb: total("arrayBuffersMb") };
+}
+
 /** Seat ids of a session in canonical order, from its venue's layout (the seat map's index). */
 async function seatIdsOf(api: Api, fixture: Fixture): Promise<string[]> {
   const venue = await api.must("GET", `/api/venues/${fixture.venueId}`);
@@ -600,7 +606,8 @@ async function memory() {
     const n = opts.memorySessions;
     log(`memory: ${n} sessions of ${opts.memorySeats} seats, activated one by one`);
     const fixture = await createFixture(api, opts.memorySeats, n);
-    const before = (await processMemory(platform))[0];
+    // Summed over the nodes: in a cluster each session's actor lives on the node that owns it.
+    const before = allNodes(await processMemory(platform));
     const activation: number[] = [];
     for (const id of fixture.sessionIds) {
       const t = Date.now();
@@ -609,7 +616,7 @@ async function memory() {
       if (res.status !== 201) await api.must("GET", `/api/sessions/${id}/seat-map?statusOnly=1`);
       activation.push(Date.now() - t);
     }
-    const after = (await processMemory(platform))[0];
+    const after = allNodes(await processMemory(platform));
     const live = (m: typeof before) => (m.heapUsedMb ?? NaN) + (m.arrayBuffersMb ?? 0);
     const perSession = Number.isFinite(live(after) - live(before)) ? round((live(after) - live(before)) / n, 2) : null;
     return {
@@ -624,7 +631,7 @@ async function memory() {
         rssBeforeMb: before.rssMb,
         rssAfterMb: after.rssMb,
         heapPerSessionMb: perSession,
-        note: "the node's live memory (V8 heap + ArrayBuffers, each read right after a full GC) before and after activating the sessions with one hold each, divided by their number",
+        note: `the live memory (V8 heap + ArrayBuffers, each read right after a full GC) ${platform.nodes.length > 1 ? `of the ${platform.nodes.length} nodes together` : "of the node"} before and after activating the sessions with one hold each, divided by their number`,
       },
     };
   }).catch((err) => {
@@ -677,7 +684,7 @@ function evaluateTargets() {
     const aloneHeap = mem.seatMapAlone?.heapPerSessionMb;
     const [value, note] =
       typeof actorHeap === "number" ? [actorHeap, "from bench/actor.ts"]
-      : typeof platformHeap === "number" ? [platformHeap, "the node's live heap + ArrayBuffers after GC, per activated session"]
+      : typeof platformHeap === "number" ? [platformHeap, `live heap + ArrayBuffers after GC${opts.cluster ? " of all nodes" : ""}, per activated session`]
       : [aloneHeap, "seat map state machine alone (lower bound)"];
     target("heap per active 100,000-seat session (MB)", value, "<", 10, " MB", note);
   }
