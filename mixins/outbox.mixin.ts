@@ -11,8 +11,9 @@
  * leaves the rows pending: they are published again and the consumers' inbox drops the
  * duplicates. Rows with the same `key` (an order id) are published in commit order: a later one
  * waits while an earlier one is pending. Across keys, the channels a buyer waits on
- * (`RELAYED_FIRST`: tickets issued, tickets cancelled) go ahead of the rest (PDFs stored, mail),
- * which go by commit order again once they waited RELAY_AFTER_MAX_WAIT_S.
+ * (`RELAYED_FIRST`: orders confirmed and cancelled, which issue and revoke tickets) go ahead of
+ * the rest (PDFs stored, mail), which go by commit order again once they waited
+ * RELAY_AFTER_MAX_WAIT_S.
  *
  * Consuming: `channels: { [name]: durable(handler, opts) }` in a service that uses OutboxMixin.
  * The handler runs in a transaction that also inserts (message id, consumer group) into
@@ -366,20 +367,20 @@ export class DurableRuntime {
     // a claim per finished row would cost a statement per row.
     if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) return 0;
     const db = await this.db();
-    const first = `(o.channel IN (${RELAYED_FIRST.map(() => "?").join(", ")}) OR o.created_at < now() - make_interval(secs => ?))`;
     const claimed = await db.raw<{ rows: OutboxRow[] }>(
       `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
          FROM (
-          SELECT o.seq, ${first} AS first FROM outbox o
+          SELECT o.seq, (o.channel IN (${RELAYED_FIRST.map(() => "?").join(", ")}) OR o.created_at < now() - make_interval(secs => ?)) AS first
+            FROM outbox o
            WHERE o.status = 'PENDING' AND o.next_attempt_at <= now()
              AND (o.locked_until IS NULL OR o.locked_until < now())
              AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'PENDING' AND p.key = o.key AND p.seq < o.seq)
-           ORDER BY ${first} DESC, o.seq
+           ORDER BY first DESC, o.seq
            LIMIT ?
            FOR UPDATE SKIP LOCKED) AS c
         WHERE outbox.seq = c.seq
         RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
-      [LEASE_SECONDS, this.broker.nodeID, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, room],
+      [LEASE_SECONDS, this.broker.nodeID, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, room],
     );
     // RELAYED_FIRST rows start first, then by commit order.
     const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));
