@@ -367,20 +367,29 @@ export class DurableRuntime {
     // a claim per finished row would cost a statement per row.
     if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) return 0;
     const db = await this.db();
+    // The oldest claimable rows of each RELAYED_FIRST channel and of all channels, each read in
+    // commit order from an index with a limit, then the first `room` of those: RELAYED_FIRST
+    // rows and rows that waited RELAY_AFTER_MAX_WAIT_S ahead. (One ORDER BY over the whole
+    // backlog would sort all of it on every claim.)
+    const claimable = (channel: string) =>
+      `SELECT * FROM (
+         SELECT o.seq, o.channel, o.created_at FROM outbox o
+          WHERE o.status = 'PENDING' ${channel} AND o.next_attempt_at <= now()
+            AND (o.locked_until IS NULL OR o.locked_until < now())
+            AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'PENDING' AND p.key = o.key AND p.seq < o.seq)
+          ORDER BY o.seq
+          LIMIT ?
+          FOR UPDATE SKIP LOCKED) AS claimable`;
     const claimed = await db.raw<{ rows: OutboxRow[] }>(
       `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
          FROM (
-          SELECT o.seq, (o.channel IN (${RELAYED_FIRST.map(() => "?").join(", ")}) OR o.created_at < now() - make_interval(secs => ?)) AS first
-            FROM outbox o
-           WHERE o.status = 'PENDING' AND o.next_attempt_at <= now()
-             AND (o.locked_until IS NULL OR o.locked_until < now())
-             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'PENDING' AND p.key = o.key AND p.seq < o.seq)
-           ORDER BY first DESC, o.seq
-           LIMIT ?
-           FOR UPDATE SKIP LOCKED) AS c
+          SELECT u.seq, (u.channel IN (${RELAYED_FIRST.map(() => "?").join(", ")}) OR u.created_at < now() - make_interval(secs => ?)) AS first
+            FROM (${[...RELAYED_FIRST.map(() => claimable("AND o.channel = ?")), claimable("")].join(" UNION ")}) AS u
+           ORDER BY first DESC, u.seq
+           LIMIT ?) AS c
         WHERE outbox.seq = c.seq
         RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
-      [LEASE_SECONDS, this.broker.nodeID, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, room],
+      [LEASE_SECONDS, this.broker.nodeID, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, ...RELAYED_FIRST.flatMap((channel) => [channel, room]), room, room],
     );
     // RELAYED_FIRST rows start first, then by commit order.
     const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));
