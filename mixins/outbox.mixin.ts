@@ -96,6 +96,43 @@ const RELAY_CONCURRENCY = 32;
  */
 const RELAY_AFTER_MAX_WAIT_S = 30;
 /**
+ * What the relay claims next: up to `room` claimable rows (pending, due, unlocked, and the oldest
+ * pending row of their key), RELAYED_FIRST channels and rows that waited RELAY_AFTER_MAX_WAIT_S
+ * first, then by commit order. Bindings: the wait, then `room` (embedded) or `room` three times.
+ */
+const CLAIMABLE = `o.status = 'PENDING' AND o.next_attempt_at <= now()
+  AND (o.locked_until IS NULL OR o.locked_until < now())
+  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'PENDING' AND p.key = o.key AND p.seq < o.seq)`;
+/** The channels as SQL literals: the index outbox_pending_first_idx has the same list. */
+const FIRST_CHANNELS = `channel IN (${RELAYED_FIRST.map((c) => `'${c.replace(/'/g, "''")}'`).join(", ")})`;
+/**
+ * On PostgreSQL: the oldest claimable rows of the RELAYED_FIRST channels (from
+ * outbox_pending_first_idx) and of all channels (from outbox_pending_idx), each read in commit
+ * order with a limit, then the first of those. One sort over the whole backlog instead took
+ * 170 ms per claim with 150,000 rows pending (an outage's backlog), this 2.5 ms.
+ */
+const CLAIMABLE_SERVER = `
+  SELECT u.seq, (u.${FIRST_CHANNELS} OR u.created_at < now() - make_interval(secs => ?)) AS first
+    FROM (SELECT * FROM (SELECT o.seq, o.channel, o.created_at FROM outbox o WHERE o.${FIRST_CHANNELS} AND ${CLAIMABLE}
+                          ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED) AS first_channels
+          UNION
+          SELECT * FROM (SELECT o.seq, o.channel, o.created_at FROM outbox o WHERE ${CLAIMABLE}
+                          ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED) AS all_channels) AS u
+   ORDER BY first DESC, u.seq
+   LIMIT ?`;
+/**
+ * On the embedded database, which keeps no planner statistics and sees a backlog of hundreds of
+ * rows in a sale (a row stays pending for long only while its in-process publish fails), one
+ * sort is the cheaper claim: alternating 30 s sales at 256 buyers gave PDF available p99 3.6-6.9
+ * s (median 3.8) with it against 5.5-8.2 s (median 6.0) with a first version of the form above.
+ */
+const CLAIMABLE_EMBEDDED = `
+  SELECT o.seq, (o.${FIRST_CHANNELS} OR o.created_at < now() - make_interval(secs => ?)) AS first
+    FROM outbox o WHERE ${CLAIMABLE}
+   ORDER BY first DESC, o.seq
+   LIMIT ?
+   FOR UPDATE SKIP LOCKED`;
+/**
  * Every commit that writes to the outbox wakes this process's relay at once, so polling only
  * catches rows written by other nodes (cluster) or due for a retry. Embedded mode has no other
  * nodes and one database session to share: poll rarely there.
@@ -367,29 +404,12 @@ export class DurableRuntime {
     // a claim per finished row would cost a statement per row.
     if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) return 0;
     const db = await this.db();
-    // The oldest claimable rows of each RELAYED_FIRST channel and of all channels, each read in
-    // commit order from an index with a limit, then the first `room` of those: RELAYED_FIRST
-    // rows and rows that waited RELAY_AFTER_MAX_WAIT_S ahead. (One ORDER BY over the whole
-    // backlog would sort all of it on every claim.)
-    const claimable = (channel: string) =>
-      `SELECT * FROM (
-         SELECT o.seq, o.channel, o.created_at FROM outbox o
-          WHERE o.status = 'PENDING' ${channel} AND o.next_attempt_at <= now()
-            AND (o.locked_until IS NULL OR o.locked_until < now())
-            AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'PENDING' AND p.key = o.key AND p.seq < o.seq)
-          ORDER BY o.seq
-          LIMIT ?
-          FOR UPDATE SKIP LOCKED) AS claimable`;
     const claimed = await db.raw<{ rows: OutboxRow[] }>(
       `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
-         FROM (
-          SELECT u.seq, (u.channel IN (${RELAYED_FIRST.map(() => "?").join(", ")}) OR u.created_at < now() - make_interval(secs => ?)) AS first
-            FROM (${[...RELAYED_FIRST.map(() => claimable("AND o.channel = ?")), claimable("")].join(" UNION ")}) AS u
-           ORDER BY first DESC, u.seq
-           LIMIT ?) AS c
+         FROM (${platformOf(this.broker).embedded ? CLAIMABLE_EMBEDDED : CLAIMABLE_SERVER}) AS c
         WHERE outbox.seq = c.seq
         RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
-      [LEASE_SECONDS, this.broker.nodeID, ...RELAYED_FIRST, RELAY_AFTER_MAX_WAIT_S, ...RELAYED_FIRST.flatMap((channel) => [channel, room]), room, room],
+      [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, ...Array(platformOf(this.broker).embedded ? 1 : 3).fill(room)],
     );
     // RELAYED_FIRST rows start first, then by commit order.
     const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));

@@ -1,93 +1,19 @@
 /**
  * Durable events end to end on a real node: outbox -> relay -> @moleculer/channels -> idempotent
  * consumer; retries with backoff; dead letters and their replay; a crash between commit and
- * publish; several relays sharing one outbox without publishing anything twice or out of order.
+ * publish; the relay's order across channels. On PostgreSQL (several relays sharing one outbox):
+ * test/cluster/outbox-postgres.test.ts.
  */
 import fs from "fs";
 import os from "os";
 import path from "path";
 import { randomUUID } from "crypto";
-import type { Knex } from "knex";
-import type { ServiceSchema } from "moleculer";
-import { Channels, OrdersCancelled, OrdersFailed } from "../../channels";
-import { DbMixin } from "../../mixins/db.mixin";
-import { durable, durableRuntime, MessageInfo, NOTHING_TO_DO, OutboxMixin, writeOutbox } from "../../mixins/outbox.mixin";
+import { Channels } from "../../channels";
+import { durableRuntime, writeOutbox } from "../../mixins/outbox.mixin";
 import { signAccessToken } from "../../src/platform/auth";
 import { startTestNode, TestNode } from "../helpers/node";
-import { createTestDatabase, TestDatabase, waitFor } from "../helpers/infra";
-
-interface Delivery {
-  orderId: string;
-  messageId: string;
-  attempt: number;
-  at: number;
-  /** Place among all deliveries to both test consumers, in the order they happened. */
-  n: number;
-}
-
-let deliveredSoFar = 0;
-
-/** A consumer of `orders.failed` whose behaviour per order id the test decides. */
-function probe(deliveries: Delivery[], failures: Map<string, number>, group?: string): ServiceSchema {
-  return {
-    name: "probe",
-    mixins: [DbMixin, OutboxMixin],
-    channels: {
-      [Channels.ORDERS_FAILED]: durable<OrdersFailed>(
-        async function (payload: OrdersFailed, trx: Knex.Transaction, message: MessageInfo) {
-          deliveries.push({ orderId: payload.orderId, messageId: message.id, attempt: message.attempt, at: Date.now(), n: ++deliveredSoFar });
-          // An effect in the same transaction: rolled back when the handler fails.
-          await trx.raw("SELECT 1");
-          const left = failures.get(payload.orderId) ?? 0;
-          if (left > 0) {
-            failures.set(payload.orderId, left - 1);
-            throw new Error(`probe refuses ${payload.orderId}`);
-          }
-        },
-        { maxAttempts: 4, backoff: { baseMs: 150, maxMs: 2000 }, group },
-      ),
-    },
-  };
-}
-
-interface Prepared {
-  orderId: string;
-  attempt: number;
-  /** What prepare read through the service's own pool: impossible inside the consumer's transaction on PGlite's one session. */
-  ordersSeen: number;
-  /** Place among all deliveries to both test consumers (set when the handler runs). */
-  n?: number;
-}
-
-/**
- * A consumer of `orders.cancelled` with a prepare step (the PDF worker's pattern): slow work before
- * the transaction, its result handed to the handler. `failFirst` makes the first attempt's handler throw.
- */
-function preparer(received: Prepared[], failFirst: Set<string>): ServiceSchema {
-  return {
-    name: "preparer",
-    mixins: [DbMixin, OutboxMixin],
-    channels: {
-      [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(
-        async function (payload: OrdersCancelled, trx: Knex.Transaction, message: MessageInfo, prepared: Prepared) {
-          received.push({ ...prepared, n: ++deliveredSoFar });
-          await trx.raw("SELECT 1");
-          if (failFirst.delete(payload.orderId)) throw new Error(`preparer refuses ${payload.orderId} once`);
-        },
-        {
-          maxAttempts: 3,
-          backoff: { baseMs: 100, maxMs: 500 },
-          async prepare(this: { db: Knex }, payload: OrdersCancelled, message: MessageInfo): Promise<Prepared | typeof NOTHING_TO_DO> {
-            // Nothing refunded: nothing for this consumer to do (the webhooks' "no subscriber" case).
-            if (payload.refundedCents === 0) return NOTHING_TO_DO;
-            const [{ c }] = await this.db("orders").count<{ c: number }[]>({ c: "*" });
-            return { orderId: payload.orderId, attempt: message.attempt, ordersSeen: Number(c) };
-          },
-        },
-      ),
-    },
-  };
-}
+import { waitFor } from "../helpers/infra";
+import { Delivery, describeRelayOrder, Prepared, preparer, probe } from "../helpers/outbox";
 
 async function publish(node: TestNode, orderId: string, key?: string) {
   const db = await node.platform.db();
@@ -245,61 +171,7 @@ describe("durable events (embedded)", () => {
   });
 });
 
-describe("the relay's order across channels (embedded)", () => {
-  let node: TestNode;
-  const deliveries: Delivery[] = [];
-  const cancelled: Prepared[] = [];
-
-  beforeAll(async () => {
-    node = await startTestNode({ services: ["outbox"], schemas: [probe(deliveries, new Map()), preparer(cancelled, new Set())] });
-  });
-  afterAll(() => node.stop());
-
-  /** Writes `count` orders.failed events (mail only) in one transaction, with keys of their own. */
-  async function backlog(count: number) {
-    const db = await node.platform.db();
-    const ids: string[] = Array.from({ length: count }, () => randomUUID());
-    await db.transaction(async (trx) => {
-      for (const orderId of ids) await writeOutbox(trx, Channels.ORDERS_FAILED, { orderId, userId: "u1", email: "u1@example.com", reason: "PAYMENT_DECLINED" }, { key: orderId });
-    });
-    return ids;
-  }
-
-  it("relays what a buyer waits on (a refund's ticket cancellation) ahead of a backlog of mail committed before it", async () => {
-    const db = await node.platform.db();
-    durableRuntime(node.broker).pauseRelay();
-    const mail = await backlog(150);
-    const refunded = randomUUID();
-    await db.transaction((trx) => writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId: refunded, userId: "u1", email: "u1@example.com", refundedCents: 500 }, { key: refunded }));
-    durableRuntime(node.broker).pauseRelay(false);
-    await waitFor("everything delivered", async () => cancelled.some((p) => p.orderId === refunded) && mail.every((id) => deliveries.some((d) => d.orderId === id)), 30_000);
-    const at = cancelled.find((p) => p.orderId === refunded)!.n!;
-    // In commit order it would come after at least 100 of them: the relay has 100 rows in flight at
-    // most, and publishes 32 at once.
-    expect(deliveries.filter((d) => mail.includes(d.orderId) && d.n < at).length).toBeLessThan(32);
-  });
-
-  it("lets the rest wait at most 30 s: a row that waited that long goes by commit order again", async () => {
-    const db = await node.platform.db();
-    durableRuntime(node.broker).pauseRelay();
-    const old = await backlog(3);
-    const mail = await backlog(150);
-    const refunds: string[] = Array.from({ length: 40 }, () => randomUUID());
-    await db.transaction(async (trx) => {
-      for (const orderId of refunds) await writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId, userId: "u1", email: "u1@example.com", refundedCents: 500 }, { key: orderId });
-    });
-    await db("outbox").whereRaw("payload->>'orderId' = ANY(?)", [old]).update({ created_at: db.raw("now() - interval '31 seconds'") });
-    durableRuntime(node.broker).pauseRelay(false);
-    const all = [...old, ...mail];
-    await waitFor("everything delivered", async () => refunds.every((id) => cancelled.some((p) => p.orderId === id)) && all.every((id) => deliveries.some((d) => d.orderId === id)), 30_000);
-    const n = (id: string) => deliveries.find((d) => d.orderId === id)?.n ?? cancelled.find((p) => p.orderId === id)!.n!;
-    // The three that waited go with the refunds (behind all 40 of them if they had not waited), and
-    // the rest of the mail after the refunds.
-    const lastOld = Math.max(...old.map(n));
-    expect(refunds.filter((id) => n(id) < lastOld).length).toBeLessThan(32);
-    expect(mail.filter((id) => n(id) < Math.max(...refunds.map(n))).length).toBeLessThan(32);
-  });
-});
+describeRelayOrder("embedded");
 
 describe("a crash between commit and publish", () => {
   let dir: string;
@@ -331,43 +203,3 @@ describe("a crash between commit and publish", () => {
 });
 
 /** Several relays (nodes) on one PostgreSQL server share the outbox: each row is published once, per key in order. */
-describe("relays on several nodes (PostgreSQL)", () => {
-  let database: TestDatabase;
-  const nodes: TestNode[] = [];
-  const deliveries: Delivery[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase("tf_outbox");
-    for (let i = 0; i < 3; i++) {
-      nodes.push(await startTestNode({ services: ["outbox"], env: { DATABASE_URL: database.url }, schemas: [probe(deliveries, new Map(), `probe-${i}`)] }));
-    }
-  });
-  afterAll(async () => {
-    for (const n of nodes) await n.stop();
-    await database.drop();
-  });
-
-  it("claims each row on exactly one node and keeps each key's order", async () => {
-    for (const n of nodes) durableRuntime(n.broker).pauseRelay();
-    const db = await nodes[0].platform.db();
-    const keys = Array.from({ length: 10 }, () => randomUUID());
-    const expected = new Map<string, string[]>();
-    for (let i = 0; i < 200; i++) {
-      const key = keys[i % keys.length];
-      const orderId = randomUUID();
-      expected.set(key, [...(expected.get(key) ?? []), orderId]);
-      await db.transaction((trx) => writeOutbox(trx, Channels.ORDERS_FAILED, { orderId, userId: key, email: "k@example.com", reason: "R" }, { key }));
-    }
-    // All three relays race for the same rows. Each node's consumer is its own group, so a row
-    // published by two nodes would be handled twice instead of being dropped by the inbox.
-    await Promise.all(nodes.map((n) => durableRuntime(n.broker).pauseRelay(false)));
-    await waitFor("all delivered", async () => deliveries.length >= 200, 30_000);
-    await waitFor("all sent", async () => Number((await db("outbox").where({ status: "PENDING" }).count<{ c: number }[]>({ c: "*" }))[0].c) === 0);
-    expect(new Set(deliveries.map((d) => d.messageId)).size).toBe(200);
-    expect(deliveries).toHaveLength(200);
-    for (const key of keys) {
-      const seen = deliveries.filter((d) => expected.get(key)!.includes(d.orderId)).map((d) => d.orderId);
-      expect(seen).toEqual(expected.get(key));
-    }
-  });
-});
