@@ -404,12 +404,13 @@ export class DurableRuntime {
     // a claim per finished row would cost a statement per row.
     if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) return 0;
     const db = await this.db();
+    const embedded = platformOf(this.broker).embedded;
     const claimed = await db.raw<{ rows: OutboxRow[] }>(
       `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
-         FROM (${platformOf(this.broker).embedded ? CLAIMABLE_EMBEDDED : CLAIMABLE_SERVER}) AS c
+         FROM (${embedded ? CLAIMABLE_EMBEDDED : CLAIMABLE_SERVER}) AS c
         WHERE outbox.seq = c.seq
         RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
-      [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, ...Array(platformOf(this.broker).embedded ? 1 : 3).fill(room)],
+      [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, ...(embedded ? [room] : [room, room, room])],
     );
     // RELAYED_FIRST rows start first, then by commit order.
     const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));
