@@ -3,7 +3,7 @@ import type { Knex } from "knex";
 /**
  * The relay claims the channels a buyer waits on ahead of the rest (RELAYED_FIRST in
  * channels/index.ts, the same list as here: a change there needs a migration that rebuilds this
- * index, and test/integration/outbox.test.ts compares the two). On PostgreSQL it reads their
+ * index, and a test in test/helpers/outbox.ts compares the two). On PostgreSQL it reads their
  * oldest pending rows from this index in commit order with a limit, so the claim stays an index
  * scan however long the backlog.
  */
