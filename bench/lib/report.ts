@@ -86,7 +86,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   out.push(`# TicketFlash benchmark, ${r.startedAt.slice(0, 16).replace("T", " ")} UTC`);
   out.push("");
   out.push(`${verdict}. Mode: ${r.mode}. Machine: ${r.machine.cpus} CPU (${r.machine.cpuModel}), Node ${r.machine.node}, load average at start ${r.machine.loadAvgAtStart.join(" / ")} (a shared, noisy machine: read rates as ratios to the ceilings of the same run).`);
-  out.push(`Options: ${r.options.quick ? "--quick, " : ""}${r.options.buyers} buyers, ${r.options.seats} seats, ${r.options.durationS} s per timed phase, ${r.options.warmupS ? `after a ${r.options.warmupS} s warm-up sale at ${r.options.warmupBuyers} buyers on a session of its own (a node that has sold before; \`--warmup 0\` for a just-started one)${r.options.quick ? " in the hot hold and the purchase" : ""}` : "on a just-started node (`--warmup 0`)"}.${r.machine.nodeFlags ? ` Node flags of the platform's nodes: \`${r.machine.nodeFlags}\`.` : ""} Platform start-up: ${fmt(r.platformStartupS, 1)} s.`);
+  out.push(`Options: ${r.options.quick ? "--quick, " : ""}${r.options.buyers} buyers, ${r.options.seats} seats, ${r.options.durationS} s per timed phase, ${r.options.warmupS ? `after a ${r.options.warmupS} s warm-up sale at ${r.options.warmupBuyers} buyers on a session of its own (a node that has sold before; \`--warmup 0\` for a just-started one)${r.options.quick ? " in the hot hold and the purchase" : ""}` : "on just-started nodes (`--warmup 0`)"}.${r.machine.nodeFlags ? ` Node flags of the platform's nodes: \`${r.machine.nodeFlags}\`.` : ""} Platform start-up: ${fmt(r.platformStartupS, 1)} s.`);
   out.push("");
   out.push("## Targets");
   out.push("");
