@@ -355,7 +355,6 @@ async function warmUp(name: string, { platform, api }: PlatformRun) {
   if (!opts.warmupS) return { seconds: 0, note: "none (--warmup 0): a just-started node" };
   try {
     warmFixture ??= await createFixture(api, warmupSeats(), 1);
-    const t0 = Date.now();
     const w = await runLoad<any>({
       type: "purchase",
       baseUrls: platform.baseUrls,
@@ -366,9 +365,11 @@ async function warmUp(name: string, { platform, api }: PlatformRun) {
       drainS: 30,
       jwtSecret: platform.jwtSecret,
     });
-    const drained = await pipelineDrained(api, nodePids(platform), 0, t0, w.confirmed);
-    const out = { seconds: opts.warmupS, buyers: opts.warmupBuyers, sessionId: warmFixture.sessionIds[0], confirmed: w.confirmed, outboxEmptyAfterS: drained.measured ? drained.afterLoadS : null };
-    log(`${name}: warm-up sale on its own session: ${w.confirmed} orders confirmed in ${opts.warmupS} s at ${opts.warmupBuyers} buyers, outbox empty ${out.outboxEmptyAfterS ?? "?"} s after`);
+    const loadEnd = Date.now();
+    const drained = await outboxEmpty(api);
+    const emptyAfterS = drained.ok && drained.pending === 0 ? round((Date.now() - loadEnd) / 1000, 1) : null;
+    const out = { seconds: opts.warmupS, buyers: opts.warmupBuyers, sessionId: warmFixture.sessionIds[0], confirmed: w.confirmed, outboxEmptyAfterS: emptyAfterS };
+    log(`${name}: warm-up sale on its own session: ${w.confirmed} orders confirmed in ${opts.warmupS} s at ${opts.warmupBuyers} buyers, outbox ${emptyAfterS === null ? "not empty" : `empty ${emptyAfterS} s after`}`);
     return out;
   } catch (err) {
     log(`${name}: warm-up failed (${(err as Error).message}); measuring a cold node`);
@@ -510,15 +511,9 @@ async function fullPurchase() {
  */
 async function pipelineDrained(api: Api, pids: number[], c0: number, t0: number, confirmed: number) {
   const loadEnd = Date.now();
-  const limitMs = opts.quick ? 60_000 : 180_000;
-  let pending: number | null = null;
-  for (;;) {
-    const res = await api.req<{ pending: Array<{ count: number }> }>("GET", "/api/admin/outbox");
-    if (res.status !== 200) return { measured: false, reason: `GET /api/admin/outbox -> ${res.status}` };
-    pending = res.body.pending.reduce((n, p) => n + p.count, 0);
-    if (pending === 0 || Date.now() - loadEnd > limitMs) break;
-    await sleep(250);
-  }
+  const drained = await outboxEmpty(api);
+  if (!drained.ok) return { measured: false, reason: drained.reason };
+  const pending = drained.pending;
   const cpuS = pids.reduce((a, p) => a + cpuSeconds(p), 0) - c0;
   const now = Date.now();
   return {
@@ -530,6 +525,19 @@ async function pipelineDrained(api: Api, pids: number[], c0: number, t0: number,
     cpuMsPerOrder: confirmed ? round((cpuS * 1000) / confirmed, 1) : null,
     confirmedPerMinute: round(confirmed / Math.max((now - t0) / 60_000, 1e-6)),
   };
+}
+
+/** Waits until the outbox has nothing pending (GET /api/admin/outbox), at most 60 s (quick) or 180 s; gives what is left. */
+async function outboxEmpty(api: Api): Promise<{ ok: true; pending: number } | { ok: false; reason: string }> {
+  const since = Date.now();
+  const limitMs = opts.quick ? 60_000 : 180_000;
+  for (;;) {
+    const res = await api.req<{ pending: Array<{ count: number }> }>("GET", "/api/admin/outbox");
+    if (res.status !== 200) return { ok: false, reason: `GET /api/admin/outbox -> ${res.status}` };
+    const pending = res.body.pending.reduce((n, p) => n + p.count, 0);
+    if (pending === 0 || Date.now() - since > limitMs) return { ok: true, pending };
+    await sleep(250);
+  }
 }
 
 async function manySessions() {
