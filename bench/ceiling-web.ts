@@ -1,17 +1,23 @@
 /**
  * Ceiling 2: a moleculer-web route calling a no-op action, i.e. what the framework alone costs
  * per request, without auth, validation of real params or a database.
+ * Ceiling 3, with JWT_SECRET set: a hold's shape with nothing behind it. `POST /auth/holds/:id`
+ * verifies the bearer token as the platform does (src/platform/auth.ts), parses the JSON body,
+ * validates it in a facade action (holds.create's params) that calls a second action (seats.hold's
+ * params) answering a constant: what a hold costs through this design before any seat is looked at.
  *   ROLE=gateway (default): moleculer-web on PORT (0 = any); runs the no-op service too unless
  *                           TRANSPORTER is set (then the action lives on another process).
  *   ROLE=service:           only the no-op service, reached over TRANSPORTER.
  * Prints `{"port": n}` (gateway) or `{"ready": true}` (service) on stdout once started.
  */
-import { ServiceBroker } from "moleculer";
+import { Context, ServiceBroker } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { AddressInfo } from "net";
+import { verifyAccessToken, type AuthUser } from "../src/platform/auth";
 
 const role = process.env.ROLE ?? "gateway";
 const transporter = process.env.TRANSPORTER || undefined;
+const jwtSecret = process.env.JWT_SECRET || undefined;
 
 const broker = new ServiceBroker({
   namespace: process.env.NAMESPACE ?? "tf-bench-ceiling",
@@ -25,8 +31,47 @@ const broker = new ServiceBroker({
   heartbeatTimeout: 3,
 });
 
+const holdRequest = {
+  seats: { type: "array", optional: true, min: 1, max: 100, items: { type: "string", min: 1, max: 100 } },
+  quantity: { type: "number", integer: true, min: 1, max: 100, optional: true },
+  category: { type: "string", min: 1, max: 100, optional: true },
+  adjacent: { type: "boolean", optional: true },
+  area: { type: "string", min: 1, max: 100, optional: true },
+  $$strict: true,
+} as const;
+
 if (role === "service" || !transporter) {
-  broker.createService({ name: "noop", actions: { ping: { handler: () => ({ ok: true }) } } });
+  broker.createService({
+    name: "noop",
+    actions: {
+      ping: { handler: () => ({ ok: true }) },
+      // seats.hold's params; the answer a hold gets, with no seat actor behind it.
+      hold: {
+        params: { sessionId: { type: "string", min: 1, max: 100 }, userId: { type: "string", min: 1, max: 100 }, ...holdRequest },
+        handler: (ctx: Context<{ sessionId: string; quantity?: number }>) => ({
+          holdId: "00000000-0000-4000-8000-000000000000",
+          sessionId: ctx.params.sessionId,
+          seats: Array.from({ length: ctx.params.quantity ?? 1 }, (_, i) => `A-1-${i + 1}`),
+          expiresAt: new Date(Date.now() + 600_000).toISOString(),
+        }),
+      },
+    },
+  });
+  // holds.create's shape: the signed-in user, then the second action.
+  broker.createService({
+    name: "facade",
+    actions: {
+      hold: {
+        params: { id: { type: "string", min: 1, max: 100 }, ...holdRequest },
+        async handler(ctx: Context<{ id: string }, { user?: AuthUser; $statusCode?: number }>) {
+          const { id: sessionId, ...request } = ctx.params;
+          const hold = await ctx.call("noop.hold", { sessionId, userId: ctx.meta.user!.id, ...request });
+          ctx.meta.$statusCode = 201;
+          return hold;
+        },
+      },
+    },
+  });
 }
 if (role === "gateway") {
   broker.createService({
@@ -35,9 +80,22 @@ if (role === "gateway") {
     settings: {
       port: Number(process.env.PORT ?? 0),
       ip: "127.0.0.1",
-      routes: [{ path: "/", mappingPolicy: "restrict", logging: false, aliases: { "GET noop": "noop.ping" } }],
+      routes: [
+        { path: "/", mappingPolicy: "restrict", logging: false, aliases: { "GET noop": "noop.ping" } },
+        ...(jwtSecret
+          ? [{ path: "/auth", mappingPolicy: "restrict", logging: false, authorization: true, mergeParams: true, bodyParsers: { json: { strict: false, limit: "64kb" }, urlencoded: false }, aliases: { "POST holds/:id": "facade.hold" } }]
+          : []),
+      ],
       logRequest: null,
       logResponse: null,
+    },
+    methods: {
+      /** The platform's check of a bearer token (HS256, pinned algorithm, issuer, expiry). */
+      authorize(ctx: Context<unknown, { user?: AuthUser }>, _route: unknown, req: { headers: Record<string, string | undefined> }) {
+        const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+        if (!match) throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_NO_TOKEN, null);
+        ctx.meta.user = verifyAccessToken(jwtSecret!, match[1]);
+      },
     },
   });
 }

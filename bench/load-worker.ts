@@ -93,6 +93,8 @@ interface CannonJob {
   connections: number;
   durationS: number;
   headers?: Record<string, string>;
+  /** POST with this JSON body (GET without). */
+  body?: unknown;
 }
 
 async function cannon(job: CannonJob) {
@@ -102,7 +104,7 @@ async function cannon(job: CannonJob) {
     job.urls.map(
       (url) =>
         new Promise<autocannon.Result>((resolve, reject) => {
-          autocannon({ url, connections: per, duration: job.durationS, headers: job.headers ?? {}, pipelining: 1 }, (err, res) => (err ? reject(err) : resolve(res)));
+          autocannon({ url, connections: per, duration: job.durationS, pipelining: 1, ...(job.body === undefined ? { headers: job.headers ?? {} } : { method: "POST", body: JSON.stringify(job.body), headers: { ...job.headers, "content-type": "application/json" } }) }, (err, res) => (err ? reject(err) : resolve(res)));
         }),
     ),
   );

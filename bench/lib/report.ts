@@ -100,6 +100,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   if (s.ceilings?.bareHttp) chart.push(["bare node http", s.ceilings.bareHttp.reqPerSec]);
   if (s.ceilings?.noopRoute) chart.push(["moleculer-web no-op", s.ceilings.noopRoute.reqPerSec]);
   if (s.ceilings?.noopRouteNats) chart.push(["no-op across NATS", s.ceilings.noopRouteNats.reqPerSec]);
+  if (s.ceilings?.holdShapedRoute) chart.push(["hold-shaped no-op", s.ceilings.holdShapedRoute.reqPerSec]);
   if (s.seatMap?.statusOnly) chart.push(["seat map statusOnly", s.seatMap.statusOnly.reqPerSec]);
   if (s.hotHold?.holdsPerSec) chart.push(["hot hold (holds)", s.hotHold.holdsPerSec]);
   if (s.manySessions?.holdsPerSec) chart.push(["many sessions (holds)", s.manySessions.holdsPerSec]);
@@ -111,9 +112,12 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   const ce = skippedOrError(c);
   if (ce) out.push("", ce);
   else {
-    const rows = [["bare node `http`, constant", c.bareHttp], ["moleculer-web route -> no-op action", c.noopRoute], ...(c.noopRouteNats ? [["same, action on another node via NATS", c.noopRouteNats]] : [])];
+    const rows = [["bare node `http`, constant", c.bareHttp], ["moleculer-web route -> no-op action", c.noopRoute], ...(c.noopRouteNats ? [["same, action on another node via NATS", c.noopRouteNats]] : []), ...(c.holdShapedRoute ? [["hold-shaped no-op: bearer token checked, JSON body, facade action -> second action", c.holdShapedRoute]] : [])];
     out.push("", `${c.connections} connections, ${c.durationS} s each, autocannon in its own process.`, "");
     out.push(table(["server", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req", "server CPU use"], rows.map(([n, x]: any) => [n, fmt(x.reqPerSec), fmt(x.latencyMs.p50), fmt(x.latencyMs.p99), fmt(x.non2xx + x.errors), fmt(x.serverCpu?.cpuMsPerOp, 3), fmt(x.serverCpu?.utilisation, 2)])));
+    if (c.holdShapedRoute) {
+      out.push("", `The hold-shaped no-op route is a hold with nothing behind it (bench/ceiling-web.ts): a bearer token verified on every request as the platform verifies it (src/platform/auth.ts), a JSON body, holds.create's params validated in one action and seats.hold's in a second, a constant answer. It runs at ${fmt(c.holdShapedToNoopRatio, 3)} of the no-op route's rate: that share of the hot hold target (50% of the no-op route) is the design's cost before any seat is looked at.`);
+    }
   }
 
   out.push("", "## 2. Hot hold");
@@ -124,6 +128,9 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     out.push("", `One session of ${fmt(h.seats)} seats; ${h.buyers} concurrent buyers, each a new buyer identity per hold, holding 1-4 seats (half explicit seats side by side, half best available) until ${h.soldOut ? "sold out" : "the time cap"} (${fmt(h.elapsedS, 1)} s).`, "");
     out.push(table(["holds", "seats held", "holds/s", "/ no-op route", "p50 ms", "p95 ms", "p99 ms", "max ms"], [[fmt(h.holds), fmt(h.seatsHeld), fmt(h.holdsPerSec), fmt(h.ratioToNoopRoute, 3), fmt(h.latencyMs.p50, 1), fmt(h.latencyMs.p95, 1), fmt(h.latencyMs.p99, 1), fmt(h.latencyMs.max, 1)]]));
     if (h.adjacentNoopRoute) out.push("", `The no-op route (${h.adjacentNoopRoute.via}) measured right before this load: ${fmt(h.adjacentNoopRoute.reqPerSec)} req/s; the ratio uses it.`);
+    if (h.adjacentHoldShapedRoute) {
+      out.push("", `The hold-shaped no-op route, measured right before it too: ${fmt(h.adjacentHoldShapedRoute.reqPerSec)} req/s at ${fmt(h.adjacentHoldShapedRoute.cpuMsPerOp, 3)} CPU ms per request. Holds ran at ${fmt(h.ratioToHoldShapedRoute, 3)} of its rate and, by CPU per request, at ${fmt(h.cpuRatioToHoldShapedRoute, 3)} of it: the rest is the seat actor, the gateway's own checks (rate limits, error shape, metrics), committing the hold and telling the seat map's subscribers.`);
+    }
     if (h.serverCpu) out.push("", `Server CPU during the load: ${fmt(h.serverCpu.cpuS, 1)} s over ${fmt(h.serverCpu.wallS, 1)} s (${fmt(h.serverCpu.utilisation, 2)} cores), ${fmt(h.serverCpu.cpuMsPerOp, 3)} CPU ms per hold${h.adjacentNoopRoute?.cpuMsPerOp ? ` vs ${fmt(h.adjacentNoopRoute.cpuMsPerOp, 3)} per no-op request: by CPU cost a hold is ${fmt(h.cpuRatioToNoopRoute, 3)} of a no-op request` : ""}. A utilisation well under the cores available means the node was waiting (database, starved by other processes), not computing.`);
     if (h.loadCpu) out.push("", loadCpuLine(h, r.machine.cpus, "hold", "holds/s"));
     out.push("", `Responses: ${codes(h.codes)}.`, "", correctness(h), profile(h));
