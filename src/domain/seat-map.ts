@@ -31,9 +31,18 @@ export const STATUS_CHARS = "ahsb";
 export type HoldStatus = "ACTIVE" | "CONFIRMED" | "RELEASED" | "EXPIRED";
 
 /** A refused command. `code` is the API's error code; the shell picks the HTTP status. */
+/**
+ * A request the seat map refuses (seat taken, not enough seats, over the limit, ...): an answer,
+ * not a fault, so it carries no stack trace. Capturing one cost a refused hold a twentieth of its
+ * CPU, and when a session sells out nearly every hold is refused (bench/fixes.md, tenth round).
+ * Broken invariants throw plain Errors, with their stacks.
+ */
 export class SeatMapError extends Error {
   constructor(readonly code: string, message: string, readonly details?: Record<string, unknown>) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = "SeatMapError";
   }
 }

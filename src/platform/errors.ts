@@ -5,9 +5,16 @@
 import { Errors } from "moleculer";
 
 export class ApiError extends Errors.MoleculerClientError {
-  /** `status` is the HTTP status; `type` carries the API's SNAKE_CASE code. */
+  /**
+   * `status` is the HTTP status; `type` carries the API's SNAKE_CASE code. A refusal (4xx) or
+   * "try again" (503) is an answer, not a fault: it carries no stack trace, which cost a refused
+   * request a twentieth of its CPU (bench/fixes.md, tenth round). Other 5xx keep theirs.
+   */
   constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
+    const limit = Error.stackTraceLimit;
+    if (status < 500 || status === 503) Error.stackTraceLimit = 0;
     super(message, status, code, details);
+    Error.stackTraceLimit = limit;
     this.name = "ApiError";
   }
 }

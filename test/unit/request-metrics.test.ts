@@ -2,7 +2,7 @@
  * Request metrics tallied per call and written into Moleculer's registry on flush: the numbers an
  * operator reads on /metrics must be the same as Moleculer's own middleware would have written.
  */
-import { ServiceBroker } from "moleculer";
+import { Errors, ServiceBroker } from "moleculer";
 import { RequestMetricsMiddleware, talliesOf } from "../../src/platform/request-metrics";
 
 type Snapshot = Array<{ labels: Record<string, unknown>; value?: number; count?: number; sum?: number; buckets?: Record<string, number> }>;
@@ -33,6 +33,11 @@ describe("request metrics", () => {
           },
         },
         slow: { handler: () => new Promise<string>((resolve) => (release = () => resolve("done"))) },
+        refuse: {
+          handler(ctx) {
+            throw new Errors.MoleculerClientError("refused", 409, (ctx.params as { code: string }).code);
+          },
+        },
       },
     });
     broker.createService({
@@ -87,5 +92,18 @@ describe("request metrics", () => {
     await expect(broker.call("math.fail")).rejects.toThrow("no");
     expect(find("moleculer.request.error.total", { action: "math.fail", errorName: "Error" })?.value).toBe(1);
     expect(find("moleculer.request.total", { action: "math.fail" })?.value).toBe(1);
+  });
+
+  it("counts refusals per error type, across flushes, as Moleculer's own middleware would", async () => {
+    const refuse = (code: string) => expect(broker.call("math.refuse", { code })).rejects.toThrow("refused");
+    await refuse("SEAT_TAKEN");
+    await refuse("SEAT_TAKEN");
+    await refuse("NOT_ENOUGH_SEATS");
+    const count = (errorType: string) => find("moleculer.request.error.total", { action: "math.refuse", errorType, errorCode: 409, errorName: "MoleculerClientError" })?.value;
+    expect(count("SEAT_TAKEN")).toBe(2);
+    expect(count("NOT_ENOUGH_SEATS")).toBe(1);
+    await refuse("SEAT_TAKEN");
+    expect(count("SEAT_TAKEN")).toBe(3);
+    expect(find("moleculer.request.total", { action: "math.refuse" })?.value).toBe(4);
   });
 });

@@ -57,6 +57,28 @@ describe("SeatMap", () => {
     expect(map.encodeStatus()).toBe("aaaaa" + "aaaab");
   });
 
+  it("refuses without a stack trace (an answer, not a fault), and a broken invariant keeps its stack", () => {
+    const map = new SeatMap(new SeatPlan(theatre(1, 2)), rules);
+    map.hold({ holdId: "h1", userId: "ann", seats: ["R0-0"] }, T0);
+    const limit = Error.stackTraceLimit;
+    let refusal: unknown;
+    try {
+      map.hold({ holdId: "h2", userId: "bob", seats: ["R0-0"] }, T0);
+    } catch (err) {
+      refusal = err;
+    }
+    expect(refusal).toBeInstanceOf(SeatMapError);
+    expect((refusal as Error).stack).toBe("SeatMapError: " + (refusal as Error).message);
+    expect(Error.stackTraceLimit).toBe(limit);
+    // A hold id used twice is a bug in the caller, not a refusal.
+    expect(() => map.hold({ holdId: "h1", userId: "bob", seats: ["R0-1"] }, T0)).toThrow(/invariant/);
+    try {
+      map.hold({ holdId: "h1", userId: "bob", seats: ["R0-1"] }, T0);
+    } catch (err) {
+      expect((err as Error).stack).toMatch(/\n\s+at /);
+    }
+  });
+
   it("refuses bad requests without changing anything", () => {
     const map = new SeatMap(new SeatPlan(theatre(1, 4)), { maxPerCustomer: 3, holdMs: 1000 });
     map.hold({ holdId: "h1", userId: "ann", seats: ["R0-0"] }, T0);
