@@ -118,6 +118,10 @@ async function cannon(job: CannonJob) {
     latencyMs: { p50: worst((r) => r.latency.p50), p90: worst((r) => r.latency.p90), p99: worst((r) => r.latency.p99), max: worst((r) => r.latency.max) },
     bytesPerSec: round(sum((r) => r.throughput.average)),
     non2xx: sum((r) => r.non2xx),
+    statusCodes: results.reduce<Record<string, number>>((acc, r) => {
+      for (const [code, stat] of Object.entries((r as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {})) acc[code] = (acc[code] ?? 0) + stat.count;
+      return acc;
+    }, {}),
     errors: sum((r) => r.errors),
     timeouts: sum((r) => r.timeouts),
   };

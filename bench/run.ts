@@ -498,6 +498,7 @@ async function hotHold() {
     const r = await loadWithCpu(nodePids(platform), { type: "hold", baseUrls: platform.baseUrls, sessionId: fixture.sessionIds[0], seatIds, buyers: opts.buyers, durationS: cap, jwtSecret: platform.jwtSecret }, (x: any) => x.holds);
     const acked = r.acked as AckedHolds;
     delete r.acked;
+    if (r.soldOut) r.afterSoldOut = await afterSoldOut(platform, fixture.sessionIds[0]);
     r.adjacentNoopRoute = noop;
     r.ratioToNoopRoute = noop ? round(r.holdsPerSec / noop.reqPerSec, 3) : null;
     r.cpuRatioToNoopRoute = noop?.cpuMsPerOp && r.serverCpu.cpuMsPerOp ? round(noop.cpuMsPerOp / r.serverCpu.cpuMsPerOp, 3) : null;
@@ -509,6 +510,28 @@ async function hotHold() {
     r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: seatIds.length };
     return { result: r, acked, clientViolations: [{ check: "no seat in two acknowledged holds (client view)", sample: r.doubleHeld }] };
   });
+}
+
+/**
+ * The sold-out storm: buyers keep asking for seats once none are left, as they do when a sale sells
+ * out in minutes. Each request is a best-available hold for 2 that the seat actor refuses (409):
+ * what a refusal costs decides how long a sold-out node stays responsive.
+ */
+async function afterSoldOut(platform: BenchPlatform, sessionId: string) {
+  log("hotHold: buyers still asking after the sell-out");
+  const r = await loadWithCpu(
+    nodePids(platform),
+    {
+      type: "cannon",
+      urls: platform.baseUrls.map((b) => `${b}/api/sessions/${sessionId}/holds`),
+      connections: opts.buyers,
+      durationS: opts.quick ? 2 : 5,
+      headers: { authorization: `Bearer ${mintToken(platform.jwtSecret)}` },
+      body: { quantity: 2 },
+    },
+    (x: any) => x.requests,
+  );
+  return { reqPerSec: r.reqPerSec, latencyMs: r.latencyMs, statusCodes: r.statusCodes, errors: r.errors, serverCpu: r.serverCpu };
 }
 
 async function fullPurchase() {

@@ -133,6 +133,11 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     }
     if (h.serverCpu) out.push("", `Server CPU during the load: ${fmt(h.serverCpu.cpuS, 1)} s over ${fmt(h.serverCpu.wallS, 1)} s (${fmt(h.serverCpu.utilisation, 2)} cores), ${fmt(h.serverCpu.cpuMsPerOp, 3)} CPU ms per hold${h.adjacentNoopRoute?.cpuMsPerOp ? ` vs ${fmt(h.adjacentNoopRoute.cpuMsPerOp, 3)} per no-op request: by CPU cost a hold is ${fmt(h.cpuRatioToNoopRoute, 3)} of a no-op request` : ""}. A utilisation well under the cores available means the node was waiting (database, starved by other processes), not computing.`);
     if (h.loadCpu) out.push("", loadCpuLine(h, r.machine.cpus, "hold", "holds/s"));
+    const so = h.afterSoldOut;
+    if (so) {
+      const shaped = h.adjacentHoldShapedRoute?.cpuMsPerOp;
+      out.push("", `After the sell-out, the same ${h.buyers} connections kept asking for 2 seats (best available) for ${r.options.quick ? 2 : 5} s: ${fmt(so.reqPerSec)} refusals/s, p50 ${fmt(so.latencyMs.p50)} ms, p99 ${fmt(so.latencyMs.p99)} ms, ${fmt(so.serverCpu?.cpuMsPerOp, 3)} server CPU ms each${shaped ? ` (the hold-shaped no-op route: ${fmt(shaped, 3)})` : ""}; answers: ${codes(so.statusCodes ?? {})}.`);
+    }
     out.push("", `Responses: ${codes(h.codes)}.`, "", correctness(h), profile(h));
   }
 
