@@ -95,16 +95,21 @@ interface CannonJob {
   headers?: Record<string, string>;
   /** POST with this JSON body (GET without). */
   body?: unknown;
+  /** Each request from a buyer of its own: a bearer token minted with this secret, `buyers` of them in turn. */
+  buyers?: { jwtSecret: string; count: number };
 }
 
 async function cannon(job: CannonJob) {
   // One autocannon instance per URL (one per gateway node), connections split between them.
   const per = Math.max(1, Math.floor(job.connections / job.urls.length));
+  const tokens = job.buyers ? Array.from({ length: job.buyers.count }, () => `Bearer ${mintToken(job.buyers!.jwtSecret)}`) : undefined;
+  let turn = 0;
+  const nextBuyer = (req: autocannon.Request): autocannon.Request => ({ ...req, headers: { ...req.headers, authorization: tokens![turn++ % tokens!.length] } });
   const results = await Promise.all(
     job.urls.map(
       (url) =>
         new Promise<autocannon.Result>((resolve, reject) => {
-          autocannon({ url, connections: per, duration: job.durationS, pipelining: 1, ...(job.body === undefined ? { headers: job.headers ?? {} } : { method: "POST", body: JSON.stringify(job.body), headers: { ...job.headers, "content-type": "application/json" } }) }, (err, res) => (err ? reject(err) : resolve(res)));
+          autocannon({ url, connections: per, duration: job.durationS, pipelining: 1, ...(job.body === undefined ? { headers: job.headers ?? {} } : { method: "POST", body: JSON.stringify(job.body), headers: { ...job.headers, "content-type": "application/json" } }), ...(tokens ? { requests: [{ setupRequest: nextBuyer }] } : {}) }, (err, res) => (err ? reject(err) : resolve(res)));
         }),
     ),
   );

@@ -514,8 +514,9 @@ async function hotHold() {
 
 /**
  * The sold-out storm: buyers keep asking for seats once none are left, as they do when a sale sells
- * out in minutes. Each request is a best-available hold for 2 that the seat actor refuses (409):
- * what a refusal costs decides how long a sold-out node stays responsive.
+ * out in minutes. Each request is a best-available hold for 2 that the seat actor refuses (409),
+ * from 4,096 buyers in turn (each its own token), so that no per-buyer shortcut flatters it: what
+ * a refusal costs decides how long a sold-out node stays responsive.
  */
 async function afterSoldOut(platform: BenchPlatform, sessionId: string) {
   log("hotHold: buyers still asking after the sell-out");
@@ -526,7 +527,7 @@ async function afterSoldOut(platform: BenchPlatform, sessionId: string) {
       urls: platform.baseUrls.map((b) => `${b}/api/sessions/${sessionId}/holds`),
       connections: opts.buyers,
       durationS: opts.quick ? 2 : 5,
-      headers: { authorization: `Bearer ${mintToken(platform.jwtSecret)}` },
+      buyers: { jwtSecret: platform.jwtSecret, count: 4096 },
       body: { quantity: 2 },
     },
     (x: any) => x.requests,

@@ -136,7 +136,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     const so = h.afterSoldOut;
     if (so) {
       const shaped = h.adjacentHoldShapedRoute?.cpuMsPerOp;
-      out.push("", `After the sell-out, the same ${h.buyers} connections kept asking for 2 seats (best available) for ${r.options.quick ? 2 : 5} s: ${fmt(so.reqPerSec)} refusals/s, p50 ${fmt(so.latencyMs.p50)} ms, p99 ${fmt(so.latencyMs.p99)} ms, ${fmt(so.serverCpu?.cpuMsPerOp, 3)} server CPU ms each${shaped ? ` (the hold-shaped no-op route: ${fmt(shaped, 3)})` : ""}; answers: ${codes(so.statusCodes ?? {})}.`);
+      out.push("", `After the sell-out, the same ${h.buyers} connections kept asking for 2 seats (best available) for ${r.options.quick ? 2 : 5} s, for 4,096 buyers in turn: ${fmt(so.reqPerSec)} refusals/s, p50 ${fmt(so.latencyMs.p50)} ms, p99 ${fmt(so.latencyMs.p99)} ms, ${fmt(so.serverCpu?.cpuMsPerOp, 3)} server CPU ms each${shaped ? ` (the hold-shaped no-op route: ${fmt(shaped, 3)})` : ""}; answers: ${codes(so.statusCodes ?? {})}.`);
     }
     out.push("", `Responses: ${codes(h.codes)}.`, "", correctness(h), profile(h));
   }
