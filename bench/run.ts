@@ -457,8 +457,8 @@ async function ceilings() {
 }
 
 /**
- * The hold-shaped no-op route (bench/ceiling-web.ts): a new buyer's bearer token checked as the
- * platform checks it, a JSON body, a facade action calling a second action, a constant answer.
+ * The hold-shaped no-op route (bench/ceiling-web.ts): a bearer token checked on every request as
+ * the platform checks it, a JSON body, a facade action calling a second action, a constant answer.
  * What a hold costs through this design with no seat behind it, so the hot hold's distance from
  * the no-op route splits into the design's share and the seat actor's. Local only.
  */

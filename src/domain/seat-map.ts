@@ -30,12 +30,12 @@ export const STATUS_CHARS = "ahsb";
 
 export type HoldStatus = "ACTIVE" | "CONFIRMED" | "RELEASED" | "EXPIRED";
 
-/** A refused command. `code` is the API's error code; the shell picks the HTTP status. */
 /**
- * A request the seat map refuses (seat taken, not enough seats, over the limit, ...): an answer,
- * not a fault, so it carries no stack trace. Capturing one cost a refused hold a twentieth of its
- * CPU, and when a session sells out nearly every hold is refused (bench/fixes.md, tenth round).
- * Broken invariants throw plain Errors, with their stacks.
+ * A refused command (seat taken, not enough seats, over the limit, ...). `code` is the API's error
+ * code; the shell picks the HTTP status. A refusal is an answer, not a fault, so it carries no
+ * stack trace: capturing one took 26 µs of a refused hold's ~400, and when a session sells out
+ * nearly every hold is refused (bench/fixes.md, tenth round). Broken invariants throw plain
+ * Errors, with their stacks.
  */
 export class SeatMapError extends Error {
   constructor(readonly code: string, message: string, readonly details?: Record<string, unknown>) {

@@ -7,8 +7,8 @@ import { Errors } from "moleculer";
 export class ApiError extends Errors.MoleculerClientError {
   /**
    * `status` is the HTTP status; `type` carries the API's SNAKE_CASE code. A refusal (4xx) or
-   * "try again" (503) is an answer, not a fault: it carries no stack trace, which cost a refused
-   * request a twentieth of its CPU (bench/fixes.md, tenth round). Other 5xx keep theirs.
+   * "try again" (503) is an answer, not a fault: it carries no stack trace, which took 21 µs of a
+   * refused hold's ~400 (bench/fixes.md, tenth round). Other 5xx keep theirs, for the log.
    */
   constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
     const limit = Error.stackTraceLimit;
