@@ -21,6 +21,8 @@ interface Resp {
   body: any;
   ms: number;
   bytes: number;
+  /** Sent on a new connection (connect, and the server's accept, included in `ms`), not a kept-alive one. */
+  fresh?: boolean;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4096 });
@@ -58,7 +60,7 @@ function request(base: string, method: string, path: string, body?: unknown, hea
             parsed = undefined;
           }
         }
-        resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - t0, bytes: buf.length });
+        resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - t0, bytes: buf.length, fresh: !req.reusedSocket });
       });
       res.on("error", () => resolve({ status: 0, body: { error: { code: "SOCKET_ERROR" } }, ms: performance.now() - t0, bytes: 0 }));
     });
@@ -186,6 +188,10 @@ class Availability {
 async function hold(job: HoldJob) {
   const avail = new Availability(job.seatIds);
   const latencies: number[] = [];
+  // A buyer's first request opens its connection, and waits in the kernel's queue until the node
+  // accepts it (one connection per event-loop turn on Node 20): kept apart from the rest.
+  const onNewConnection: number[] = [];
+  const onOpenConnection: number[] = [];
   const codes: Record<string, number> = {};
   let holds = 0;
   let seatsHeld = 0;
@@ -211,6 +217,7 @@ async function hold(job: HoldJob) {
       const token = mintToken(job.jwtSecret);
       const r = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, body, { authorization: `Bearer ${token}` }, buyerAddress(b));
       latencies.push(r.ms);
+      (r.fresh ? onNewConnection : onOpenConnection).push(r.ms);
       bump(codes, codeOf(r));
       if (r.status === 201) {
         holds++;
@@ -253,6 +260,8 @@ async function hold(job: HoldJob) {
     holdsPerSec: round(holds / Math.max(elapsedS, 0.001)),
     requestsPerSec: round(latencies.length / Math.max((performance.now() - start) / 1000, 0.001)),
     latencyMs: summarize(latencies),
+    latencyOnNewConnectionMs: summarize(onNewConnection),
+    latencyOnOpenConnectionMs: summarize(onOpenConnection),
     codes,
     doubleHeld,
     acked,

@@ -127,6 +127,11 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   else {
     out.push("", `One session of ${fmt(h.seats)} seats; ${h.buyers} concurrent buyers, each a new buyer identity per hold, holding 1-4 seats (half explicit seats side by side, half best available) until ${h.soldOut ? "sold out" : "the time cap"} (${fmt(h.elapsedS, 1)} s).`, "");
     out.push(table(["holds", "seats held", "holds/s", "/ no-op route", "p50 ms", "p95 ms", "p99 ms", "max ms"], [[fmt(h.holds), fmt(h.seatsHeld), fmt(h.holdsPerSec), fmt(h.ratioToNoopRoute, 3), fmt(h.latencyMs.p50, 1), fmt(h.latencyMs.p95, 1), fmt(h.latencyMs.p99, 1), fmt(h.latencyMs.max, 1)]]));
+    if (h.latencyOnNewConnectionMs?.count) {
+      const nw = h.latencyOnNewConnectionMs;
+      const op = h.latencyOnOpenConnectionMs;
+      out.push("", `Where the tail comes from: each buyer's first hold opens its connection and waits in the kernel's queue until the node accepts it (Node 20 accepts one connection per event-loop turn). Those ${fmt(nw.count)} holds: p50 ${fmt(nw.p50, 1)} ms, p99 ${fmt(nw.p99, 1)} ms; the ${fmt(op?.count)} holds on a connection already open: p50 ${fmt(op?.p50, 1)} ms, p99 ${fmt(op?.p99, 1)} ms.`);
+    }
     if (h.adjacentNoopRoute) out.push("", `The no-op route (${h.adjacentNoopRoute.via}) measured right before this load: ${fmt(h.adjacentNoopRoute.reqPerSec)} req/s; the ratio uses it.`);
     if (h.adjacentHoldShapedRoute) {
       out.push("", `The hold-shaped no-op route, measured right before it too: ${fmt(h.adjacentHoldShapedRoute.reqPerSec)} req/s at ${fmt(h.adjacentHoldShapedRoute.cpuMsPerOp, 3)} CPU ms per request. Holds ran at ${fmt(h.ratioToHoldShapedRoute, 3)} of its rate and, by CPU per request, at ${fmt(h.cpuRatioToHoldShapedRoute, 3)} of it: the rest is the seat actor, the gateway's own checks (rate limits, error shape, metrics), committing the hold and telling the seat map's subscribers.`);
