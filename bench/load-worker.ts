@@ -62,7 +62,7 @@ function request(base: string, method: string, path: string, body?: unknown, hea
         }
         resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - t0, bytes: buf.length, fresh: !req.reusedSocket });
       });
-      res.on("error", () => resolve({ status: 0, body: { error: { code: "SOCKET_ERROR" } }, ms: performance.now() - t0, bytes: 0 }));
+      res.on("error", () => resolve({ status: 0, body: { error: { code: "SOCKET_ERROR" } }, ms: performance.now() - t0, bytes: 0, fresh: !req.reusedSocket }));
     });
     req.on("error", (err) => {
       // The server closed an idle keep-alive socket just as we reused it: the request never reached
@@ -71,7 +71,7 @@ function request(base: string, method: string, path: string, body?: unknown, hea
         resolve(request(base, method, path, body, headers, localAddress, true));
         return;
       }
-      resolve({ status: 0, body: { error: { code: (err as NodeJS.ErrnoException).code ?? "NETWORK" } }, ms: performance.now() - t0, bytes: 0 });
+      resolve({ status: 0, body: { error: { code: (err as NodeJS.ErrnoException).code ?? "NETWORK" } }, ms: performance.now() - t0, bytes: 0, fresh: !req.reusedSocket });
     });
     req.setTimeout(30_000, () => req.destroy(Object.assign(new Error("no answer in 30 s"), { code: "CLIENT_TIMEOUT_30S" })));
     if (payload) req.write(payload);
@@ -107,11 +107,15 @@ async function cannon(job: CannonJob) {
   const tokens = job.buyers ? Array.from({ length: job.buyers.count }, () => `Bearer ${mintToken(job.buyers!.jwtSecret)}`) : undefined;
   let turn = 0;
   const nextBuyer = (req: autocannon.Request): autocannon.Request => ({ ...req, headers: { ...req.headers, authorization: tokens![turn++ % tokens!.length] } });
+  const request: Partial<autocannon.Options> = {
+    ...(job.body === undefined ? { headers: job.headers ?? {} } : { method: "POST", body: JSON.stringify(job.body), headers: { ...job.headers, "content-type": "application/json" } }),
+    ...(tokens ? { requests: [{ setupRequest: nextBuyer }] } : {}),
+  };
   const results = await Promise.all(
     job.urls.map(
       (url) =>
         new Promise<autocannon.Result>((resolve, reject) => {
-          autocannon({ url, connections: per, duration: job.durationS, pipelining: 1, ...(job.body === undefined ? { headers: job.headers ?? {} } : { method: "POST", body: JSON.stringify(job.body), headers: { ...job.headers, "content-type": "application/json" } }), ...(tokens ? { requests: [{ setupRequest: nextBuyer }] } : {}) }, (err, res) => (err ? reject(err) : resolve(res)));
+          autocannon({ url, ...request, connections: per, duration: job.durationS, pipelining: 1 }, (err, res) => (err ? reject(err) : resolve(res)));
         }),
     ),
   );
