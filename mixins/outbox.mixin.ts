@@ -125,13 +125,17 @@ const CLAIMABLE_SERVER = `
  * rows in a sale (a row stays pending for long only while its in-process publish fails), one
  * sort is the cheaper claim: alternating 30 s sales at 256 buyers gave PDF available p99 3.6-6.9
  * s (median 3.8) with it against 5.5-8.2 s (median 6.0) with a first version of the form above.
+ * Embedded mode has one node, so one relay: it writes no lease, it reads the claimable rows and
+ * leaves out the ones it holds (claimed and not yet marked), passed as an array of seqs. Writing
+ * the lease (a new version of every claimed row) cost more than the read: 2.7 ms per claim on the
+ * PGlite thread in a sale (bench/fixes.md, eleventh round). Bindings: the wait, the held seqs, `room`.
  */
-const CLAIMABLE_EMBEDDED = `
-  SELECT o.seq, (o.${FIRST_CHANNELS} OR o.created_at < now() - make_interval(secs => ?)) AS first
-    FROM outbox o WHERE ${CLAIMABLE}
+const CLAIM_EMBEDDED = `
+  SELECT o.seq, o.id, o.channel, o.key, o.payload, o.attempts,
+         (o.${FIRST_CHANNELS} OR o.created_at < now() - make_interval(secs => ?)) AS first
+    FROM outbox o WHERE ${CLAIMABLE} AND NOT (o.seq = ANY(?::bigint[]))
    ORDER BY first DESC, o.seq
-   LIMIT ?
-   FOR UPDATE SKIP LOCKED`;
+   LIMIT ?`;
 /**
  * Every commit that writes to the outbox wakes this process's relay at once, so polling only
  * catches rows written by other nodes (cluster) or due for a retry. Embedded mode has no other
@@ -266,6 +270,8 @@ export class DurableRuntime {
   private slotsInUse = 0;
   /** Lanes waiting for a publishing slot: RELAYED_FIRST rows are let in before the others. */
   private slotWaiters = { first: [] as Array<() => void>, after: [] as Array<() => void> };
+  /** Embedded mode: rows claimed and not yet marked or let go (message id -> seq). */
+  private held = new Map<string, number>();
   private toMark: string[] = [];
   private toUnlock: string[] = [];
   private marking?: Promise<void>;
@@ -404,14 +410,16 @@ export class DurableRuntime {
     // a claim per finished row would cost a statement per row.
     if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) return 0;
     const db = await this.db();
-    const embedded = platformOf(this.broker).embedded;
-    const claimed = await db.raw<{ rows: OutboxRow[] }>(
-      `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
-         FROM (${embedded ? CLAIMABLE_EMBEDDED : CLAIMABLE_SERVER}) AS c
-        WHERE outbox.seq = c.seq
-        RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
-      [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, ...(embedded ? [room] : [room, room, room])],
-    );
+    const claimed = platformOf(this.broker).embedded
+      ? await db.raw<{ rows: OutboxRow[] }>(CLAIM_EMBEDDED, [RELAY_AFTER_MAX_WAIT_S, [...this.held.values()], room])
+      : await db.raw<{ rows: OutboxRow[] }>(
+          `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
+             FROM (${CLAIMABLE_SERVER}) AS c
+            WHERE outbox.seq = c.seq
+            RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
+          [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, room, room, room],
+        );
+    for (const row of claimed.rows) this.held.set(row.id, row.seq);
     // RELAYED_FIRST rows start first, then by commit order.
     const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));
     if (!rows.length) return 0;
@@ -456,7 +464,8 @@ export class DurableRuntime {
             locked_until: null,
             locked_by: null,
           })
-          .catch((e) => this.logger.warn("Outbox: could not record a failed publish", (e as Error).message));
+          .catch((e) => this.logger.warn("Outbox: could not record a failed publish", (e as Error).message))
+          .finally(() => this.letGo([row.id]));
         // The rest of this key waits behind the failed row.
         this.markLater([], lane.slice(i + 1).map((r) => r.id));
         return;
@@ -481,6 +490,11 @@ export class DurableRuntime {
     else this.slotsInUse--;
   }
 
+  /** The relay no longer holds these rows (embedded mode's claim leaves held rows out). */
+  private letGo(ids: string[]) {
+    for (const id of ids) this.held.delete(id);
+  }
+
   /** Marks published rows SENT and unlocks skipped ones, in one statement each per round. */
   private markLater(sent: string[], skipped: string[]) {
     this.toMark.push(...sent);
@@ -493,13 +507,17 @@ export class DurableRuntime {
     while (this.toMark.length || this.toUnlock.length) {
       const sent = this.toMark.splice(0);
       const skipped = this.toUnlock.splice(0);
+      const embedded = platformOf(this.broker).embedded;
       try {
         if (sent.length) await db("outbox").whereIn("id", sent).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
-        if (skipped.length) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
+        // Embedded, the relay wrote no lease: letting go of the rows is enough.
+        if (skipped.length && !embedded) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
       } catch (err) {
-        // Left PENDING and locked: the lease runs out and they are published again (consumers drop duplicates).
+        // Left PENDING: they are published again (consumers drop duplicates), once the lease runs
+        // out, or at the next claim when embedded.
         this.logger.warn("Outbox: could not mark published rows", (err as Error).message);
       }
+      this.letGo([...sent, ...skipped]);
       // A marked row may free the next row of its key.
       if (sent.length) this.wake();
     }

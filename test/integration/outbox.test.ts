@@ -169,6 +169,30 @@ describe("durable events (embedded)", () => {
     const order = deliveries.filter((d) => ids.includes(d.orderId)).map((d) => d.orderId);
     expect(order).toEqual(ids);
   });
+
+  it("publishes again a row whose publish failed, after a backoff, once, with the rest of its key behind it", async () => {
+    const db = await node.platform.db();
+    const key = randomUUID();
+    const ids: string[] = [randomUUID(), randomUUID()];
+    const broker = node.broker as unknown as { sendToChannel: (name: string, payload: { orderId?: string }, opts: object) => Promise<void> };
+    const send = broker.sendToChannel;
+    let refused = 0;
+    broker.sendToChannel = async function (name, payload, opts) {
+      if (payload?.orderId === ids[0] && refused++ === 0) throw new Error("broker unreachable");
+      return send.call(this, name, payload, opts);
+    };
+    try {
+      for (const id of ids) await publish(node, id, key);
+      await waitFor("both delivered", async () => ids.every((id) => of(id).length === 1), 10_000);
+      const row = await db("outbox").whereRaw("payload->>'orderId' = ?", [ids[0]]).first();
+      expect(refused).toBeGreaterThanOrEqual(2);
+      expect(row).toMatchObject({ attempts: 1, last_error: "broker unreachable" });
+      await waitFor("sent", async () => (await db("outbox").whereRaw("payload->>'orderId' = ?", [ids[0]]).first()).status === "SENT");
+      expect(deliveries.filter((d) => ids.includes(d.orderId)).map((d) => d.orderId)).toEqual(ids);
+    } finally {
+      broker.sendToChannel = send;
+    }
+  });
 });
 
 describeRelayOrder("embedded");
