@@ -246,5 +246,13 @@ describe("embedded database (one PGlite session, several connections)", () => {
       for (let i = 0; i < 4; i++) await claim();
       expect(await named("prep-claim")).toBe(0);
     });
+
+    it("leaves a statement marked /* custom plan */ unprepared, and prepares the same text without the mark", async () => {
+      const read = (mark: string) => knex.raw(`${mark} select id, 'prep-custom' as marker from counters where n >= ? order by id limit ?`, [0, 5]);
+      for (let i = 0; i < 4; i++) await read("/* custom plan */");
+      expect(await named("prep-custom")).toBe(0);
+      for (let i = 0; i < 2; i++) await read("");
+      expect(await named("prep-custom")).toBe(1);
+    });
   });
 });
