@@ -241,6 +241,29 @@ describe("seats and holds (one node)", () => {
     await usurper.passivate();
   });
 
+  it("a confirm reads only the claims it changes, however many seats the session has taken", async () => {
+    const session = await createSession(db, { layout: gridLayout(20, 50) });
+    const actor = (await SessionActor.activate({ knex: db, sessionId: session.sessionId, nodeID: "n" }))!;
+    try {
+      for (let i = 0; i < 100; i++) await actor.hold({ userId: `u${i}`, seats: session.seatIds.slice(i * 10, i * 10 + 10) }, `many-h${i}`);
+      expect(await db("seat_claims").where({ session_id: session.sessionId })).toHaveLength(1000);
+      // Tuples of seat_claims read by index or by scan, as PostgreSQL counts them.
+      const read = async () => {
+        await db.raw("SELECT pg_stat_force_next_flush()");
+        const row = (await db.raw("SELECT idx_tup_fetch, seq_tup_read FROM pg_stat_user_tables WHERE relname = 'seat_claims'")).rows[0];
+        return Number(row.idx_tup_fetch) + Number(row.seq_tup_read);
+      };
+      const before = await read();
+      await actor.confirm("many-h42", "many-order");
+      const after = await read();
+      expect(await db("seat_claims").where({ session_id: session.sessionId, kind: "sold", order_id: "many-order" })).toHaveLength(10);
+      // The 10 claims it replaced, not the session's 1,000 (seat_commit's DELETE once read them all).
+      expect(after - before).toBeLessThan(100);
+    } finally {
+      await actor.passivate();
+    }
+  });
+
   it("the database refuses a second claim on a seat even from a buggy actor", async () => {
     const session = await createSession(db);
     const actor = (await SessionActor.activate({ knex: db, sessionId: session.sessionId, nodeID: "n" }))!;
