@@ -75,6 +75,7 @@ interface PaymentsThis {
   provider: PaymentProvider;
   validCard(card: CardInput): ValidCard;
   enforceVelocity(userId: string, fingerprint: string): Promise<void>;
+  decline(id: string, code: string): Promise<PaymentRow>;
   byOrder(orderId: string): Promise<PaymentRow | undefined>;
   update(id: string, from: PaymentStatus[], patch: Partial<PaymentRow>): Promise<PaymentRow>;
   providerCall<T>(work: () => Promise<T>): Promise<T>;
@@ -184,7 +185,7 @@ const PaymentsService: ServiceSchema = {
           ? await this.providerCall(() => this.provider.authorize({ idempotencyKey, amountCents: row!.amount_cents, currency: row!.currency, card }))
           : await this.providerCall(() => this.provider.findAuthorization(idempotencyKey));
         if (!result) return outcome(await this.update(row.id, ["PENDING"], { status: "FAILED", decline_code: "interrupted" }));
-        if (result.status === "declined") return outcome(await this.update(row.id, ["PENDING"], { status: "DECLINED", decline_code: result.code }));
+        if (result.status === "declined") return outcome(await this.decline(row.id, result.code));
         return outcome(await this.update(row.id, ["PENDING"], { status: "AUTHORIZED", authorization_id: result.authorizationId }));
       },
     },
@@ -244,9 +245,8 @@ const PaymentsService: ServiceSchema = {
       const limits = DEFAULT_VELOCITY_LIMITS;
       const since = new Date(Date.now() - limits.windowMs);
       // The recent declines of this user or this card, in one query.
-      const declines: Array<{ user_id: string; card_fingerprint: string | null; created_at: Date }> = await this.db("payments")
-        .where({ status: "DECLINED" })
-        .andWhere("created_at", ">", since)
+      const declines: Array<{ user_id: string; card_fingerprint: string | null; created_at: Date }> = await this.db("payment_declines")
+        .where("created_at", ">", since)
         .andWhere((q) => q.where({ user_id: userId }).orWhere({ card_fingerprint: fingerprint }))
         .select("user_id", "card_fingerprint", "created_at");
       const when = (rows: typeof declines) => rows.map((r) => new Date(r.created_at));
@@ -275,6 +275,21 @@ const PaymentsService: ServiceSchema = {
         .update({ ...patch, updated_at: this.db.fn.now() })
         .returning("*");
       return row ?? (await this.db("payments").where({ id }).first());
+    },
+
+    /** PENDING -> DECLINED, and the decline noted for the velocity check, in one statement. */
+    async decline(this: PaymentsThis, id: string, code: string): Promise<PaymentRow> {
+      const { rows } = await this.db.raw<{ rows: PaymentRow[] }>(
+        `WITH changed AS (
+           UPDATE payments SET status = 'DECLINED', decline_code = ?, updated_at = now() WHERE id = ? AND status = 'PENDING' RETURNING *
+         ), noted AS (
+           INSERT INTO payment_declines (payment_id, user_id, card_fingerprint, created_at)
+           SELECT id, user_id, card_fingerprint, created_at FROM changed
+         )
+         SELECT * FROM changed`,
+        [code, id],
+      );
+      return rows[0] ?? (await this.db("payments").where({ id }).first());
     },
 
     /** Provider refusals that a retry cannot change become 422 PAYMENT_FAILED; the rest stay retryable. */
