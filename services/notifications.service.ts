@@ -148,10 +148,12 @@ const NotificationsService: ServiceSchema = {
       if (!row) throw new ConfirmationNotRecorded(`order ${orderId}: tickets rendered before the confirmation was recorded`);
       if (row.status === "SENT") return;
       const ctx = row.context as { holderName: string; sessionId: string; currency: string; totalCents: number; items: [] };
-      const files: Array<{ ticket_id: string; content: Buffer; seat_label: string }> = await db("tickets as t")
-        .join("ticket_files as f", "f.ticket_id", "t.id")
+      // Each ticket's PDF by its key, as a subquery: as a join, its generic plan (no planner
+      // statistics when embedded) read every stored PDF and hashed them, 17 ms with 5,870 stored.
+      const rows: Array<{ ticket_id: string; content: Buffer | null; seat_label: string }> = await db("tickets as t")
         .where("t.order_id", orderId).whereNot("t.status", "REVOKED").orderBy("t.position")
-        .select("t.id as ticket_id", "f.content", "t.seat_label");
+        .select("t.id as ticket_id", "t.seat_label", db.raw("(SELECT f.content FROM ticket_files AS f WHERE f.ticket_id = t.id) AS content"));
+      const files = rows.filter((r): r is typeof r & { content: Buffer } => r.content !== null);
       const session = await db("sessions as s").leftJoin("events as e", "e.id", "s.event_id").leftJoin("venues as v", "v.id", "s.venue_id")
         .where("s.id", ctx.sessionId).first("e.title", "s.starts_at", "v.name as venue_name");
       const mail = renderOrderConfirmed({

@@ -98,4 +98,43 @@ describe("purchase to check-in (embedded, real services)", () => {
     expect(mail.subject).toBe("Your order could not be completed");
     expect((await buyer.http.get(`/api/tickets/my?orderId=${orderId}`)).body.total).toBe(0);
   });
+
+  it("a purchase reads the rows it needs, not every order, payment, ticket or PDF sold before", async () => {
+    const db = await node.platform.db();
+    const first = await buy([session.seatIds[60], session.seatIds[61]], TEST_CARDS.success);
+    await notification(first, "order_confirmed");
+    // 1,500 earlier purchases by other buyers: copies of this one's rows under new keys, PDFs included.
+    const HISTORY = 1500;
+    const copy = async (table: string, where: string, keys: Record<string, string>) => {
+      const changed = Object.entries(keys).map(([col, expr]) => `'${col}', ${expr}`).join(", ");
+      await db.raw(
+        `INSERT INTO ${table} SELECT (jsonb_populate_record(NULL::${table}, to_jsonb(x) || jsonb_build_object(${changed}))).*
+           FROM ${table} AS x, generate_series(1, ?) AS g WHERE ${where}`,
+        [HISTORY],
+      );
+    };
+    await copy("orders", `x.id = '${first}'`, { id: "x.id || '-' || g", user_id: "x.user_id || '-' || g", hold_id: "x.hold_id || '-' || g", idempotency_key: "x.idempotency_key || '-' || g" });
+    await copy("payments", `x.order_id = '${first}'`, { id: "x.id || '-' || g", user_id: "x.user_id || '-' || g", order_id: "x.order_id || '-' || g" });
+    await copy("notifications", `x.order_id = '${first}'`, { id: "x.id || '-' || g", user_id: "x.user_id || '-' || g", order_id: "x.order_id || '-' || g" });
+    await copy("ticket_files", `x.ticket_id IN (SELECT id FROM tickets WHERE order_id = '${first}')`, { ticket_id: "x.ticket_id || '-' || g" });
+    await copy("tickets", `x.order_id = '${first}'`, { id: "x.id || '-' || g", user_id: "x.user_id || '-' || g", order_id: "x.order_id || '-' || g", code: "x.code || '-' || g" });
+    const tables = ["orders", "payments", "notifications", "tickets", "ticket_files"];
+    // Rows read by index or by scan per table, as PostgreSQL counts them.
+    const read = async () => {
+      await db.raw("SELECT pg_stat_force_next_flush()");
+      const rows: Array<{ relname: string; n: string }> = (
+        await db.raw("SELECT relname, idx_tup_fetch + seq_tup_read AS n FROM pg_stat_user_tables WHERE relname = ANY(?)", [tables])
+      ).rows;
+      return Object.fromEntries(rows.map((r) => [r.relname, Number(r.n)]));
+    };
+    const before = await read();
+    const orderId = await buy([session.seatIds[62], session.seatIds[63]], TEST_CARDS.success);
+    await notification(orderId, "order_confirmed");
+    const ticketIds = (await db("tickets").where({ order_id: orderId }).select("id")).map((t: { id: string }) => t.id);
+    await waitFor("both PDFs", async () => (await db("ticket_files").whereIn("ticket_id", ticketIds).select("ticket_id")).length === 2);
+    const after = await read();
+    const readPerTable = Object.fromEntries(tables.map((t) => [t, after[t] - before[t]]));
+    // Each table holds more than 1,500 rows now; a purchase and its polling need a few dozen.
+    expect(Object.entries(readPerTable).filter(([, n]) => n >= 300)).toEqual([]);
+  });
 });
