@@ -345,14 +345,15 @@ function forgetPrepared() {
 }
 
 /**
- * Diagnostics (TF_PGLITE_STATS=<file>): every 2 s, writes each statement's count and total time
- * on this thread (PGlite's own work, without the wait in the queue), largest first. The CPU
- * profiles of the bench cover the node's main thread only; this is the other thread's half.
+ * Diagnostics (TF_PGLITE_STATS=<file>): every 2 s, writes each statement's count, total and
+ * longest time on this thread (PGlite's own work, without the wait in the queue), largest first:
+ * one long statement holds up every other caller of the embedded database. The CPU profiles of
+ * the bench cover the node's main thread only; this is the other thread's half.
  */
 const statementStats = process.env.TF_PGLITE_STATS ? new Map() : null;
 if (statementStats) {
   setInterval(() => {
-    const rows = [...statementStats].map(([sql, e]) => ({ sql, count: e.count, ms: Math.round(e.ms) })).sort((a, b) => b.ms - a.ms);
+    const rows = [...statementStats].map(([sql, e]) => ({ sql, count: e.count, ms: Math.round(e.ms), maxMs: Math.round(e.maxMs) })).sort((a, b) => b.ms - a.ms);
     fs.writeFileSync(process.env.TF_PGLITE_STATS, JSON.stringify(rows, null, 1));
   }, 2000).unref();
 }
@@ -369,9 +370,10 @@ function statementText(bytes) {
 
 function recordStatement(bytes, ms) {
   const sql = statementText(bytes);
-  const e = statementStats.get(sql) ?? { count: 0, ms: 0 };
+  const e = statementStats.get(sql) ?? { count: 0, ms: 0, maxMs: 0 };
   e.count++;
   e.ms += ms;
+  e.maxMs = Math.max(e.maxMs, ms);
   statementStats.set(sql, e);
 }
 
