@@ -118,7 +118,12 @@ describe("purchase to check-in (embedded, real services)", () => {
     await copy("notifications", `x.order_id = '${first}'`, { id: "x.id || '-' || g", user_id: "x.user_id || '-' || g", order_id: "x.order_id || '-' || g" });
     await copy("ticket_files", `x.ticket_id IN (SELECT id FROM tickets WHERE order_id = '${first}')`, { ticket_id: "x.ticket_id || '-' || g" });
     await copy("tickets", `x.order_id = '${first}'`, { id: "x.id || '-' || g", user_id: "x.user_id || '-' || g", order_id: "x.order_id || '-' || g", code: "x.code || '-' || g" });
-    const tables = ["orders", "payments", "notifications", "tickets", "ticket_files"];
+    await copy("holds", "x.status <> 'ACTIVE'", { id: "x.id || '-' || g", user_id: "x.user_id || '-' || g", order_id: "x.order_id || '-' || g" });
+    await copy("outbox", "x.status = 'SENT'", { seq: "nextval('outbox_seq_seq')", id: "x.id || '-' || g", key: "x.key || '-' || g" });
+    await copy("channel_inbox", "true", { message_id: "x.message_id || '-' || g" });
+    await copy("mock_provider_operations", "true", { idempotency_key: "x.idempotency_key || '-' || g" });
+    await copy("mock_provider_authorizations", "true", { id: "x.id || '-' || g" });
+    const tables = ["orders", "payments", "notifications", "tickets", "ticket_files", "holds", "outbox", "channel_inbox", "mock_provider_operations", "mock_provider_authorizations"];
     // Rows read by index or by scan per table, as PostgreSQL counts them.
     const read = async () => {
       await db.raw("SELECT pg_stat_force_next_flush()");
