@@ -80,13 +80,11 @@ export async function ticketDocument(db: Knex, t: TicketPrintRow): Promise<Ticke
 /** The documents of those tickets that have no stored PDF yet. */
 export async function loadUnrenderedTicketDocuments(db: Knex, ticketIds: string[]): Promise<TicketDocument[]> {
   if (!ticketIds.length) return [];
-  // Whether a PDF is stored, looked up per ticket by its key (a subquery in the select list): as
-  // NOT EXISTS, a generic plan made while the tables were small went on hashing every stored PDF
-  // (2.5 ms per call against 0.2 in a sale, bench/fixes.md, eleventh round).
-  const rows: Array<TicketPrintRow & { stored: boolean | null }> = await db("tickets as t")
+  const rows: TicketPrintRow[] = await db("tickets as t")
     .whereIn("t.id", ticketIds)
-    .select("t.id", "t.session_id", "t.code", "t.seat_label", "t.category", "t.holder_name", db.raw("(SELECT true FROM ticket_files AS f WHERE f.ticket_id = t.id) AS stored"));
-  return Promise.all(rows.filter((r) => !r.stored).map(({ stored: _, ...r }) => ticketDocument(db, r)));
+    .whereNotExists(db("ticket_files as f").select(db.raw("1")).whereRaw("f.ticket_id = t.id"))
+    .select("t.id", "t.session_id", "t.code", "t.seat_label", "t.category", "t.holder_name");
+  return Promise.all(rows.map((r) => ticketDocument(db, r)));
 }
 
 export interface RenderedPdf {
