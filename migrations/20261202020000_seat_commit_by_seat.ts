@@ -6,7 +6,10 @@ import type { Knex } from "knex";
  * (the embedded database has none) that plan read every claim of the session and joined them
  * with the batch by hash: 57 ms for 3 claims in a session with 4,976, and more with every seat
  * sold. Naming the seats in the index condition makes it look up only the seats of the batch
- * (0.5 ms for the same DELETE), whatever the plan.
+ * (0.5 ms for the same DELETE), whatever the plan. A batch that lets no claim go (new holds
+ * only) skips the DELETE. Measured in a loop on PGlite, a commit that moves two claims: 5.0-7.5 ms
+ * before and 0.3-0.45 ms after in a session with 20,100 claims; 0.28-0.61 ms both ways in
+ * sessions with 10.
  */
 const BY_SEAT = `c.session_id = p_session
           AND c.seat_id = ANY (ARRAY(SELECT jsonb_array_elements(p_deletes) ->> 'seat_id'))
@@ -22,12 +25,14 @@ const seatCommit = (deleteWhere: string) => `
       IF NOT FOUND THEN
         RAISE EXCEPTION 'seat actor of session % lost epoch %', p_session, p_epoch USING ERRCODE = 'TF001';
       END IF;
-      DELETE FROM seat_claims c USING jsonb_to_recordset(p_deletes) AS d(seat_id text, kind text, hold_id text, order_id text)
-        WHERE ${deleteWhere}
-          AND c.hold_id IS NOT DISTINCT FROM d.hold_id AND c.order_id IS NOT DISTINCT FROM d.order_id;
-      GET DIAGNOSTICS n = ROW_COUNT;
-      IF n <> jsonb_array_length(p_deletes) THEN
-        RAISE EXCEPTION 'seat claims of session % diverged: deleted % of %', p_session, n, jsonb_array_length(p_deletes) USING ERRCODE = 'TF002';
+      IF jsonb_array_length(p_deletes) > 0 THEN
+        DELETE FROM seat_claims c USING jsonb_to_recordset(p_deletes) AS d(seat_id text, kind text, hold_id text, order_id text)
+          WHERE ${deleteWhere}
+            AND c.hold_id IS NOT DISTINCT FROM d.hold_id AND c.order_id IS NOT DISTINCT FROM d.order_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n <> jsonb_array_length(p_deletes) THEN
+          RAISE EXCEPTION 'seat claims of session % diverged: deleted % of %', p_session, n, jsonb_array_length(p_deletes) USING ERRCODE = 'TF002';
+        END IF;
       END IF;
       INSERT INTO seat_claims (session_id, seat_id, kind, hold_id, order_id, user_id)
         SELECT p_session, r.seat_id, r.kind, r.hold_id, r.order_id, r.user_id
