@@ -126,9 +126,10 @@ const CLAIMABLE_SERVER = `
  * sort is the cheaper claim: alternating 30 s sales at 256 buyers gave PDF available p99 3.6-6.9
  * s (median 3.8) with it against 5.5-8.2 s (median 6.0) with a first version of the form above.
  * Embedded mode has one node, so one relay: it writes no lease, it reads the claimable rows and
- * leaves out the ones it holds (claimed and not yet marked), passed as an array of seqs. Writing
- * the lease (a new version of every claimed row) cost more than the read: 2.7 ms per claim on the
- * PGlite thread in a sale (bench/fixes.md, eleventh round). Bindings: the wait, the held seqs, `room`.
+ * leaves out the ones it holds (claimed and not yet marked), passed as an array of seqs. With the
+ * lease (a new version of every claimed row), a claim took 3.9 ms on the PGlite thread in a sale,
+ * 3.1 without (bench/fixes.md, eleventh round); reading each list in commit order with a limit,
+ * as the server's claim does, took no less (5.3). Bindings: the wait, the held seqs, `room`.
  * Its comment keeps it unnamed on the PGlite thread, with a plan made for its values each time
  * (src/platform/pglite-worker.mjs): a generic plan took 61 ms per claim.
  */
