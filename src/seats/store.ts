@@ -154,11 +154,11 @@ function claimJson(c: Claim) {
 
 /**
  * Sessions with an active hold due by `before` (ms): the expiry sweep activates their owners.
- * It runs every few seconds, so it must read the active holds only, from holds_expiry_idx: the
- * status is written into the statement (a bound value cannot match the index's WHERE in a generic
- * plan), and it is planned on every run (`custom plan`, src/platform/pglite-worker.mjs), since a
- * plan made while the table was small went on reading every hold ever made (1,502 per sweep in a
- * test that had copied 1,500 finished holds).
+ * It runs every second, so it must read the active holds only, from holds_expiry_idx: the status
+ * is written into the statement (a bound value cannot match the index's WHERE in a generic plan),
+ * and it is planned on every run (`custom plan`, src/platform/pglite-worker.mjs), since a plan
+ * made while the table was recorded as empty went on reading every hold ever made (2,000 per
+ * sweep in test/integration/seats.test.ts).
  */
 export async function sessionsWithHoldsDue(knex: Knex, before: number, limit = 500): Promise<string[]> {
   const rows = await knex("holds")

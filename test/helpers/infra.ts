@@ -4,6 +4,7 @@
  */
 import crypto from "crypto";
 import net from "net";
+import type { Knex } from "knex";
 import { Client } from "pg";
 
 export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -81,4 +82,18 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Rows of each table read so far by index or by scan, as PostgreSQL counts them
+ * (`pg_stat_user_tables`): a test compares two readings to see what the work between them read.
+ * The session's own counts are flushed to the view first.
+ */
+export async function rowsRead(db: Knex, tables: string[]): Promise<Record<string, number>> {
+  await db.raw("SELECT pg_stat_force_next_flush()");
+  const { rows } = await db.raw<{ rows: Array<{ relname: string; n: string }> }>(
+    "SELECT relname, idx_tup_fetch + seq_tup_read AS n FROM pg_stat_user_tables WHERE relname = ANY(?)",
+    [tables],
+  );
+  return Object.fromEntries(rows.map((r) => [r.relname, Number(r.n)]));
 }

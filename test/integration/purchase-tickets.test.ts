@@ -11,6 +11,7 @@ import { startTestNode, TestNode } from "../helpers/node";
 import { createSession, SessionFixture } from "../helpers/seat-fixtures";
 import { decodeQrFromPdf } from "../helpers/qr";
 import { TestUser, userOf, waitFor, getBinary } from "../helpers/fulfilment";
+import { rowsRead } from "../helpers/infra";
 
 const SERVICES = ["api", "seats", "holds", "orders", "payments", "tickets", "ticket-pdf", "checkin", "notifications"];
 const CARD = (number: string) => ({ method: "card", card: { number, expMonth: 12, expYear: new Date().getUTCFullYear() + 2, cvc: "123" } });
@@ -124,20 +125,12 @@ describe("purchase to check-in (embedded, real services)", () => {
     await copy("mock_provider_operations", "true", { idempotency_key: "x.idempotency_key || '-' || g" });
     await copy("mock_provider_authorizations", "true", { id: "x.id || '-' || g" });
     const tables = ["orders", "payments", "notifications", "tickets", "ticket_files", "holds", "outbox", "channel_inbox", "mock_provider_operations", "mock_provider_authorizations"];
-    // Rows read by index or by scan per table, as PostgreSQL counts them.
-    const read = async () => {
-      await db.raw("SELECT pg_stat_force_next_flush()");
-      const rows: Array<{ relname: string; n: string }> = (
-        await db.raw("SELECT relname, idx_tup_fetch + seq_tup_read AS n FROM pg_stat_user_tables WHERE relname = ANY(?)", [tables])
-      ).rows;
-      return Object.fromEntries(rows.map((r) => [r.relname, Number(r.n)]));
-    };
-    const before = await read();
+    const before = await rowsRead(db, tables);
     const orderId = await buy([session.seatIds[62], session.seatIds[63]], TEST_CARDS.success);
     await notification(orderId, "order_confirmed");
     const ticketIds = (await db("tickets").where({ order_id: orderId }).select("id")).map((t: { id: string }) => t.id);
     await waitFor("both PDFs", async () => (await db("ticket_files").whereIn("ticket_id", ticketIds).select("ticket_id")).length === 2);
-    const after = await read();
+    const after = await rowsRead(db, tables);
     const readPerTable = Object.fromEntries(tables.map((t) => [t, after[t] - before[t]]));
     // Each table holds more than 1,500 rows now; a purchase and its polling need a few dozen.
     expect(Object.entries(readPerTable).filter(([, n]) => n >= 300)).toEqual([]);

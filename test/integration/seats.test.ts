@@ -4,6 +4,7 @@ import path from "path";
 import zlib from "zlib";
 import type { Knex } from "knex";
 import { startTestNode, TestNode } from "../helpers/node";
+import { rowsRead } from "../helpers/infra";
 import { createSession, gridLayout, tokenFor } from "../helpers/seat-fixtures";
 import { SessionActor } from "../../src/seats/session-actor";
 import { sessionsWithHoldsDue } from "../../src/seats/store";
@@ -247,13 +248,7 @@ describe("seats and holds (one node)", () => {
     const actor = (await SessionActor.activate({ knex: db, sessionId: session.sessionId, nodeID: "n" }))!;
     try {
       for (let i = 0; i < 100; i++) await actor.hold({ userId: `u${i}`, seats: session.seatIds.slice(i * 10, i * 10 + 10) }, `many-h${i}`);
-      // Tuples of seat_claims read by index or by scan, as PostgreSQL counts them (this
-      // backend's counts are flushed to the view when asked, before the next statement).
-      const read = async () => {
-        await db.raw("SELECT pg_stat_force_next_flush()");
-        const row = (await db.raw("SELECT idx_tup_fetch, seq_tup_read FROM pg_stat_user_tables WHERE relname = 'seat_claims'")).rows[0];
-        return Number(row.idx_tup_fetch) + Number(row.seq_tup_read);
-      };
+      const read = async () => (await rowsRead(db, ["seat_claims"])).seat_claims;
       // Three confirms, each counted alone; the fewest counted, in case another reader (a sweep of
       // the node under test) ran meanwhile. seat_commit's DELETE once read all 1,000 every time.
       const counted: number[] = [];
@@ -289,8 +284,8 @@ describe("the expiry sweep on a new node", () => {
     try {
       const db = await node.platform.db();
       const session = await createSession(db);
-      // A new node's tables are empty when the maintenance round vacuums them, and the sweep
-      // (every second) plans its statement then. Then 2,000 holds end.
+      // The sweep (every second) plans its statement while the table is recorded as empty (a
+      // VACUUM of the empty table, as maintenance rounds did on a new node), then 2,000 holds end.
       await db.raw("VACUUM holds");
       for (let i = 0; i < 8; i++) await sessionsWithHoldsDue(db, Date.now());
       await db.raw(
@@ -298,11 +293,7 @@ describe("the expiry sweep on a new node", () => {
          SELECT 'ended-' || g, ?, 'u', '[]'::jsonb, 1, now(), 'RELEASED' FROM generate_series(1, 2000) AS g`,
         [session.sessionId],
       );
-      const read = async () => {
-        await db.raw("SELECT pg_stat_force_next_flush()");
-        const row = (await db.raw("SELECT idx_tup_fetch, seq_tup_read FROM pg_stat_user_tables WHERE relname = 'holds'")).rows[0];
-        return Number(row.idx_tup_fetch) + Number(row.seq_tup_read);
-      };
+      const read = async () => (await rowsRead(db, ["holds"])).holds;
       const counted: number[] = [];
       for (let i = 0; i < 3; i++) {
         await read();
