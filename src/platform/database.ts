@@ -125,7 +125,7 @@ class WorkerWire extends Duplex {
  * Starts PGlite on a worker thread (src/platform/pglite-worker.mjs) and answers a factory of
  * driver sockets to it. Stopping closes the database cleanly (its files stay consistent).
  */
-async function startPglite(dataDir: string, opts: { waitLimitMs?: number; maintenanceMs?: number }): Promise<{ stream: () => WorkerWire; stop: () => Promise<void> }> {
+async function startPglite(dataDir: string, opts: { waitLimitMs?: number; maintenanceMs?: number; replanAfter?: number }): Promise<{ stream: () => WorkerWire; stop: () => Promise<void> }> {
   // No execArgv: the worker needs neither the TypeScript loader nor a bench's preloads.
   const worker = new Worker(path.resolve(__dirname, "pglite-worker.mjs"), { workerData: { dataDir, ...opts }, execArgv: [] });
   await new Promise<void>((resolve, reject) => {
@@ -204,6 +204,8 @@ export interface OpenOptions {
   embeddedWaitLimitMs?: number;
   /** Embedded: how often the PGlite thread vacuums its tables while in use (default 60 s; PGlite has no autovacuum). */
   embeddedMaintenanceMs?: number;
+  /** Embedded: statements run before cached plans are first dropped, then twice as many, and so on (default 1,000). */
+  embeddedReplanAfter?: number;
 }
 
 export async function openDatabase(config: Config, opts: OpenOptions = {}): Promise<Database> {
@@ -216,7 +218,7 @@ export async function openDatabase(config: Config, opts: OpenOptions = {}): Prom
     if (process.env.TF_QUERY_STATS) recordQueryStats(knex, process.env.TF_QUERY_STATS);
     return { knex, kind: "postgres", close: () => knex.destroy() };
   }
-  const embedded = await startPglite(config.dataDir, { waitLimitMs: opts.embeddedWaitLimitMs, maintenanceMs: opts.embeddedMaintenanceMs });
+  const embedded = await startPglite(config.dataDir, { waitLimitMs: opts.embeddedWaitLimitMs, maintenanceMs: opts.embeddedMaintenanceMs, replanAfter: opts.embeddedReplanAfter });
   const knex = knexFactory({
     client: "pg",
     // A function, so that knex does not copy the settings (and the stream factory with them).

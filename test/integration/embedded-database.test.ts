@@ -8,6 +8,7 @@
 import type { Knex } from "knex";
 import { Database, openDatabase } from "../../src/platform/database";
 import type { Config } from "../../src/platform/config";
+import { rowsRead } from "../helpers/infra";
 
 const WAIT_LIMIT_MS = 1500;
 /** Maintenance (vacuum) runs every 300 ms here, so it also runs beside every other test. */
@@ -176,6 +177,37 @@ describe("embedded database (one PGlite session, several connections)", () => {
     await waitForMaintenance();
     const [row] = (await knex.raw("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'still_empty'")).rows;
     expect(row.last_vacuum).toBeNull();
+  });
+
+  it("does not keep a plan made while a table was small once the table has grown", async () => {
+    // A node of its own, without maintenance rounds (their VACUUM would replan the table too):
+    // plans dropped after 100 statements, then 200 more, 400, ...
+    const other = await openDatabase({ dataDir: "memory" } as Config, { embeddedMaintenanceMs: 3_600_000, embeddedReplanAfter: 100 });
+    try {
+      const k = other.knex;
+      await k.raw("CREATE TABLE grows (id int PRIMARY KEY, k int NOT NULL, pad text)");
+      await k.raw("CREATE INDEX grows_k ON grows (k)");
+      await k.raw("INSERT INTO grows SELECT g, g, 'x' FROM generate_series(1, 3) g");
+      // Vacuumed with three rows: the planner now counts three rows per page of the table.
+      await k.raw("VACUUM grows");
+      const find = (key: number) => k.raw("SELECT id FROM grows WHERE k = ?", [key]);
+      // Named on its second run, a generic plan after five more: made for a 3-row table, a
+      // sequential scan.
+      for (let i = 0; i < 8; i++) await find(i);
+      await k.raw("INSERT INTO grows SELECT g, g, repeat('x', 50) FROM generate_series(10, 5009) g");
+      const readBy = async (reads: number) => {
+        const before = (await rowsRead(k, ["grows"])).grows;
+        for (let i = 0; i < reads; i++) expect((await find(100 + i)).rows).toEqual([{ id: 100 + i }]);
+        return (await rowsRead(k, ["grows"])).grows - before;
+      };
+      // The old plan still serves the first of these reads (a whole table each, 5,003 rows);
+      // 150 statements in, it has been dropped.
+      await readBy(150);
+      // Each read now finds its one row by the index. With the plan kept: 50,030 rows.
+      expect(await readBy(10)).toBeLessThan(100);
+    } finally {
+      await other.close();
+    }
   });
 
   /** Waits until a maintenance round has vacuumed `churn` since now. */
