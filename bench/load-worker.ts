@@ -368,6 +368,8 @@ async function purchase(job: PurchaseJob) {
   const codes: Record<string, number> = {};
   const holdMs: number[] = [];
   const toConfirmed: number[] = [];
+  /** [when the order was placed (ms into the run), order -> CONFIRMED ms], for the tail by time. */
+  const placedAndConfirmed: Array<[number, number]> = [];
   const toPdf: number[] = [];
   const failed: Record<string, number> = {};
   let orders = 0;
@@ -483,6 +485,7 @@ async function purchase(job: PurchaseJob) {
         lastConfirmedAt = now;
         if (now <= windowEnd) confirmedInWindow++;
         toConfirmed.push(now - t0);
+        placedAndConfirmed.push([t0 - start, now - t0]);
         for (const seatId of seatIds) {
           const other = soldTo.get(seatId);
           if (other) doubleSold.push({ seatId, orders: [other, orderId] });
@@ -519,9 +522,29 @@ async function purchase(job: PurchaseJob) {
     failed,
     holdLatencyMs: summarize(holdMs),
     orderToConfirmedMs: summarize(toConfirmed),
+    orderToConfirmedByPlacedS: byPlacedTime(placedAndConfirmed, job.durationS >= 20 ? 5 : 2),
     orderToPdfMs: summarize(toPdf),
     codes,
     doubleSold,
+  };
+}
+
+/**
+ * Order -> CONFIRMED by when the order was placed, in steps of `stepS` seconds: every buyer
+ * places an order in the first second, so the run opens with a burst, and the buyers' next
+ * orders come in waves behind it until their timing spreads out.
+ */
+function byPlacedTime(pairs: Array<[number, number]>, stepS: number) {
+  const steps = new Map<number, number[]>();
+  for (const [placedMs, ms] of pairs) {
+    const from = Math.floor(placedMs / 1000 / stepS) * stepS;
+    steps.set(from, [...(steps.get(from) ?? []), ms]);
+  }
+  const after = pairs.filter(([placedMs]) => placedMs >= stepS * 1000).map(([, ms]) => ms);
+  return {
+    stepS,
+    steps: [...steps].sort(([a], [b]) => a - b).map(([fromS, ms]) => ({ fromS, toS: fromS + stepS, ...summarize(ms) })),
+    afterFirstStep: summarize(after),
   };
 }
 

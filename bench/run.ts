@@ -800,7 +800,17 @@ function evaluateTargets() {
         ? `${fp.buyers} buyers; at ${round(server, 1)} server + ${round(gen, 1)} load generator CPU ms per order, this machine's ${os.cpus().length} cores sustain at most ${fmtInt(ceiling * 60)}/min`
         : undefined,
     );
-    target("order to CONFIRMED p99 (ms)", fp.orderToConfirmedMs?.count ? fp.orderToConfirmedMs.p99 : null, "<", 1000, " ms");
+    const byPlaced = fp.orderToConfirmedByPlacedS;
+    target(
+      "order to CONFIRMED p99 (ms)",
+      fp.orderToConfirmedMs?.count ? fp.orderToConfirmedMs.p99 : null,
+      "<",
+      1000,
+      " ms",
+      byPlaced?.steps?.[0]?.count && byPlaced.afterFirstStep?.count
+        ? `${fp.buyers} buyers, all ordering in the first second: p99 ${fmtInt(byPlaced.steps[0].p99)} ms for the orders placed in the first ${byPlaced.stepS} s, ${fmtInt(byPlaced.afterFirstStep.p99)} ms for those placed after`
+        : undefined,
+    );
     target("order to PDF available p99 (ms)", fp.orderToPdfMs?.count ? fp.orderToPdfMs.p99 : null, "<", 5000, " ms", fp.pdfsAvailable ? undefined : `no PDF became available within the drain time (${opts.quick ? 45 : 90} s after the offer window)`);
   }
   const sm = s.seatMap;

@@ -153,6 +153,11 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   else {
     out.push("", `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} start purchases for ${fmt(p.windowS, 1)} s (the last confirmation came at ${fmt(p.activeS, 1)} s; confirmed/min is over that time): hold (best available 1-4) -> POST /api/orders (card 4242...) -> CONFIRMED -> every ticket's PDF ready and answering 200; each buyer follows the order as the web UI does: socket.io \`order\`/\`ticket\` events, a poll every 2 s as fallback.`, "");
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
+    const byPlaced = p.orderToConfirmedByPlacedS;
+    if (byPlaced?.steps?.length > 1) {
+      out.push("", `Where the tail comes from: every buyer places an order in the run's first second, and the node works through that burst at its own rate; the buyers' next orders follow in waves until their timing spreads out. Order -> CONFIRMED by when the order was placed:`, "");
+      out.push(table(["placed (s into the run)", "orders", "p50 ms", "p99 ms"], byPlaced.steps.map((st: any) => [`${st.fromS}-${st.toS}`, fmt(st.count), fmt(st.p50), fmt(st.p99)])));
+    }
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
     if (p.drained?.measured) {
       out.push("", p.drained.pendingLeft === 0
