@@ -531,8 +531,9 @@ async function purchase(job: PurchaseJob) {
 
 /**
  * Order -> CONFIRMED by when the order was placed, in steps of `stepS` seconds: every buyer
- * places an order in the first second, so the run opens with a burst, and the buyers' next
- * orders come in waves behind it until their timing spreads out.
+ * places its first order as the run opens (within its first second on a warm node), so the run
+ * opens with a burst, and the buyers' next orders come in waves behind it until their timing
+ * spreads out.
  */
 function byPlacedTime(pairs: Array<[number, number]>, stepS: number) {
   const steps = new Map<number, number[]>();

@@ -808,7 +808,7 @@ function evaluateTargets() {
       1000,
       " ms",
       byPlaced?.steps?.[0]?.count && byPlaced.afterFirstStep?.count
-        ? `${fp.buyers} buyers, all ordering in the first second: p99 ${fmtInt(byPlaced.steps[0].p99)} ms for the orders placed in the first ${byPlaced.stepS} s, ${fmtInt(byPlaced.afterFirstStep.p99)} ms for those placed after`
+        ? `${fp.buyers} buyers, all placing their first order as the run opens: p99 ${fmtInt(byPlaced.steps[0].p99)} ms for the orders placed in the first ${byPlaced.stepS} s, ${fmtInt(byPlaced.afterFirstStep.p99)} ms for those placed after`
         : undefined,
     );
     target("order to PDF available p99 (ms)", fp.orderToPdfMs?.count ? fp.orderToPdfMs.p99 : null, "<", 5000, " ms", fp.pdfsAvailable ? undefined : `no PDF became available within the drain time (${opts.quick ? 45 : 90} s after the offer window)`);

@@ -155,7 +155,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
     const byPlaced = p.orderToConfirmedByPlacedS;
     if (byPlaced?.steps?.length > 1) {
-      out.push("", `Where the tail comes from: every buyer places an order in the run's first second, and the node works through that burst at its own rate; the buyers' next orders follow in waves until their timing spreads out. Order -> CONFIRMED by when the order was placed:`, "");
+      out.push("", `Where the tail comes from: every buyer places its first order as the run opens (within a second on a warm node), and the node works through that burst at its own rate; the buyers' next orders follow in waves until their timing spreads out. Order -> CONFIRMED by when the order was placed:`, "");
       out.push(table(["placed (s into the run)", "orders", "p50 ms", "p99 ms"], byPlaced.steps.map((st: any) => [`${st.fromS}-${st.toS}`, fmt(st.count), fmt(st.p50), fmt(st.p99)])));
     }
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
