@@ -539,7 +539,9 @@ function byPlacedTime(pairs: Array<[number, number]>, stepS: number) {
   const steps = new Map<number, number[]>();
   for (const [placedMs, ms] of pairs) {
     const from = Math.floor(placedMs / 1000 / stepS) * stepS;
-    steps.set(from, [...(steps.get(from) ?? []), ms]);
+    const step = steps.get(from) ?? [];
+    step.push(ms);
+    steps.set(from, step);
   }
   const after = pairs.filter(([placedMs]) => placedMs >= stepS * 1000).map(([, ms]) => ms);
   return {

@@ -379,10 +379,12 @@ export class DurableRuntime {
         await sleep(RELAY_GATHER_MS);
         continue;
       }
+      let wokenUp = false;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pollMs);
         if (name === "relay") {
           this.wakeUp = () => {
+            wokenUp = true;
             clearTimeout(timer);
             resolve();
           };
@@ -391,7 +393,7 @@ export class DurableRuntime {
       if (name === "relay") {
         this.wakeUp = undefined;
         this.woken = false;
-        await sleep(RELAY_GATHER_MS);
+        if (wokenUp) await sleep(RELAY_GATHER_MS);
       }
     }
     if (name === "relay") await this.drainRelay();
