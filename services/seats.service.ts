@@ -14,7 +14,7 @@ import { DbMixin, DbThis } from "../mixins/db.mixin";
 import { ApiError, notFound, unavailable, unprocessable } from "../src/platform/errors";
 import { SeatMapError } from "../src/domain/seat-map";
 import { ActorUnavailable, SessionActor } from "../src/seats/session-actor";
-import { findHold, onSale, sessionsWithHoldsDue } from "../src/seats/store";
+import { findHold, onSale, SeatCommitter, sessionsWithHoldsDue } from "../src/seats/store";
 import { nodesWith, ownerOf } from "../src/seats/routing";
 import { holdJson } from "../src/seats/contract";
 
@@ -54,6 +54,7 @@ const id = { type: "string", min: 1, max: 100 } as const;
 type SeatsThis = Service & DbThis & {
   actors: Map<string, Promise<SessionActor>>;
   live: Map<string, SessionActor>;
+  committer?: SeatCommitter;
   sweepTimer?: NodeJS.Timeout;
   sweeping: boolean;
   membershipChangedAt: number;
@@ -267,6 +268,7 @@ const SeatsService: ServiceSchema = {
       if (!pending) {
         pending = SessionActor.activate({
           knex: this.db as Knex,
+          committer: (this.committer ??= new SeatCommitter(this.db as Knex)),
           nodeID: this.broker.nodeID,
           sessionId: sid,
           logger: this.logger,

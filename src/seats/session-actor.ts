@@ -4,7 +4,8 @@
  * - Commands apply to the in-memory map at once (single-threaded, so they are serialised for
  *   free) and are acknowledged only after the batch that contains them is committed.
  * - Group commit: while one commit is in flight, new commands pile up; the next commit takes
- *   them all. One transaction per batch, whatever its size.
+ *   them all. One transaction per batch, whatever its size; the node's SeatCommitter may send
+ *   several sessions' batches in one call, each still all or nothing.
  * - Fencing: every commit is conditional on this actor's epoch. A refused or failed commit stops
  *   the actor at once: its memory may hold changes that never happened, so it is dropped, the
  *   callers get a retryable error, and the next call rebuilds from the database.
@@ -12,7 +13,7 @@
  */
 import type { Knex } from "knex";
 import { HoldRequest, HoldView, SeatMap, SeatMapError, SeatPlan } from "../domain/seat-map";
-import { commitBatch, FencedError, loadSessionInfo, SessionInfo, takeOwnership } from "./store";
+import { commitBatch, FencedError, loadSessionInfo, SeatCommitter, SessionInfo, takeOwnership } from "./store";
 
 export interface ActorEvents {
   changed(payload: { sessionId: string; version: number; changes: Array<{ seatId: string; status: string }> }): void;
@@ -23,6 +24,8 @@ export interface ActorOptions {
   knex: Knex;
   nodeID: string;
   sessionId: string;
+  /** The node's committer, which sends several actors' batches in one call; without it, each commit goes alone. */
+  committer?: SeatCommitter;
   clock?: () => number;
   events?: ActorEvents;
   logger?: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
@@ -247,7 +250,8 @@ export class SessionActor {
       const batch = this.map.drain();
       const started = this.clock();
       try {
-        await commitBatch(this.opts.knex, this.sessionId, this.epoch, batch);
+        if (this.opts.committer) await this.opts.committer.commit(this.sessionId, this.epoch, batch);
+        else await commitBatch(this.opts.knex, this.sessionId, this.epoch, batch);
         this.opts.onCommit?.(waiters.length, this.clock() - started);
       } catch (err) {
         this.committing = false;

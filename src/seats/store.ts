@@ -123,29 +123,128 @@ export async function takeOwnership(knex: Knex, sessionId: string, nodeID: strin
  * batch fails.
  */
 export async function commitBatch(knex: Knex, sessionId: string, epoch: number, batch: CommitBatch): Promise<void> {
-  const holds = batch.holds.map((h) => ({
-    id: h.holdId,
-    user_id: h.userId,
-    items: h.items,
-    quantity: h.items.length,
-    expires_at: new Date(h.expiresAt).toISOString(),
-    created_at: new Date(h.createdAt).toISOString(),
-    status: h.status,
-    order_id: h.orderId,
-  }));
+  const { version, deletes, inserts, holds } = batchJson(batch);
   try {
     await knex.raw("SELECT seat_commit(?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb)", [
       sessionId,
       epoch,
-      batch.version,
-      JSON.stringify(batch.claimDeletes.map(claimJson)),
-      JSON.stringify(batch.claimInserts.map(claimJson)),
+      version,
+      JSON.stringify(deletes),
+      JSON.stringify(inserts),
       JSON.stringify(holds),
     ]);
   } catch (err) {
     if ((err as { code?: string }).code === "TF001") throw new FencedError(sessionId, epoch);
     throw err;
   }
+}
+
+/** A batch refused inside a shared call: the database's code and message, as a lone call would throw them. */
+export class SeatCommitError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = "SeatCommitError";
+  }
+}
+
+interface QueuedCommit {
+  sessionId: string;
+  epoch: number;
+  batch: CommitBatch;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/**
+ * The node's seat actors commit through one SeatCommitter. Each actor already gathers its own
+ * commands into one batch per commit; this gathers the batches of several actors: while
+ * `maxInFlight` calls are out, the batches that arrive wait, and the next call carries up to
+ * `maxBatches` of them (`seat_commit_many`, migrations/20261202030000_seat_commit_many.ts). A
+ * batch alone goes as before (`seat_commit`). A refused batch fails only its own actor: each
+ * batch is a subtransaction of the call, fenced by its own epoch. Batches go in session order,
+ * so that two nodes' calls lock the sessions' rows in the same order.
+ */
+export class SeatCommitter {
+  /** Calls made, and batches they carried (tests, diagnostics). */
+  calls = 0;
+  batches = 0;
+  private queue: QueuedCommit[] = [];
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private readonly maxBatches: number;
+
+  constructor(
+    private readonly knex: Knex,
+    opts: { maxInFlight?: number; maxBatches?: number } = {},
+  ) {
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
+    this.maxBatches = Math.max(1, opts.maxBatches ?? 100);
+  }
+
+  commit(sessionId: string, epoch: number, batch: CommitBatch): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ sessionId, epoch, batch, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length && this.inFlight < this.maxInFlight) {
+      const take = this.queue.splice(0, this.maxBatches);
+      this.inFlight++;
+      void this.send(take).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async send(items: QueuedCommit[]): Promise<void> {
+    this.calls++;
+    this.batches += items.length;
+    if (items.length === 1) {
+      const [one] = items;
+      return commitBatch(this.knex, one.sessionId, one.epoch, one.batch).then(one.resolve, one.reject);
+    }
+    items.sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+    let refused: Array<{ i: number; code: string; message: string }>;
+    try {
+      const payload = items.map((c) => ({ session: c.sessionId, epoch: c.epoch, ...batchJson(c.batch) }));
+      const { rows } = await this.knex.raw("SELECT seat_commit_many(?::jsonb) AS refused", [JSON.stringify(payload)]);
+      refused = rows[0].refused ?? [];
+    } catch (err) {
+      for (const c of items) c.reject(err as Error);
+      return;
+    }
+    const failed = new Map(refused.map((r) => [r.i, r]));
+    items.forEach((c, i) => {
+      const r = failed.get(i);
+      if (!r) c.resolve();
+      else c.reject(r.code === "TF001" ? new FencedError(c.sessionId, c.epoch) : new SeatCommitError(r.message, r.code));
+    });
+  }
+}
+
+/** A batch as seat_commit takes it: the claims let go of and taken, and the holds written. */
+function batchJson(batch: CommitBatch) {
+  return {
+    version: batch.version,
+    deletes: batch.claimDeletes.map(claimJson),
+    inserts: batch.claimInserts.map(claimJson),
+    holds: batch.holds.map((h) => ({
+      id: h.holdId,
+      user_id: h.userId,
+      items: h.items,
+      quantity: h.items.length,
+      expires_at: new Date(h.expiresAt).toISOString(),
+      created_at: new Date(h.createdAt).toISOString(),
+      status: h.status,
+      order_id: h.orderId,
+    })),
+  };
 }
 
 function claimJson(c: Claim) {

@@ -7,7 +7,7 @@ import { startTestNode, TestNode } from "../helpers/node";
 import { rowsRead } from "../helpers/infra";
 import { createSession, gridLayout, tokenFor } from "../helpers/seat-fixtures";
 import { SessionActor } from "../../src/seats/session-actor";
-import { sessionsWithHoldsDue } from "../../src/seats/store";
+import { SeatCommitter, sessionsWithHoldsDue } from "../../src/seats/store";
 
 const SERVICES = ["api", "seats", "holds"];
 
@@ -241,6 +241,49 @@ describe("seats and holds (one node)", () => {
     await usurper.hold({ userId: "u3", seats: [session.seatIds[1]] }, "fence-h3");
     expect((await db("seat_claims").where({ session_id: session.sessionId, seat_id: session.seatIds[1] }).first()).hold_id).toBe("fence-h3");
     await usurper.passivate();
+  });
+
+  it("several sessions' commits share one call, and a fenced session's batch fails alone", async () => {
+    const [a, b, c] = await Promise.all([createSession(db), createSession(db), createSession(db)]);
+    const committer = new SeatCommitter(db);
+    const actor = async (s: typeof a) => (await SessionActor.activate({ knex: db, sessionId: s.sessionId, nodeID: "shared", committer }))!;
+    const [actorA, actorB, actorC] = [await actor(a), await actor(b), await actor(c)];
+    // Another node takes session B over: actorB's next batch must be refused, and only it.
+    const usurper = (await SessionActor.activate({ knex: db, sessionId: b.sessionId, nodeID: "usurper" }))!;
+
+    // A's commit goes out alone; B's and C's, arriving while it is in flight, go out together.
+    const results = await Promise.allSettled([
+      actorA.hold({ userId: "u1", seats: [a.seatIds[0]] }, "shared-a"),
+      actorB.hold({ userId: "u2", seats: [b.seatIds[0]] }, "shared-b"),
+      actorC.hold({ userId: "u3", seats: [c.seatIds[0], c.seatIds[1]] }, "shared-c"),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ name: "ActorUnavailable" });
+    expect({ calls: committer.calls, batches: committer.batches }).toEqual({ calls: 2, batches: 3 });
+
+    expect(actorB.active).toBe(false);
+    expect(await db("holds").whereIn("id", ["shared-a", "shared-b", "shared-c"]).orderBy("id").pluck("id")).toEqual(["shared-a", "shared-c"]);
+    expect(await db("seat_claims").where({ session_id: c.sessionId }).orderBy("seat_id").pluck("seat_id")).toEqual([c.seatIds[0], c.seatIds[1]].sort());
+    expect(await db("seat_claims").where({ session_id: b.sessionId })).toHaveLength(0);
+    expect(Number((await db("seat_actors").where({ session_id: c.sessionId }).first()).version)).toBe(actorC.map.version);
+    // The survivors go on committing through the same committer; B's new owner sells B's seat.
+    await actorC.release("shared-c");
+    await usurper.hold({ userId: "u4", seats: [b.seatIds[0]] }, "shared-b2");
+    expect(await db("seat_claims").where({ session_id: c.sessionId })).toHaveLength(0);
+    await Promise.all([actorA.passivate(), actorC.passivate(), usurper.passivate()]);
+  });
+
+  it("a hold on each of 40 sessions at once: fewer calls than commits, every hold stored", async () => {
+    const sessions = await Promise.all(Array.from({ length: 40 }, () => createSession(db, { layout: gridLayout(1, 10) })));
+    const committer = new SeatCommitter(db);
+    const actors = await Promise.all(sessions.map(async (s) => (await SessionActor.activate({ knex: db, sessionId: s.sessionId, nodeID: "many", committer }))!));
+    const holds = await Promise.all(actors.map((a, i) => a.hold({ userId: `u${i}`, quantity: 2 }, `many-sessions-${i}`)));
+    expect(holds.every((h) => h.seats.length === 2)).toBe(true);
+    expect(committer.batches).toBe(40);
+    expect(committer.calls).toBeLessThan(10);
+    const stored = await db("seat_claims").whereIn("session_id", sessions.map((s) => s.sessionId)).count<{ n: string }[]>({ n: "*" });
+    expect(Number(stored[0].n)).toBe(80);
+    await Promise.all(actors.map((a) => a.passivate()));
   });
 
   it("a confirm reads only the claims it changes, however many seats the session has taken", async () => {
