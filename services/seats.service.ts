@@ -268,7 +268,11 @@ const SeatsService: ServiceSchema = {
       if (!pending) {
         pending = SessionActor.activate({
           knex: this.db as Knex,
-          committer: (this.committer ??= new SeatCommitter(this.db as Knex)),
+          committer: (this.committer ??= new SeatCommitter(this.db as Knex, {
+            onCall: () => {
+              if (this.broker.isMetricsEnabled()) this.broker.metrics.increment("seats_commit_calls_total");
+            },
+          })),
           nodeID: this.broker.nodeID,
           sessionId: sid,
           logger: this.logger,
@@ -373,6 +377,7 @@ const SeatsService: ServiceSchema = {
       metrics.register({ name: "seats_actor_activations_total", type: "counter", description: "Seat actors activated (each takes a new epoch)" });
       metrics.register({ name: "seats_actor_stops_total", type: "counter", labelNames: ["reason"], description: "Seat actors stopped, by reason" });
       metrics.register({ name: "seats_commits_total", type: "counter", description: "Group commits of seat actors" });
+      metrics.register({ name: "seats_commit_calls_total", type: "counter", description: "Database calls that carried those commits (several sessions' in one)" });
       metrics.register({ name: "seats_commands_committed_total", type: "counter", description: "Commands made durable by those commits" });
     }
     self.actors = new Map();

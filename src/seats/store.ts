@@ -175,13 +175,15 @@ export class SeatCommitter {
   private inFlight = 0;
   private readonly maxInFlight: number;
   private readonly maxBatches: number;
+  private readonly onCall?: (batches: number) => void;
 
   constructor(
     private readonly knex: Knex,
-    opts: { maxInFlight?: number; maxBatches?: number } = {},
+    opts: { maxInFlight?: number; maxBatches?: number; onCall?: (batches: number) => void } = {},
   ) {
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.maxBatches = Math.max(1, opts.maxBatches ?? 100);
+    this.onCall = opts.onCall;
   }
 
   commit(sessionId: string, epoch: number, batch: CommitBatch): Promise<void> {
@@ -205,6 +207,7 @@ export class SeatCommitter {
   private async send(items: QueuedCommit[]): Promise<void> {
     this.calls++;
     this.batches += items.length;
+    this.onCall?.(items.length);
     if (items.length === 1) {
       const [one] = items;
       return commitBatch(this.knex, one.sessionId, one.epoch, one.batch).then(one.resolve, one.reject);

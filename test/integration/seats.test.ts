@@ -64,6 +64,13 @@ describe("seats and holds (one node)", () => {
 
     const map = await node.http.get(`/api/sessions/${session.sessionId}/seat-map`);
     expect(map.body.status).toBe("h".repeat(100));
+
+    // /metrics tells operators how the actors' commits reached the database.
+    const metrics = (await node.http.get("/metrics")).text;
+    const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, "m").exec(metrics)?.[1]);
+    expect(value("seats_commits_total")).toBeGreaterThan(0);
+    expect(value("seats_commit_calls_total")).toBeGreaterThan(0);
+    expect(value("seats_commit_calls_total")).toBeLessThanOrEqual(value("seats_commits_total"));
   });
 
   it("holds best available seats side by side, and GA places per area", async () => {
