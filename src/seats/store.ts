@@ -1,6 +1,7 @@
 /**
  * The seat actor's SQL: reading a session from the catalog, taking ownership (a new epoch) with
- * the committed state, and committing one batch of the seat map in one fenced transaction.
+ * the committed state, and committing batches of the seat map, each all or nothing and fenced by
+ * its actor's epoch (one session's alone, or several sessions' in one call: SeatCommitter).
  */
 import type { Knex } from "knex";
 import type { VenueLayout } from "../domain/layout";
@@ -160,9 +161,8 @@ interface QueuedCommit {
 
 /**
  * The node's seat actors commit through one SeatCommitter. Each actor already gathers its own
- * commands into one batch per commit; this gathers the batches of several actors: while
- * `maxInFlight` calls are out, the batches that arrive wait, and the next call carries up to
- * `maxBatches` of them (`seat_commit_many`, migrations/20261202030000_seat_commit_many.ts). A
+ * commands into one batch per commit; this gathers the batches of several actors: while a call
+ * is out, the batches that arrive wait, and the next call carries up to `maxBatches` of them (`seat_commit_many`, migrations/20261202030000_seat_commit_many.ts). A
  * batch alone goes as before (`seat_commit`). A refused batch fails only its own actor: each
  * batch is a subtransaction of the call, fenced by its own epoch. Batches go in session order,
  * so that two nodes' calls lock the sessions' rows in the same order.
@@ -172,16 +172,14 @@ export class SeatCommitter {
   calls = 0;
   batches = 0;
   private queue: QueuedCommit[] = [];
-  private inFlight = 0;
-  private readonly maxInFlight: number;
+  private sending = false;
   private readonly maxBatches: number;
   private readonly onCall?: (batches: number) => void;
 
   constructor(
     private readonly knex: Knex,
-    opts: { maxInFlight?: number; maxBatches?: number; onCall?: (batches: number) => void } = {},
+    opts: { maxBatches?: number; onCall?: (batches: number) => void } = {},
   ) {
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.maxBatches = Math.max(1, opts.maxBatches ?? 100);
     this.onCall = opts.onCall;
   }
@@ -194,14 +192,12 @@ export class SeatCommitter {
   }
 
   private pump(): void {
-    while (this.queue.length && this.inFlight < this.maxInFlight) {
-      const take = this.queue.splice(0, this.maxBatches);
-      this.inFlight++;
-      void this.send(take).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
+    if (this.sending || !this.queue.length) return;
+    this.sending = true;
+    void this.send(this.queue.splice(0, this.maxBatches)).finally(() => {
+      this.sending = false;
+      this.pump();
+    });
   }
 
   private async send(items: QueuedCommit[]): Promise<void> {
