@@ -27,5 +27,6 @@ USER node
 EXPOSE 3000
 
 # No HEALTHCHECK here: only the gateway role serves HTTP (/health, /ready); see docker-compose.yml and k8s/.
-ENTRYPOINT ["node_modules/.bin/tsx", "src/platform/main.ts"]
+# Node flags: src/platform/node-flags.ts says why (test/unit/node-flags.test.ts keeps them in step).
+ENTRYPOINT ["node_modules/.bin/tsx", "--max-semi-space-size=64", "src/platform/main.ts"]
 CMD []

@@ -14,6 +14,7 @@ import path from "path";
 import { Client } from "pg";
 import { Child, freePort, ROOT } from "./proc";
 import { sleep } from "./stats";
+import { NODE_FLAGS } from "../../src/platform/node-flags";
 
 export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
@@ -128,7 +129,8 @@ export class BenchPlatform {
     for (let i = 0; i < this.specs.length; i++) {
       const spec = this.specs[i];
       const profName = `${spec.name}-${round}`;
-      const nodeFlags = ["--expose-gc", ...(process.env.TF_BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), "--require", path.join(__dirname, "gc-probe.cjs")];
+      // The platform's own flags first; TF_BENCH_NODE_FLAGS after them, so that it can override them.
+      const nodeFlags = ["--expose-gc", ...NODE_FLAGS, ...(process.env.TF_BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), "--require", path.join(__dirname, "gc-probe.cjs")];
       // gc-probe.cjs profiles between two SIGWINCH (see profileLoad), one directory per node lifetime.
       const env = this.opts.cpuProfDir ? { ...spec.env, BENCH_PROFILE_DIR: path.join(this.opts.cpuProfDir, profName) } : spec.env;
       const child = new Child({ name: spec.name, script: path.join(ROOT, "src/platform/main.ts"), logDir, nodeFlags, env });
