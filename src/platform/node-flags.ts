@@ -9,6 +9,6 @@
  * in the hot hold and 18% with load spread over 1,000 sessions. Two alternating pairs each on one
  * 2-core machine (bench/fixes.md, thirteenth round): CPU per hold 0.71 -> 0.50-0.55 ms, per hold
  * over many sessions 1.88-2.09 -> 1.65-1.85 ms, per confirmed order 26.5-31.8 -> 25.0-27.5 ms.
- * It costs 40-140 MB more resident memory per node.
+ * It costs 40-140 MB more resident memory per node (k8s/catalog.yaml's limit was raised to 512 Mi for it).
  */
 export const NODE_FLAGS: readonly string[] = ["--max-semi-space-size=64"];
