@@ -54,7 +54,7 @@ const id = { type: "string", min: 1, max: 100 } as const;
 type SeatsThis = Service & DbThis & {
   actors: Map<string, Promise<SessionActor>>;
   live: Map<string, SessionActor>;
-  committer?: SeatCommitter;
+  committer: SeatCommitter;
   sweepTimer?: NodeJS.Timeout;
   sweeping: boolean;
   membershipChangedAt: number;
@@ -268,11 +268,7 @@ const SeatsService: ServiceSchema = {
       if (!pending) {
         pending = SessionActor.activate({
           knex: this.db as Knex,
-          committer: (this.committer ??= new SeatCommitter(this.db as Knex, {
-            onCall: () => {
-              if (this.broker.isMetricsEnabled()) this.broker.metrics.increment("seats_commit_calls_total");
-            },
-          })),
+          committer: this.committer,
           nodeID: this.broker.nodeID,
           sessionId: sid,
           logger: this.logger,
@@ -388,6 +384,12 @@ const SeatsService: ServiceSchema = {
 
   async started(this: Service) {
     const self = this as SeatsThis;
+    // One committer per node: its actors' batches share calls (src/seats/store.ts).
+    self.committer = new SeatCommitter(self.db as Knex, {
+      onCall: () => {
+        if (self.broker.isMetricsEnabled()) self.broker.metrics.increment("seats_commit_calls_total");
+      },
+    });
     self.sweepTimer = setInterval(() => void self.sweep(), SWEEP_MS);
     self.sweepTimer.unref?.();
   },

@@ -168,9 +168,6 @@ interface QueuedCommit {
  * so that two nodes' calls lock the sessions' rows in the same order.
  */
 export class SeatCommitter {
-  /** Calls made, and batches they carried (tests, diagnostics). */
-  calls = 0;
-  batches = 0;
   private queue: QueuedCommit[] = [];
   private sending = false;
   private readonly maxBatches: number;
@@ -178,6 +175,7 @@ export class SeatCommitter {
 
   constructor(
     private readonly knex: Knex,
+    /** `onCall`: told of every call and how many batches it carries (metrics). */
     opts: { maxBatches?: number; onCall?: (batches: number) => void } = {},
   ) {
     this.maxBatches = Math.max(1, opts.maxBatches ?? 100);
@@ -201,8 +199,6 @@ export class SeatCommitter {
   }
 
   private async send(items: QueuedCommit[]): Promise<void> {
-    this.calls++;
-    this.batches += items.length;
     this.onCall?.(items.length);
     if (items.length === 1) {
       const [one] = items;
