@@ -329,6 +329,9 @@ export class DurableRuntime {
     this.wakeUp?.();
   }
 
+  /** How long the relay, woken, gathers commits before it claims (RELAY_GATHER_MS; tests set it to see the gathering whatever the machine's speed). */
+  relayGatherMs = RELAY_GATHER_MS;
+
   /** For tests that simulate a crash between commit and publish: nothing is relayed while paused. */
   pauseRelay(paused = true) {
     this.relayPaused = paused;
@@ -376,7 +379,7 @@ export class DurableRuntime {
       if (busy > 0 && name === "relay" && busy >= RELAY_BATCH) continue;
       if (name === "relay" && this.woken) {
         this.woken = false;
-        await sleep(RELAY_GATHER_MS);
+        await sleep(this.relayGatherMs);
         continue;
       }
       let wokenUp = false;
@@ -393,7 +396,7 @@ export class DurableRuntime {
       if (name === "relay") {
         this.wakeUp = undefined;
         this.woken = false;
-        if (wokenUp) await sleep(RELAY_GATHER_MS);
+        if (wokenUp) await sleep(this.relayGatherMs);
       }
     }
     if (name === "relay") await this.drainRelay();
