@@ -1,10 +1,8 @@
 /**
- * Holds and the seat map over REST (shared/API.md "Holds", seat-map): a thin facade that checks
- * who is asking and forwards to the session's seat actor (services/seats.service.ts).
+ * Holds over REST (shared/API.md "Holds"): a thin facade that checks who is asking and forwards
+ * to the session's seat actor (services/seats.service.ts, which serves the public seat map itself).
  * A hold is visible only to its holder (and admins): anyone else gets 404.
  */
-import crypto from "crypto";
-import zlib from "zlib";
 import type { Service, ServiceSchema } from "moleculer";
 import { DbMixin, DbThis } from "../mixins/db.mixin";
 import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
@@ -15,28 +13,8 @@ import { holdJson } from "../src/seats/contract";
 const id = { type: "string", min: 1, max: 100 } as const;
 
 type This = Service & DbThis & {
-  encodedSeatMap(map: SeatMapAnswer, statusOnly: boolean): EncodedSeatMap;
   ownHold(ctx: AuthContext, holdId: string): Promise<NonNullable<Awaited<ReturnType<typeof findHold>>>>;
 };
-
-interface SeatMapAnswer {
-  sessionId: string;
-  version: number;
-  seatIds?: string[];
-  status: string;
-  prices: Record<string, number>;
-  currency: string;
-  areas: Array<{ id: string; capacity: number; available: number }>;
-}
-
-interface EncodedSeatMap {
-  etag: string;
-  raw: Buffer;
-  gzip?: Buffer;
-}
-
-/** Encoded answers kept (oldest dropped first): a few per busy session. */
-const SEAT_MAP_CACHE = 256;
 
 const HoldsService: ServiceSchema = {
   name: "holds",
@@ -96,31 +74,6 @@ const HoldsService: ServiceSchema = {
       },
     },
 
-    seatMap: {
-      rest: "GET /sessions/:id/seat-map",
-      auth: "public",
-      params: { id, statusOnly: { type: "enum", values: ["0", "1", "true", "false"], optional: true } },
-      async handler(this: This, ctx: AuthContext<{ id: string; statusOnly?: string }>) {
-        const statusOnly = ctx.params.statusOnly === "1" || ctx.params.statusOnly === "true";
-        const map = await ctx.call<SeatMapAnswer, unknown>("seats.map", { sessionId: ctx.params.id, withSeatIds: !statusOnly });
-        const encoded = this.encodedSeatMap(map, statusOnly);
-        const headers: Record<string, string> = { ETag: encoded.etag, "Cache-Control": "no-cache", Vary: "Accept-Encoding" };
-        ctx.meta.$responseHeaders = headers;
-        ctx.meta.$responseType = "application/json; charset=utf-8";
-        const ifNoneMatch = ctx.meta.headers?.["if-none-match"];
-        if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === encoded.etag)) {
-          ctx.meta.$statusCode = 304;
-          return null;
-        }
-        if (/\bgzip\b/.test(ctx.meta.headers?.["accept-encoding"] ?? "")) {
-          headers["Content-Encoding"] = "gzip";
-          encoded.gzip ??= zlib.gzipSync(encoded.raw);
-          return encoded.gzip;
-        }
-        return encoded.raw;
-      },
-    },
-
     /** Organizer: take seats off sale (`blocked: true`) or put them back. */
     block: {
       rest: "POST /sessions/:id/blocks",
@@ -136,35 +89,7 @@ const HoldsService: ServiceSchema = {
     },
   },
 
-  created() {
-    this.seatMaps = new Map<string, EncodedSeatMap>();
-  },
-
   methods: {
-    /**
-     * The JSON, ETag and gzip of one seat-map answer, built once per (session, version, variant,
-     * prices): recompressing the same 20 KB on every read was a fifth of the CPU under load.
-     */
-    encodedSeatMap(this: This & { seatMaps: Map<string, EncodedSeatMap> }, map: SeatMapAnswer, statusOnly: boolean): EncodedSeatMap {
-      const key = [map.sessionId, map.version, statusOnly ? 1 : 0, map.currency, JSON.stringify(map.prices), JSON.stringify(map.areas)].join("\u0000");
-      let encoded = this.seatMaps.get(key);
-      if (encoded) return encoded;
-      const body = JSON.stringify({
-        sessionId: map.sessionId,
-        version: map.version,
-        ...(statusOnly ? {} : { seatIds: map.seatIds }),
-        status: map.status,
-        prices: map.prices,
-        currency: map.currency,
-        areas: map.areas,
-      });
-      // The ETag covers the whole body (prices can change without a seat changing).
-      encoded = { etag: `"${crypto.createHash("sha1").update(body).digest("base64url")}"`, raw: Buffer.from(body) };
-      this.seatMaps.set(key, encoded);
-      if (this.seatMaps.size > SEAT_MAP_CACHE) this.seatMaps.delete(this.seatMaps.keys().next().value as string);
-      return encoded;
-    },
-
     async ownHold(this: This, ctx: AuthContext, holdId: string) {
       const user = currentUser(ctx);
       const hold = await findHold(this.db, holdId);

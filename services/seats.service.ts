@@ -1,6 +1,7 @@
 /**
  * The seat actors: one per event session, on the node that owns the session (src/seats/routing.ts).
- * Internal actions only (shared/CONTRACTS.md "Seats"); the REST facade is holds.service.ts.
+ * Internal actions (shared/CONTRACTS.md "Seats"), whose REST facade is holds.service.ts, and the
+ * public seat map, which the gateway reaches directly.
  *
  * A node activates a session's actor on the first call (new epoch, state rebuilt from the
  * database), passivates it when idle with no live holds, hands it over when membership changes
@@ -17,6 +18,7 @@ import { ActorUnavailable, SessionActor } from "../src/seats/session-actor";
 import { findHold, onSale, SeatCommitter, sessionsWithHoldsDue } from "../src/seats/store";
 import { nodesWith, ownerOf } from "../src/seats/routing";
 import { holdJson } from "../src/seats/contract";
+import { acceptsGzip, SeatMapAnswers } from "../src/seats/seat-map-answer";
 
 const SWEEP_MS = 1000;
 /** After a membership change, for this long, every call first checks the actor's epoch (see SessionActor.verifyEpoch). */
@@ -54,6 +56,8 @@ const id = { type: "string", min: 1, max: 100 } as const;
 type SeatsThis = Service & DbThis & {
   actors: Map<string, Promise<SessionActor>>;
   live: Map<string, SessionActor>;
+  /** Each live actor's encoded seat-map answers. */
+  answers: WeakMap<SessionActor, SeatMapAnswers>;
   committer: SeatCommitter;
   sweepTimer?: NodeJS.Timeout;
   sweeping: boolean;
@@ -70,6 +74,8 @@ type Ctx<P> = Context<P, Record<string, unknown>>;
 const SeatsService: ServiceSchema = {
   name: "seats",
   mixins: [DbMixin],
+  // The seat map's route is /api/sessions/..., not /api/seats/sessions/...
+  settings: { rest: "/" },
 
   actions: {
     hold: {
@@ -141,22 +147,48 @@ const SeatsService: ServiceSchema = {
       },
     },
 
-    /** The live seat map: status of every seat, GA availability, prices (seat ids only when asked: they never change). */
+    /**
+     * GET /api/sessions/:id/seat-map: the live status of every seat, GA availability, prices.
+     * Public, so there is nobody to check and no facade: the gateway calls the session's owner
+     * directly (one call for the most-read route of a sale). The answer is encoded once per
+     * version (src/seats/seat-map-answer.ts); `statusOnly` leaves out the seat ids, which never
+     * change. ETag / If-None-Match (304) and gzip.
+     */
     map: {
+      rest: "GET /sessions/:sessionId/seat-map",
+      auth: "public",
       sessionKey: "sessionId",
-      params: { sessionId, withSeatIds: { type: "boolean", optional: true } },
-      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; withSeatIds?: boolean }>) {
-        return this.serve(ctx.params.sessionId, (actor) =>
-          actor.read((map) => ({
-            sessionId: actor.sessionId,
-            version: map.version,
-            ...(ctx.params.withSeatIds === false ? {} : { seatIds: map.plan.ids }),
-            status: map.encodeStatus(),
-            prices: actor.info.prices,
-            currency: actor.info.currency,
-            areas: map.areaAvailability(),
-          })),
+      params: { sessionId, statusOnly: { type: "enum", values: ["0", "1", "true", "false"], optional: true } },
+      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; statusOnly?: string }>) {
+        const statusOnly = ctx.params.statusOnly === "1" || ctx.params.statusOnly === "true";
+        const answer = await this.serve(ctx.params.sessionId, (actor) =>
+          actor.read((map) => {
+            let answers = this.answers.get(actor);
+            if (!answers) this.answers.set(actor, (answers = new SeatMapAnswers()));
+            return answers.answer(map.version, actor.info, statusOnly, () => ({
+              sessionId: actor.sessionId,
+              version: map.version,
+              ...(statusOnly ? {} : { seatIds: map.plan.ids }),
+              status: map.encodeStatus(),
+              prices: actor.info.prices,
+              currency: actor.info.currency,
+              areas: map.areaAvailability(),
+            }));
+          }),
         );
+        const request = (ctx.meta.headers ?? {}) as Record<string, string | undefined>;
+        const headers: Record<string, string> = { ETag: answer.etag, "Cache-Control": "no-cache", Vary: "Accept-Encoding" };
+        ctx.meta.$responseHeaders = headers;
+        ctx.meta.$responseType = "application/json; charset=utf-8";
+        if (answer.matches(request["if-none-match"])) {
+          ctx.meta.$statusCode = 304;
+          return null;
+        }
+        if (acceptsGzip(request["accept-encoding"])) {
+          headers["Content-Encoding"] = "gzip";
+          return answer.gzip;
+        }
+        return answer.json;
       },
     },
 
@@ -378,6 +410,7 @@ const SeatsService: ServiceSchema = {
     }
     self.actors = new Map();
     self.live = new Map();
+    self.answers = new WeakMap();
     self.sweeping = false;
     self.membershipChangedAt = 0;
   },

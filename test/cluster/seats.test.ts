@@ -4,6 +4,8 @@
  * no seat is held twice, every acknowledged hold is still held (or was released by its holder),
  * and the session answers again quickly from another node.
  */
+import http from "http";
+import zlib from "zlib";
 import knexFactory, { Knex } from "knex";
 import { ServiceBroker } from "moleculer";
 import { Cluster, startCluster } from "../helpers/cluster";
@@ -180,6 +182,42 @@ describe("seat actors in a cluster", () => {
     expect(after.epoch).toBeGreaterThan(before.epoch + 1);
     expect(after.held).toBe(2);
     expect(await db("seat_claims").where({ session_id: session.sessionId })).toHaveLength(2);
+  });
+
+  it("serves the seat map from the session's owner through a gateway that runs no seats: ETag/304, gzip, status only", async () => {
+    const session = await createSession(db, { layout: gridLayout(1, 5) });
+    const gw = cluster.node("gw");
+    const url = `${gw.baseUrl}/api/sessions/${session.sessionId}/seat-map`;
+    // Raw requests: fetch would ask for gzip and decompress transparently.
+    const get = (query: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        http
+          .get(url + query, { headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+          })
+          .on("error", reject);
+      });
+    const plain = await get("", {});
+    expect(plain.status).toBe(200);
+    expect(plain.headers["content-encoding"]).toBeUndefined();
+    expect(plain.headers["content-type"]).toMatch(/^application\/json/);
+    expect(JSON.parse(plain.body.toString())).toMatchObject({ sessionId: session.sessionId, seatIds: session.seatIds, status: "aaaaa" });
+    const etag = plain.headers.etag!;
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    expect((await get("", { "if-none-match": etag })).status).toBe(304);
+
+    await gw.http.as(tokenFor(cluster.env.JWT_SECRET).token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[1]] });
+    const gzipped = await get("?statusOnly=1", { "accept-encoding": "gzip", "if-none-match": etag });
+    expect(gzipped.status).toBe(200);
+    expect(gzipped.headers["content-encoding"]).toBe("gzip");
+    expect(gzipped.headers["content-length"]).toBe(String(gzipped.body.length));
+    const body = JSON.parse(zlib.gunzipSync(gzipped.body).toString());
+    expect(body.status).toBe("ahaaa");
+    expect(body.seatIds).toBeUndefined();
+    expect(gzipped.headers.etag).not.toBe(etag);
+    expect((await get("?statusOnly=1", { "accept-encoding": "gzip", "if-none-match": gzipped.headers.etag! })).status).toBe(304);
   });
 
   it("refuses a seats call without a session key instead of routing it at random", async () => {
