@@ -78,18 +78,24 @@ function refusedFields(action: { params?: unknown } | undefined, params: Record<
     for (const name of Object.keys(params)) if (!pathKeys.includes(name)) fields.push({ field: name, message: `The field '${name}' is not allowed.`, type: "unknownField" });
     return fields;
   }
-  const visit = (value: unknown, field: string, depth: number) => {
-    if (fields.length >= 20 || depth > 8) return;
-    if (typeof value === "string") {
-      if (value.includes("\u0000")) fields.push({ field, message: `The field '${field}' contains a NUL character.`, type: "stringNul" });
-    } else if (Array.isArray(value)) {
-      value.forEach((v, i) => visit(v, `${field}[${i}]`, depth + 1));
-    } else if (value && typeof value === "object") {
-      for (const [k, v] of Object.entries(value)) visit(v, field ? `${field}.${k}` : k, depth + 1);
-    }
-  };
-  visit(params, "", 0);
+  nulFields(params, "", 0, fields);
   return fields;
+}
+
+/**
+ * Adds the fields of `value` that hold a NUL character to `fields` (20 at most). A function of
+ * its own, not a closure: the runner (tsx) names every closure as it is made, and naming this one
+ * on every request was 2.7% of a seat-map read.
+ */
+function nulFields(value: unknown, field: string, depth: number, fields: Array<{ field: string; message: string; type: string }>) {
+  if (fields.length >= 20 || depth > 8) return;
+  if (typeof value === "string") {
+    if (value.includes("\u0000")) fields.push({ field, message: `The field '${field}' contains a NUL character.`, type: "stringNul" });
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) nulFields(value[i], `${field}[${i}]`, depth + 1, fields);
+  } else if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) nulFields(v, field ? `${field}.${k}` : k, depth + 1, fields);
+  }
 }
 
 function hasBody(req: IncomingMessage): boolean {

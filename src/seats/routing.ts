@@ -40,18 +40,18 @@ export function seatNodes(broker: ServiceBroker): string[] {
   return nodesWith(broker, PROBE_ACTION);
 }
 
+/** FNV-1a steps over `text`, from hash `h`. */
+function fnv1a(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h;
+}
+
 /** FNV-1a over "node\0session", finished with murmur3's fmix32 so that similar names spread well. */
 function weight(nodeID: string, sessionId: string): number {
-  let h = 0x811c9dc5;
-  const mix = (text: string) => {
-    for (let i = 0; i < text.length; i++) {
-      h ^= text.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-  };
-  mix(nodeID);
-  mix("\0");
-  mix(sessionId);
+  let h = fnv1a(fnv1a(fnv1a(0x811c9dc5, nodeID), "\0"), sessionId);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
