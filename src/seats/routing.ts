@@ -22,7 +22,7 @@ const PROBE_ACTION = "seats.hold";
 interface Endpoint {
   id: string;
   isAvailable: boolean;
-  action?: { sessionKey?: string };
+  action?: { name?: string; sessionKey?: string };
 }
 
 function endpoints(broker: ServiceBroker, action: string): Endpoint[] {
@@ -100,10 +100,14 @@ export function SessionRoutingMiddleware(): Middleware {
         clearInterval(checker);
       },
       call(next: (actionName: unknown, params: unknown, opts?: Record<string, unknown>) => Promise<unknown>) {
-        return function (actionName: unknown, params: unknown, opts: Record<string, unknown> = {}) {
-          if (typeof actionName !== "string") return next(actionName, params, opts);
+        return function (target: unknown, params: unknown, opts: Record<string, unknown> = {}) {
+          // moleculer-web calls with the endpoint its balancer chose (with preferLocal, this node's),
+          // not with the action's name: a session-keyed action must still reach the owner.
+          const endpoint = typeof target === "string" ? undefined : (target as Endpoint | undefined);
+          const actionName = endpoint ? endpoint.action?.name : target;
+          if (typeof actionName !== "string") return next(target, params, opts);
           const key = sessionKeyOf(broker, actionName);
-          if (!key) return next(actionName, params, opts);
+          if (!key) return next(target, params, opts);
           const sessionId = (params as Record<string, unknown> | undefined)?.[key];
           if (typeof sessionId !== "string" || sessionId.length === 0 || sessionId.length > 100) {
             return Promise.reject(
@@ -114,6 +118,7 @@ export function SessionRoutingMiddleware(): Middleware {
           }
           const nodeID = ownerOf(broker, sessionId);
           if (!nodeID) return Promise.reject(new Errors.ServiceNotAvailableError({ action: actionName }));
+          if (endpoint?.id === nodeID) return next(endpoint, params, opts);
           return next(actionName, params, { ...opts, nodeID });
         };
       },

@@ -218,6 +218,14 @@ describe("seat actors in a cluster", () => {
     expect(body.seatIds).toBeUndefined();
     expect(gzipped.headers.etag).not.toBe(etag);
     expect((await get("?statusOnly=1", { "accept-encoding": "gzip", "if-none-match": gzipped.headers.etag! })).status).toBe(304);
+
+    // Every read reached the owner: no other node woke an actor for the session (it would take a
+    // new epoch, fence the owner out, and answer from a copy that misses the owner's later holds).
+    const owner = (await observer.call("seats.summary", { sessionId: session.sessionId })) as { nodeID: string; epoch: number };
+    for (let i = 0; i < 6; i++) expect((await get("?statusOnly=1", {})).status).toBe(200);
+    const live = (await observer.call("seats.owners", {})) as Array<{ nodeID: string; sessions: Array<{ sessionId: string }> }>;
+    expect(live.filter((n) => n.sessions.some((s) => s.sessionId === session.sessionId)).map((n) => n.nodeID)).toEqual([owner.nodeID]);
+    expect(((await observer.call("seats.summary", { sessionId: session.sessionId })) as { epoch: number }).epoch).toBe(owner.epoch);
   });
 
   it("refuses a seats call without a session key instead of routing it at random", async () => {
