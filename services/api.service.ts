@@ -182,6 +182,10 @@ const ApiService: ServiceSchema = {
           }
           ctx.meta.headers = headers;
         },
+        // An action on another node answers bytes as base64 text (see Meta.$base64Body).
+        onAfterCall(ctx: { meta: Meta }, _route: unknown, _req: Req, _res: ServerResponse, data: unknown) {
+          return ctx.meta.$base64Body && typeof data === "string" ? Buffer.from(data, "base64") : data;
+        },
         onError: sendError,
       },
       {

@@ -186,6 +186,12 @@ const SeatsService: ServiceSchema = {
         }
         if (acceptsGzip(request["accept-encoding"])) {
           headers["Content-Encoding"] = "gzip";
+          if (ctx.nodeID && ctx.nodeID !== this.broker.nodeID) {
+            // To a gateway on another node, bytes go as base64 text: the JSON serializer would send
+            // a 49 KB gzip as an array of 49,000 numbers (services/api.service.ts decodes it).
+            ctx.meta.$base64Body = true;
+            return answer.gzipBase64;
+          }
           return answer.gzip;
         }
         return answer.json;

@@ -32,6 +32,8 @@ export interface Meta {
   $statusCode?: number;
   $responseType?: string;
   $responseHeaders?: Record<string, string>;
+  /** Set by an action on another node whose answer is bytes sent as base64 text; the gateway decodes it. */
+  $base64Body?: boolean;
   [key: string]: unknown;
 }
 

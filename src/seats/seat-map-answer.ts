@@ -19,6 +19,7 @@ export interface SeatMapBody {
 
 export class EncodedSeatMap {
   private gzipped?: Buffer;
+  private gzipped64?: string;
 
   constructor(
     readonly json: string,
@@ -34,6 +35,12 @@ export class EncodedSeatMap {
   get gzip(): Buffer {
     this.gzipped ??= zlib.gzipSync(this.json);
     return this.gzipped;
+  }
+
+  /** The gzip as base64 text, to cross the transporter (see services/seats.service.ts). */
+  get gzipBase64(): string {
+    this.gzipped64 ??= this.gzip.toString("base64");
+    return this.gzipped64;
   }
 
   /** `If-None-Match` names this answer (a list, weak validators and `*` included). */

@@ -16,6 +16,7 @@ describe("the seat map's encoded answer", () => {
     expect(JSON.parse(answer.json)).toEqual(body(3));
     expect(JSON.parse(zlib.gunzipSync(answer.gzip).toString())).toEqual(body(3));
     expect(answer.gzip.length).toBeLessThan(answer.json.length / 10);
+    expect(Buffer.from(answer.gzipBase64, "base64").equals(answer.gzip)).toBe(true);
     expect(answer.etag).toMatch(/^"[\w-]+"$/);
     expect(EncodedSeatMap.of(body(3)).etag).toBe(answer.etag);
     expect(EncodedSeatMap.of(body(4)).etag).not.toBe(answer.etag);
