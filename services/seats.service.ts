@@ -155,13 +155,14 @@ const SeatsService: ServiceSchema = {
      * change. ETag / If-None-Match (304) and gzip.
      */
     map: {
-      rest: "GET /sessions/:sessionId/seat-map",
+      // The route's own name for the session (`:id`, as in shared/API.md), so the key is `id` here.
+      rest: "GET /sessions/:id/seat-map",
       auth: "public",
-      sessionKey: "sessionId",
-      params: { sessionId, statusOnly: { type: "enum", values: ["0", "1", "true", "false"], optional: true } },
-      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; statusOnly?: string }>) {
+      sessionKey: "id",
+      params: { id: sessionId, statusOnly: { type: "enum", values: ["0", "1", "true", "false"], optional: true } },
+      async handler(this: SeatsThis, ctx: Ctx<{ id: string; statusOnly?: string }>) {
         const statusOnly = ctx.params.statusOnly === "1" || ctx.params.statusOnly === "true";
-        const answer = await this.serve(ctx.params.sessionId, (actor) =>
+        const answer = await this.serve(ctx.params.id, (actor) =>
           actor.read((map) => {
             let answers = this.answers.get(actor);
             if (!answers) this.answers.set(actor, (answers = new SeatMapAnswers()));
