@@ -2,9 +2,9 @@
  * Ceiling 2: a moleculer-web route calling a no-op action, i.e. what the framework alone costs
  * per request, without auth, validation of real params or a database.
  * Ceiling 3, with JWT_SECRET set: a hold's shape with nothing behind it. `POST /auth/holds/:id`
- * verifies the bearer token as the platform does (src/platform/auth.ts), parses the JSON body,
- * validates it in a facade action (holds.create's params) that calls a second action (seats.hold's
- * params) answering a constant: what a hold costs through this design before any seat is looked at.
+ * verifies the bearer token as the platform does (src/platform/auth.ts), parses the JSON body and
+ * validates it in the one action the route calls (seats.hold's params), which answers a constant:
+ * what a hold costs through this design before any seat is looked at.
  *   ROLE=gateway (default): moleculer-web on PORT (0 = any); runs the no-op service too unless
  *                           TRANSPORTER is set (then the action lives on another process).
  *   ROLE=service:           only the no-op service, reached over TRANSPORTER.
@@ -45,29 +45,20 @@ if (role === "service" || !transporter) {
     name: "noop",
     actions: {
       ping: { handler: () => ({ ok: true }) },
-      // seats.hold's params; the answer a hold gets, with no seat actor behind it.
-      hold: {
-        params: { sessionId: { type: "string", min: 1, max: 100 }, userId: { type: "string", min: 1, max: 100 }, ...holdRequest },
-        handler: (ctx: Context<{ sessionId: string; quantity?: number }>) => ({
-          holdId: "00000000-0000-4000-8000-000000000000",
-          sessionId: ctx.params.sessionId,
-          seats: Array.from({ length: ctx.params.quantity ?? 1 }, (_, i) => `A-1-${i + 1}`),
-          expiresAt: new Date(Date.now() + 600_000).toISOString(),
-        }),
-      },
-    },
-  });
-  // holds.create's shape: the signed-in user, then the second action.
-  broker.createService({
-    name: "facade",
-    actions: {
+      // seats.hold's params, the signed-in user; the answer a hold gets, with no seat actor behind it.
       hold: {
         params: { id: { type: "string", min: 1, max: 100 }, ...holdRequest },
-        async handler(ctx: Context<{ id: string }, { user?: AuthUser; $statusCode?: number }>) {
-          const { id: sessionId, ...request } = ctx.params;
-          const hold = await ctx.call("noop.hold", { sessionId, userId: ctx.meta.user!.id, ...request });
+        handler: (ctx: Context<{ id: string; quantity?: number }, { user?: AuthUser; $statusCode?: number; $location?: string }>) => {
+          const holdId = "00000000-0000-4000-8000-000000000000";
           ctx.meta.$statusCode = 201;
-          return hold;
+          ctx.meta.$location = `/api/holds/${holdId}`;
+          return {
+            holdId,
+            sessionId: ctx.params.id,
+            userId: ctx.meta.user!.id,
+            seats: Array.from({ length: ctx.params.quantity ?? 1 }, (_, i) => `A-1-${i + 1}`),
+            expiresAt: new Date(Date.now() + 600_000).toISOString(),
+          };
         },
       },
     },
@@ -83,7 +74,7 @@ if (role === "gateway") {
       routes: [
         { path: "/", mappingPolicy: "restrict", logging: false, aliases: { "GET noop": "noop.ping" } },
         ...(jwtSecret
-          ? [{ path: "/auth", mappingPolicy: "restrict", logging: false, authorization: true, mergeParams: true, bodyParsers: { json: { strict: false, limit: "64kb" }, urlencoded: false }, aliases: { "POST holds/:id": "facade.hold" } }]
+          ? [{ path: "/auth", mappingPolicy: "restrict", logging: false, authorization: true, mergeParams: true, bodyParsers: { json: { strict: false, limit: "64kb" }, urlencoded: false }, aliases: { "POST holds/:id": "noop.hold" } }]
           : []),
       ],
       logRequest: null,

@@ -449,7 +449,7 @@ async function ceilings() {
     log("ceilings: moleculer-web -> no-op action across NATS");
     out.noopRouteNats = await loadWithCpu(ceilingServers.natsPids, { type: "cannon", urls: [`http://127.0.0.1:${ports.nats}/noop`], connections: opts.buyers, durationS: ceilingS() }, (r: any) => r.requests);
   }
-  log("ceilings: moleculer-web -> hold-shaped no-op (token, JSON body, two actions)");
+  log("ceilings: moleculer-web -> hold-shaped no-op (token, JSON body, one action)");
   out.holdShapedRoute = await holdShapedLoad(ceilingS());
   out.noopToBareRatio = round(out.noopRoute.reqPerSec / out.bareHttp.reqPerSec, 3);
   out.holdShapedToNoopRatio = round(out.holdShapedRoute.reqPerSec / out.noopRoute.reqPerSec, 3);
@@ -458,7 +458,8 @@ async function ceilings() {
 
 /**
  * The hold-shaped no-op route (bench/ceiling-web.ts): a bearer token checked on every request as
- * the platform checks it, a JSON body, a facade action calling a second action, a constant answer.
+ * the platform checks it, a JSON body, the one action the route calls (seats.hold's params), a
+ * constant answer.
  * What a hold costs through this design with no seat behind it, so the hot hold's distance from
  * the no-op route splits into the design's share and the seat actor's. Local only.
  */
@@ -779,7 +780,7 @@ function evaluateTargets() {
         : s.ceilings?.holdShapedToNoopRatio
           ? `ran at ${round(s.ceilings.holdShapedToNoopRatio, 2)} of the ${opts.cluster ? "local " : ""}no-op route in the ceilings`
           : null;
-    target("hot hold rate / no-op route rate", hh.ratioToNoopRoute, ">=", 0.5, "", floor ? `a hold with nothing behind it (token, JSON body, two actions) ${floor}` : undefined);
+    target("hot hold rate / no-op route rate", hh.ratioToNoopRoute, ">=", 0.5, "", floor ? `a hold with nothing behind it (token, JSON body, one action) ${floor}` : undefined);
     // Closed loop: each buyer sends its next hold when the last is answered, so the mean latency
     // is buyers / rate (Little's law) and a p99 under 50 ms needs at least buyers / 0.05 s holds/s.
     const needed = `${opts.buyers} buyers in a closed loop: the mean latency is buyers / rate, so p99 < 50 ms needs over ${fmtInt(opts.buyers / 0.05)} holds/s`;

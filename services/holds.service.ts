@@ -1,7 +1,9 @@
 /**
  * Holds over REST (shared/API.md "Holds"): a thin facade that checks who is asking and forwards
- * to the session's seat actor (services/seats.service.ts, which serves the public seat map itself).
- * A hold is visible only to its holder (and admins): anyone else gets 404.
+ * to the session's seat actor. Making a hold (POST /api/sessions/:id/holds) is the seat actor's
+ * own route (services/seats.service.ts `seats.hold`), like the public seat map: the two calls of a
+ * sale's rush reach the session's owner in one action call. A hold is visible only to its holder
+ * (and admins): anyone else gets 404.
  */
 import type { Service, ServiceSchema } from "moleculer";
 import { DbMixin, DbThis } from "../mixins/db.mixin";
@@ -22,26 +24,6 @@ const HoldsService: ServiceSchema = {
   settings: { rest: "/" },
 
   actions: {
-    create: {
-      rest: "POST /sessions/:id/holds",
-      params: {
-        id,
-        seats: { type: "array", optional: true, min: 1, max: 100, items: { type: "string", min: 1, max: 100 } },
-        quantity: { type: "number", integer: true, min: 1, max: 100, optional: true },
-        category: { type: "string", min: 1, max: 100, optional: true },
-        adjacent: { type: "boolean", optional: true },
-        area: { type: "string", min: 1, max: 100, optional: true },
-      },
-      async handler(this: This, ctx: AuthContext<{ id: string; seats?: string[]; quantity?: number; category?: string; adjacent?: boolean; area?: string }>) {
-        const user = currentUser(ctx);
-        const { id: sessionId, ...request } = ctx.params;
-        const hold = await ctx.call<{ holdId: string }, unknown>("seats.hold", { sessionId, userId: user.id, ...request });
-        ctx.meta.$statusCode = 201;
-        ctx.meta.$location = `/api/holds/${hold.holdId}`;
-        return hold;
-      },
-    },
-
     /** GET /api/holds/:id, and `holds.get({id})` for other services (owner or admin, else 404). */
     get: {
       rest: "GET /holds/:id",

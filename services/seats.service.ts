@@ -1,7 +1,8 @@
 /**
  * The seat actors: one per event session, on the node that owns the session (src/seats/routing.ts).
- * Internal actions (shared/CONTRACTS.md "Seats"), whose REST facade is holds.service.ts, and the
- * public seat map, which the gateway reaches directly.
+ * The two routes of a sale's rush, which the gateway calls on the session's owner directly (a
+ * buyer's hold and the public seat map), and internal actions for the holds facade
+ * (holds.service.ts: read, release, extend, block) and the order saga (confirm, unsell).
  *
  * A node activates a session's actor on the first call (new epoch, state rebuilt from the
  * database), passivates it when idle with no live holds, hands it over when membership changes
@@ -12,6 +13,7 @@ import { randomId } from "../src/platform/random-id";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Knex } from "knex";
 import { DbMixin, DbThis } from "../mixins/db.mixin";
+import { AuthContext, currentUser } from "../src/platform/auth";
 import { ApiError, notFound, unavailable, unprocessable } from "../src/platform/errors";
 import { SeatMapError } from "../src/domain/seat-map";
 import { ActorUnavailable, SessionActor } from "../src/seats/session-actor";
@@ -78,26 +80,36 @@ const SeatsService: ServiceSchema = {
   settings: { rest: "/" },
 
   actions: {
+    /**
+     * POST /api/sessions/:id/holds: a buyer holds seats (explicit, or best available). The gateway
+     * calls the session's owner directly, as for the seat map: one action call per hold. The holder
+     * is the signed-in user (the token's, never a field of the body), answered 201 with Location.
+     */
     hold: {
-      sessionKey: "sessionId",
+      // The route's own name for the session (`:id`, as in shared/API.md), so the key is `id` here.
+      rest: "POST /sessions/:id/holds",
+      sessionKey: "id",
       params: {
-        sessionId,
-        userId: id,
+        id: sessionId,
         seats: { type: "array", optional: true, min: 1, max: 100, items: { type: "string", min: 1, max: 100 } },
         quantity: { type: "number", integer: true, min: 1, max: 100, optional: true },
         category: { type: "string", min: 1, max: 100, optional: true },
         adjacent: { type: "boolean", optional: true },
         area: { type: "string", min: 1, max: 100, optional: true },
       },
-      async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string; userId: string; seats?: string[]; quantity?: number; category?: string; adjacent?: boolean; area?: string }>) {
-        const { sessionId: sid, ...req } = ctx.params;
-        return this.serve(sid, async (actor) => {
+      async handler(this: SeatsThis, ctx: AuthContext<{ id: string; seats?: string[]; quantity?: number; category?: string; adjacent?: boolean; area?: string }>) {
+        const user = currentUser(ctx);
+        const { id: sid, ...req } = ctx.params;
+        const hold = await this.serve(sid, async (actor) => {
           const info = await actor.freshInfo();
           if (!onSale(info, Date.now())) throw unprocessable("SALES_CLOSED", "This session is not on sale right now.");
           // 128 random bits: hold ids are capabilities for whoever holds them, so they must be unguessable.
           const holdId = randomId();
-          return holdJson(sid, await actor.hold(req, holdId));
+          return holdJson(sid, await actor.hold({ ...req, userId: user.id }, holdId));
         });
+        ctx.meta.$statusCode = 201;
+        ctx.meta.$location = `/api/holds/${hold.holdId}`;
+        return hold;
       },
     },
 

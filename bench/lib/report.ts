@@ -112,11 +112,11 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   const ce = skippedOrError(c);
   if (ce) out.push("", ce);
   else {
-    const rows = [["bare node `http`, constant", c.bareHttp], ["moleculer-web route -> no-op action", c.noopRoute], ...(c.noopRouteNats ? [["same, action on another node via NATS", c.noopRouteNats]] : []), ...(c.holdShapedRoute ? [["hold-shaped no-op: bearer token checked, JSON body, facade action -> second action", c.holdShapedRoute]] : [])];
+    const rows = [["bare node `http`, constant", c.bareHttp], ["moleculer-web route -> no-op action", c.noopRoute], ...(c.noopRouteNats ? [["same, action on another node via NATS", c.noopRouteNats]] : []), ...(c.holdShapedRoute ? [["hold-shaped no-op: bearer token checked, JSON body, one action", c.holdShapedRoute]] : [])];
     out.push("", `${c.connections} connections, ${c.durationS} s each, autocannon in its own process.`, "");
     out.push(table(["server", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req", "server CPU use"], rows.map(([n, x]: any) => [n, fmt(x.reqPerSec), fmt(x.latencyMs.p50), fmt(x.latencyMs.p99), fmt(x.non2xx + x.errors), fmt(x.serverCpu?.cpuMsPerOp, 3), fmt(x.serverCpu?.utilisation, 2)])));
     if (c.holdShapedRoute) {
-      out.push("", `The hold-shaped no-op route is a hold with nothing behind it (bench/ceiling-web.ts): a bearer token verified on every request as the platform verifies it (src/platform/auth.ts), a JSON body, holds.create's params validated in one action and seats.hold's in a second, a constant answer. It ran at ${fmt(c.holdShapedToNoopRatio, 3)} of the no-op route's rate: a hold that did no seat work at all would reach about that ratio, against the hot hold target of 0.5.`);
+      out.push("", `The hold-shaped no-op route is a hold with nothing behind it (bench/ceiling-web.ts): a bearer token verified on every request as the platform verifies it (src/platform/auth.ts), a JSON body, seats.hold's params validated in the one action the route calls, a constant answer. It ran at ${fmt(c.holdShapedToNoopRatio, 3)} of the no-op route's rate: a hold that did no seat work at all would reach about that ratio, against the hot hold target of 0.5.`);
     }
   }
 

@@ -223,13 +223,20 @@ describe("seat actors in a cluster", () => {
     // new epoch, fence the owner out, and answer from a copy that misses the owner's later holds).
     const owner = (await observer.call("seats.summary", { sessionId: session.sessionId })) as { nodeID: string; epoch: number };
     for (let i = 0; i < 6; i++) expect((await get("?statusOnly=1", {})).status).toBe(200);
+    // So did every hold (seats.hold is the route itself, called on the owner from the gateway).
+    for (const seatId of [session.seatIds[2], session.seatIds[3]]) {
+      const held = await gw.http.as(tokenFor(cluster.env.JWT_SECRET).token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [seatId] });
+      expect(held.status).toBe(201);
+      expect(held.headers.get("location")).toBe(`/api/holds/${held.body.holdId}`);
+    }
+    expect(JSON.parse((await get("?statusOnly=1", {})).body.toString()).status).toBe("ahhha");
     const live = (await observer.call("seats.owners", {})) as Array<{ nodeID: string; sessions: Array<{ sessionId: string }> }>;
     expect(live.filter((n) => n.sessions.some((s) => s.sessionId === session.sessionId)).map((n) => n.nodeID)).toEqual([owner.nodeID]);
     expect(((await observer.call("seats.summary", { sessionId: session.sessionId })) as { epoch: number }).epoch).toBe(owner.epoch);
   });
 
   it("refuses a seats call without a session key instead of routing it at random", async () => {
-    await expect(observer.call("seats.hold", { userId: "u", quantity: 1 })).rejects.toMatchObject({ name: "ValidationError" });
+    await expect(observer.call("seats.hold", { quantity: 1 })).rejects.toMatchObject({ name: "ValidationError" });
     const owners = (await observer.call("seats.owners", {})) as Array<{ nodeID: string; sessions: unknown[] }>;
     expect(owners.map((o) => o.nodeID)).toEqual(expect.arrayContaining(seatNodes(observer)));
     expect(owners.length).toBeGreaterThanOrEqual(2);

@@ -128,7 +128,10 @@ describe("seats and holds (one node)", () => {
     const ann = tokenFor(secret);
     const bob = tokenFor(secret);
     const admin = tokenFor(secret, ["admin"]);
-    const hold = (await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[0]] })).body;
+    const made = await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[0]] });
+    expect(made.status).toBe(201);
+    const hold = made.body;
+    expect(made.headers.get("location")).toBe(`/api/holds/${hold.holdId}`);
     expect((await node.http.as(bob.token).get(`/api/holds/${hold.holdId}`)).status).toBe(404);
     expect((await node.http.as(bob.token).delete(`/api/holds/${hold.holdId}`)).status).toBe(404);
     expect((await node.http.as(bob.token).post(`/api/holds/${hold.holdId}/extend`)).status).toBe(404);
@@ -184,6 +187,8 @@ describe("seats and holds (one node)", () => {
       [holdsUrl, { seats: ["S1-1-1"], quantity: 1 }, 400, "VALIDATION_ERROR"],
       [holdsUrl, {}, 400, "VALIDATION_ERROR"],
       [holdsUrl, { seats: ["S1-1-1"], price: 1 }, 400, "VALIDATION_ERROR"],
+      // The holder is the token's user: a body cannot name another one.
+      [holdsUrl, { quantity: 1, userId: "someone-else" }, 400, "VALIDATION_ERROR"],
       [`/api/sessions/no-such-session/holds`, { quantity: 1 }, 404, "NOT_FOUND"],
       [`/api/sessions/${closed.sessionId}/holds`, { quantity: 1 }, 422, "SALES_CLOSED"],
       [`/api/sessions/${notYet.sessionId}/holds`, { quantity: 1 }, 422, "SALES_CLOSED"],
@@ -200,7 +205,7 @@ describe("seats and holds (one node)", () => {
     expect(after).toEqual(before);
     expect(await db("holds").where({ session_id: session.sessionId })).toHaveLength(0);
     // Internal calls without a session key are refused, not routed at random.
-    await expect(node.broker.call("seats.hold", { userId: "u", quantity: 1 })).rejects.toMatchObject({ name: "ValidationError" });
+    await expect(node.broker.call("seats.hold", { quantity: 1 })).rejects.toMatchObject({ name: "ValidationError" });
   });
 
   it("releases expired holds on its own; an expired hold cannot be confirmed or extended", async () => {
