@@ -123,6 +123,16 @@ describe("mock payment provider", () => {
     expect(await provider.refund({ idempotencyKey: "r1", authorizationId: id, amountCents: 5000 })).toEqual(refund);
     await expect(provider.refund({ idempotencyKey: "r2", authorizationId: id, amountCents: 1 })).rejects.toMatchObject({ code: "amount_too_large" });
     expect(ledger.authorizationsSnapshot()[0]).toMatchObject({ status: "refunded", capturedCents: 5000, refundedCents: 5000 });
+    // A retry that comes after the payment moved on still answers its first result.
+    expect(await provider.capture({ idempotencyKey: "c1", authorizationId: id, amountCents: 5000 })).toEqual(cap);
+    await expect(provider.capture({ idempotencyKey: "c1", authorizationId: id, amountCents: 4000 })).rejects.toMatchObject({ code: "idempotency_key_reused" });
+  });
+
+  it("answers a repeated decline with the same decline, and stores one operation per key", async () => {
+    const first = await authorize("d", TEST_CARDS.declined);
+    expect(await authorize("d", TEST_CARDS.declined)).toEqual(first);
+    await expect(authorize("d", TEST_CARDS.success)).rejects.toMatchObject({ code: "idempotency_key_reused" });
+    expect(ledger.authorizationsSnapshot()).toHaveLength(0);
   });
 
   it("voids an authorization, after which it cannot be captured", async () => {

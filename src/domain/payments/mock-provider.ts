@@ -78,8 +78,6 @@ export class MockPaymentProvider implements PaymentProvider {
 
   async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
     const requestHash = hash(["authorize", req.amountCents, req.currency, req.card.last4]);
-    const earlier = await this.replay<AuthorizeResult>(req.idempotencyKey, requestHash);
-    if (earlier) return earlier;
     await this.sleep(this.latencyMs() + (req.card.number === TEST_CARDS.slow ? SLOW_CARD_DELAY_MS : 0));
     let result: AuthorizeResult;
     if (req.card.number === TEST_CARDS.declined) {
@@ -113,8 +111,6 @@ export class MockPaymentProvider implements PaymentProvider {
 
   async capture(req: { idempotencyKey: string; authorizationId: string; amountCents: number }): Promise<{ captureId: string }> {
     const requestHash = hash(["capture", req.authorizationId, req.amountCents]);
-    const earlier = await this.replay<{ captureId: string }>(req.idempotencyKey, requestHash);
-    if (earlier) return earlier;
     await this.sleep(this.latencyMs());
     return this.once(req.idempotencyKey, "capture", requestHash, async (tx) => {
       const auth = await this.mustFind(tx, req.authorizationId);
@@ -127,7 +123,6 @@ export class MockPaymentProvider implements PaymentProvider {
 
   async void(req: { idempotencyKey: string; authorizationId: string }): Promise<void> {
     const requestHash = hash(["void", req.authorizationId]);
-    if (await this.replay(req.idempotencyKey, requestHash)) return;
     await this.sleep(this.latencyMs());
     await this.once(req.idempotencyKey, "void", requestHash, async (tx) => {
       const auth = await this.mustFind(tx, req.authorizationId);
@@ -141,8 +136,6 @@ export class MockPaymentProvider implements PaymentProvider {
 
   async refund(req: { idempotencyKey: string; authorizationId: string; amountCents: number }): Promise<{ refundId: string }> {
     const requestHash = hash(["refund", req.authorizationId, req.amountCents]);
-    const earlier = await this.replay<{ refundId: string }>(req.idempotencyKey, requestHash);
-    if (earlier) return earlier;
     await this.sleep(this.latencyMs());
     return this.once(req.idempotencyKey, "refund", requestHash, async (tx) => {
       const auth = await this.mustFind(tx, req.authorizationId);
@@ -174,7 +167,13 @@ export class MockPaymentProvider implements PaymentProvider {
     return op.response as T;
   }
 
-  /** Does `work` and records its response under the key, atomically; a concurrent twin's result wins. */
+  /**
+   * Does `work` and records its response under the key, atomically; a concurrent twin's result
+   * wins. A repeated key is found when its unit fails (the key is stored already, or the work
+   * refuses what its first call changed: a capture finds the authorization captured), and the
+   * stored response is answered: a first call, nearly every call, reads no stored operation
+   * first. Like a real provider, a repeat answers after the network's latency too.
+   */
   private async once<T>(key: string, operation: string, requestHash: string, work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
     try {
       return await this.ledger.run(async (tx) => {
