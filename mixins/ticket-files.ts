@@ -32,24 +32,25 @@ export interface TicketPrintRow {
   holder_name: string;
 }
 
-interface SessionCatalog {
-  eventTitle: string;
+export interface SessionCatalog {
+  /** Null when the session or its event is gone: each reader says what it prints instead. */
+  eventTitle: string | null;
   startsAt: string | null;
   venueName: string | null;
   venueAddress: string | null;
 }
 
 /**
- * How long a session's event title, start and venue are reused for its tickets' PDFs. Every
- * ticket of a flash sale prints the same session, and joining the catalog tables into each
- * ticket's read was the most expensive statement of the embedded database in the purchase
- * benchmark (1.2 ms of ~0.35 for the ticket alone). A rename reaches PDFs rendered after it
- * within this time.
+ * How long a session's event title, start and venue are reused for its tickets' PDFs and its
+ * confirmation mails. Every ticket and mail of a flash sale prints the same session, and joining
+ * the catalog tables into each ticket's read was the most expensive statement of the embedded
+ * database in the purchase benchmark (1.2 ms of ~0.35 for the ticket alone). A rename reaches
+ * PDFs and mails made after it within this time.
  */
 const CATALOG_TTL_MS = 5000;
 const catalogs = new Map<string, { at: number; catalog: Promise<SessionCatalog> }>();
 
-function sessionCatalog(db: Knex, sessionId: string): Promise<SessionCatalog> {
+export function sessionCatalog(db: Knex, sessionId: string): Promise<SessionCatalog> {
   const now = Date.now();
   const cached = catalogs.get(sessionId);
   if (cached && now - cached.at < CATALOG_TTL_MS) return cached.catalog;
@@ -60,7 +61,7 @@ function sessionCatalog(db: Knex, sessionId: string): Promise<SessionCatalog> {
     .where("s.id", sessionId)
     .first("e.title", "s.starts_at", "v.name", "v.address")
     .then((r?: { title: string | null; starts_at: Date | string | null; name: string | null; address: string | null }) => ({
-      eventTitle: r?.title ?? "TicketFlash event",
+      eventTitle: r?.title ?? null,
       startsAt: r?.starts_at ? new Date(r.starts_at).toISOString() : null,
       venueName: r?.name ?? null,
       venueAddress: r?.address ?? null,
@@ -74,7 +75,7 @@ function sessionCatalog(db: Knex, sessionId: string): Promise<SessionCatalog> {
 /** What a ticket's PDF shows: the ticket's own columns and its session's catalog. */
 export async function ticketDocument(db: Knex, t: TicketPrintRow): Promise<TicketDocument> {
   const catalog = await sessionCatalog(db, t.session_id);
-  return { ticketId: t.id, code: t.code, seatLabel: t.seat_label, category: t.category, holderName: t.holder_name, ...catalog };
+  return { ticketId: t.id, code: t.code, seatLabel: t.seat_label, category: t.category, holderName: t.holder_name, ...catalog, eventTitle: catalog.eventTitle ?? "TicketFlash event" };
 }
 
 /** The documents of those tickets that have no stored PDF yet. */

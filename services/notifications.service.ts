@@ -19,6 +19,7 @@ import type { ServiceSchema } from "moleculer";
 import nodemailer from "nodemailer";
 import { DbMixin } from "../mixins/db.mixin";
 import { durable, OutboxMixin } from "../mixins/outbox.mixin";
+import { sessionCatalog } from "../mixins/ticket-files";
 import { Channels, OrdersCancelled, OrdersConfirmed, OrdersFailed, TicketsRendered } from "../channels";
 import {
   NotificationKind,
@@ -154,14 +155,14 @@ const NotificationsService: ServiceSchema = {
         .where("t.order_id", orderId).whereNot("t.status", "REVOKED").orderBy("t.position")
         .select("t.id as ticket_id", "t.seat_label", db.raw("(SELECT f.content FROM ticket_files AS f WHERE f.ticket_id = t.id) AS content"));
       const files = rows.filter((r): r is typeof r & { content: Buffer } => r.content !== null);
-      const session = await db("sessions as s").leftJoin("events as e", "e.id", "s.event_id").leftJoin("venues as v", "v.id", "s.venue_id")
-        .where("s.id", ctx.sessionId).first("e.title", "s.starts_at", "v.name as venue_name");
+      // The session's names as its tickets' PDFs print them (read once per session every few seconds).
+      const session = await sessionCatalog(db, ctx.sessionId);
       const mail = renderOrderConfirmed({
         holderName: ctx.holderName,
         orderId,
-        eventTitle: session?.title ?? "your event",
-        startsAt: session?.starts_at ? new Date(session.starts_at).toISOString() : null,
-        venueName: session?.venue_name ?? null,
+        eventTitle: session.eventTitle ?? "your event",
+        startsAt: session.startsAt,
+        venueName: session.venueName,
         currency: ctx.currency,
         totalCents: ctx.totalCents,
         items: ctx.items,
