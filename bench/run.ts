@@ -20,6 +20,7 @@ import { byPackage, hotSpots } from "./lib/profile";
 import { flameGraphSvg, readProfiles } from "./lib/flamegraph";
 import { renderMarkdown } from "./lib/report";
 import { layoutSeats, VenueLayout } from "../src/domain/layout";
+import { VERIFIED_TOKENS_MAX } from "../src/platform/auth";
 
 // ------------------------------------------------------------------ options
 
@@ -462,13 +463,15 @@ async function ceilings() {
  * constant answer.
  * What a hold costs through this design with no seat behind it, so the hot hold's distance from
  * the no-op route splits into the design's share and the seat actor's. Local only.
+ * Each request comes from a buyer of its own, as in the hot hold: more buyers in turn than a node
+ * keeps verified tokens (src/platform/auth.ts), so every token is verified in full.
  */
+const HOLD_SHAPED_BUYERS = VERIFIED_TOKENS_MAX + 10_000;
 async function holdShapedLoad(durationS: number) {
   const ports = await noopServers();
-  const token = mintToken(ceilingServers.jwtSecret);
   const r = await loadWithCpu(
     ceilingServers.localPids,
-    { type: "cannon", urls: [`http://127.0.0.1:${ports.local}/auth/holds/${crypto.randomUUID()}`], connections: opts.buyers, durationS, headers: { authorization: `Bearer ${token}` }, body: { quantity: 2 } },
+    { type: "cannon", urls: [`http://127.0.0.1:${ports.local}/auth/holds/${crypto.randomUUID()}`], connections: opts.buyers, durationS, buyers: { jwtSecret: ceilingServers.jwtSecret, count: HOLD_SHAPED_BUYERS }, body: { quantity: 2 } },
     (x: any) => x.requests,
   );
   if (r.non2xx || r.errors) log(`!! hold-shaped route: ${r.non2xx} non-2xx answers, ${r.errors} errors (check ${tmpDir}/ceiling-web.log)`);

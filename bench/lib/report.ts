@@ -116,7 +116,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     out.push("", `${c.connections} connections, ${c.durationS} s each, autocannon in its own process.`, "");
     out.push(table(["server", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req", "server CPU use"], rows.map(([n, x]: any) => [n, fmt(x.reqPerSec), fmt(x.latencyMs.p50), fmt(x.latencyMs.p99), fmt(x.non2xx + x.errors), fmt(x.serverCpu?.cpuMsPerOp, 3), fmt(x.serverCpu?.utilisation, 2)])));
     if (c.holdShapedRoute) {
-      out.push("", `The hold-shaped no-op route is a hold with nothing behind it (bench/ceiling-web.ts): a bearer token verified on every request as the platform verifies it (src/platform/auth.ts), a JSON body, seats.hold's params validated in the one action the route calls, a constant answer. It ran at ${fmt(c.holdShapedToNoopRatio, 3)} of the no-op route's rate: a hold that did no seat work at all would reach about that ratio, against the hot hold target of 0.5.`);
+      out.push("", `The hold-shaped no-op route is a hold with nothing behind it (bench/ceiling-web.ts): each request from a buyer of its own as in the hot hold, its bearer token verified in full as the platform verifies a token it has not seen (src/platform/auth.ts), a JSON body, seats.hold's params validated in the one action the route calls, a constant answer. It ran at ${fmt(c.holdShapedToNoopRatio, 3)} of the no-op route's rate: a hold that did no seat work at all would reach about that ratio, against the hot hold target of 0.5.`);
     }
   }
 
