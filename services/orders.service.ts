@@ -81,6 +81,7 @@ interface OrdersThis {
   /** `leased`: the order's row as this node just wrote it, lease included (skips the first read). */
   drive(orderId: string, card?: CardInput, leased?: OrderRow): Promise<void>;
   runStep(order: OrderRow, card?: CardInput): Promise<void>;
+  capture(order: OrderRow): Promise<void>;
   advance(order: OrderRow, patch: Partial<OrderRow>): Promise<boolean>;
   fail(order: OrderRow, reason: FailureReason): Promise<boolean>;
   sweep(): Promise<void>;
@@ -411,40 +412,14 @@ const OrdersService: ServiceSchema = {
             }
             throw err;
           }
-          await this.advance(order, { step: "CAPTURE" });
+          // Then the capture, with no step written between: both are idempotent for this order, so a
+          // saga resumed here sells the seats again (a no-op) and captures (the provider's key).
+          await this.capture(order);
           return;
         }
         case "CAPTURE": {
-          try {
-            await call("payments.capture", { orderId: order.id });
-          } catch (err) {
-            if (errorType(err) === "PAYMENT_FAILED") {
-              await this.fail(order, "PAYMENT_FAILED");
-              return;
-            }
-            throw err;
-          }
-          const confirmed = await changeWithOutbox(
-            this.db,
-            this.db("orders")
-              .where({ id: order.id, step: "CAPTURE", status: "PENDING" })
-              .update({ status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null, updated_at: this.db.fn.now() })
-              .returning("id"),
-            Channels.ORDERS_CONFIRMED,
-            {
-              orderId: order.id,
-              userId: order.user_id,
-              email: order.email,
-              holderName: order.holder_name,
-              sessionId: order.session_id,
-              eventId: order.event_id,
-              currency: order.currency,
-              totalCents: order.total_cents,
-              items: order.items,
-            },
-            { key: order.id },
-          );
-          if (confirmed) this.announce(order, "CONFIRMED");
+          // Written by versions that stored a step between the seats and the capture.
+          await this.capture(order);
           return;
         }
         case "COMPENSATE": {
@@ -470,6 +445,40 @@ const OrdersService: ServiceSchema = {
         default:
           return;
       }
+    },
+
+    /** Captures the payment, then CONFIRMED with `orders.confirmed` in one statement, only from the step this node read. */
+    async capture(this: OrdersThis, order: OrderRow) {
+      try {
+        await this.broker.call("payments.capture", { orderId: order.id });
+      } catch (err) {
+        if (errorType(err) === "PAYMENT_FAILED") {
+          await this.fail(order, "PAYMENT_FAILED");
+          return;
+        }
+        throw err;
+      }
+      const confirmed = await changeWithOutbox(
+        this.db,
+        this.db("orders")
+          .where({ id: order.id, step: order.step, status: "PENDING" })
+          .update({ status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null, updated_at: this.db.fn.now() })
+          .returning("id"),
+        Channels.ORDERS_CONFIRMED,
+        {
+          orderId: order.id,
+          userId: order.user_id,
+          email: order.email,
+          holderName: order.holder_name,
+          sessionId: order.session_id,
+          eventId: order.event_id,
+          currency: order.currency,
+          totalCents: order.total_cents,
+          items: order.items,
+        },
+        { key: order.id },
+      );
+      if (confirmed) this.announce(order, "CONFIRMED");
     },
 
     /** Moves the saga on, only from the step this node read (a concurrent twin cannot move it twice). */

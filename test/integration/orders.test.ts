@@ -342,6 +342,30 @@ describe("orders and payments (embedded)", () => {
     expect((await settled(b.http, retry.body.orderId)).body.status).toBe("CONFIRMED");
     expect(await status(hold.seats[0])).toBe("s");
   });
+
+  it.each(["CONFIRM_SEATS", "CAPTURE"])("resumes an order its node left at %s with the seats sold and the payment authorized: confirmed, charged once", async (step) => {
+    const b = buyer();
+    const hold = await holdFor(b, ["premium"]);
+    const orderId = randomUUID();
+    // As left by a node killed after selling the seats and before the capture: authorized, seats sold, lease run out.
+    const authorized = await node.broker.call<{ id: string; status: string }, object>("payments.authorize", {
+      orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
+    });
+    expect(authorized.status).toBe("AUTHORIZED");
+    await node.broker.call("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId });
+    expect(await status(hold.seats[0])).toBe("s");
+    await db("orders").insert({
+      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
+      status: "PENDING", step, saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR", payment_id: authorized.id,
+      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
+    });
+    expect((await settled(b.http, orderId)).body).toMatchObject({ status: "CONFIRMED", paymentId: authorized.id });
+    expect((await db("payments").where({ order_id: orderId }).first()).status).toBe("CAPTURED");
+    expect(await db("mock_provider_operations").where("idempotency_key", "like", `${authorized.id}:%`).pluck("operation")).toEqual(expect.arrayContaining(["authorize", "capture"]));
+    expect(await count("mock_provider_operations", { idempotency_key: `${authorized.id}:capture` })).toBe(1);
+    expect(await status(hold.seats[0])).toBe("s");
+    expect((await outboxFor(orderId)).map((r) => r.channel)).toEqual(["orders.confirmed"]);
+  });
 });
 
 describe("velocity check", () => {
