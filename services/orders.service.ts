@@ -74,7 +74,7 @@ interface OrdersThis {
   broker: import("moleculer").ServiceBroker;
   logger: import("moleculer").LoggerInstance;
   driving: Set<string>;
-  /** Rows written by advance(), picked up by drive() for the next step. */
+  /** Rows written by advance() (or by the capture that ends the saga), picked up by drive() for the next step. */
   advanced: Map<string, OrderRow>;
   sweeping?: NodeJS.Timeout;
   stopping: boolean;
@@ -478,7 +478,11 @@ const OrdersService: ServiceSchema = {
         },
         { key: order.id },
       );
-      if (confirmed) this.announce(order, "CONFIRMED");
+      if (confirmed) {
+        this.announce(order, "CONFIRMED");
+        // The row as this node just wrote it: drive() stops without reading it back to find DONE.
+        this.advanced.set(order.id, { ...order, status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null });
+      }
     },
 
     /** Moves the saga on, only from the step this node read (a concurrent twin cannot move it twice). */
