@@ -81,7 +81,7 @@ interface OrdersThis {
   /** `leased`: the order's row as this node just wrote it, lease included (skips the first read). */
   drive(orderId: string, card?: CardInput, leased?: OrderRow): Promise<void>;
   runStep(order: OrderRow, card?: CardInput): Promise<void>;
-  capture(order: OrderRow): Promise<void>;
+  captureAndConfirm(order: OrderRow): Promise<void>;
   advance(order: OrderRow, patch: Partial<OrderRow>): Promise<boolean>;
   fail(order: OrderRow, reason: FailureReason): Promise<boolean>;
   sweep(): Promise<void>;
@@ -414,12 +414,12 @@ const OrdersService: ServiceSchema = {
           }
           // Then the capture, with no step written between: both are idempotent for this order, so a
           // saga resumed here sells the seats again (a no-op) and captures (the provider's key).
-          await this.capture(order);
+          await this.captureAndConfirm(order);
           return;
         }
         case "CAPTURE": {
           // Written by versions that stored a step between the seats and the capture.
-          await this.capture(order);
+          await this.captureAndConfirm(order);
           return;
         }
         case "COMPENSATE": {
@@ -448,7 +448,7 @@ const OrdersService: ServiceSchema = {
     },
 
     /** Captures the payment, then CONFIRMED with `orders.confirmed` in one statement, only from the step this node read. */
-    async capture(this: OrdersThis, order: OrderRow) {
+    async captureAndConfirm(this: OrdersThis, order: OrderRow) {
       try {
         await this.broker.call("payments.capture", { orderId: order.id });
       } catch (err) {
