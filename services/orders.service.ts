@@ -76,6 +76,8 @@ interface OrdersThis {
   driving: Set<string>;
   /** Rows written by advance() (or by the capture that ends the saga), picked up by drive() for the next step. */
   advanced: Map<string, OrderRow>;
+  /** What payments.authorize answered while this node drives the order, handed to the capture (memory only, like the card). */
+  authorized: Map<string, { id: string; authorizationId: string; amountCents: number }>;
   sweeping?: NodeJS.Timeout;
   stopping: boolean;
   /** `leased`: the order's row as this node just wrote it, lease included (skips the first read). */
@@ -150,6 +152,7 @@ const OrdersService: ServiceSchema = {
     const self = this as unknown as OrdersThis;
     self.driving = new Set();
     self.advanced = new Map();
+    self.authorized = new Map();
     self.stopping = false;
   },
 
@@ -207,18 +210,17 @@ const OrdersService: ServiceSchema = {
           throw err;
         };
 
+        // Card format and velocity before anything is written or charged, checked while the hold is
+        // read (neither writes anything); a bad hold is still answered first.
+        const cardRefused = ctx.call("payments.check", { userId: user.id, card: payment.card }).then(() => undefined, (err: unknown) => err ?? new Error("card check failed"));
         const hold = (await ctx.call("holds.get", { id: holdId })) as Hold;
         if (!hold || hold.userId !== user.id) return refuse(notFound("Hold"));
         if (hold.status === "CONFIRMED") return refuse(conflict("HOLD_ALREADY_ORDERED", "These seats are already being ordered."));
         if (hold.status !== "ACTIVE" || Date.parse(hold.expiresAt) <= Date.now()) {
           return refuse(conflict("HOLD_EXPIRED", "The hold has expired; choose your seats again."));
         }
-        // Card format and velocity before anything is written or charged.
-        try {
-          await ctx.call("payments.check", { userId: user.id, card: payment.card });
-        } catch (err) {
-          return refuse(err);
-        }
+        const refusal = await cardRefused;
+        if (refusal) return refuse(refusal);
 
         const session = await this.db("sessions").where({ id: hold.sessionId }).first("id", "event_id", "prices", "currency");
         if (!session) return refuse(notFound("Session"));
@@ -376,6 +378,7 @@ const OrdersService: ServiceSchema = {
       } finally {
         this.driving.delete(orderId);
         this.advanced.delete(orderId);
+        this.authorized.delete(orderId);
       }
     },
 
@@ -391,6 +394,7 @@ const OrdersService: ServiceSchema = {
             ...(card ? { card } : {}),
           });
           if (payment.status === "AUTHORIZED") {
+            if (payment.authorizationId) this.authorized.set(order.id, { id: payment.id, authorizationId: payment.authorizationId, amountCents: payment.amountCents });
             const moved = await this.advance(order, { step: "CONFIRM_SEATS", payment_id: payment.id });
             // Someone else failed the order meanwhile: this authorization must not stay open.
             if (!moved) await call("payments.void", { orderId: order.id });
@@ -449,8 +453,11 @@ const OrdersService: ServiceSchema = {
 
     /** Captures the payment, then CONFIRMED with `orders.confirmed` in one statement, only from the step this node read. */
     async captureAndConfirm(this: OrdersThis, order: OrderRow) {
+      const authorized = this.authorized.get(order.id);
+      this.authorized.delete(order.id);
       try {
-        await this.broker.call("payments.capture", { orderId: order.id });
+        // A saga resumed by another node (or after a retry) has no answer in memory: the payment is read.
+        await this.broker.call("payments.capture", { orderId: order.id, ...(authorized ? { authorized } : {}) });
       } catch (err) {
         if (errorType(err) === "PAYMENT_FAILED") {
           await this.fail(order, "PAYMENT_FAILED");

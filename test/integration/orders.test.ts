@@ -366,6 +366,30 @@ describe("orders and payments (embedded)", () => {
     expect(await status(hold.seats[0])).toBe("s");
     expect((await outboxFor(orderId)).map((r) => r.channel)).toEqual(["orders.confirmed"]);
   });
+
+  it("captures from the authorization the saga was answered, and the provider still decides: once, and never a voided one", async () => {
+    const b = buyer();
+    const capture = (orderId: string, authorized: { id: string; authorizationId: string | null; amountCents: number }) =>
+      node.broker.call<{ id: string; status: string }, object>("payments.capture", {
+        orderId, authorized: { id: authorized.id, authorizationId: authorized.authorizationId, amountCents: authorized.amountCents },
+      });
+    const authorize = async (orderId: string) => node.broker.call<{ id: string; status: string; authorizationId: string | null; amountCents: number }, object>("payments.authorize", {
+      orderId, userId: b.user.id, amountCents: STANDARD, currency: "EUR", card: CARD(TEST_CARDS.success).card,
+    });
+    const paid = randomUUID();
+    const first = await authorize(paid);
+    expect(first).toMatchObject({ status: "AUTHORIZED", authorizationId: expect.stringMatching(/^auth_/), amountCents: STANDARD });
+    const captured = await capture(paid, first);
+    expect(captured.status).toBe("CAPTURED");
+    expect(await capture(paid, first)).toEqual(captured);
+    expect(await count("mock_provider_operations", { idempotency_key: `${first.id}:capture` })).toBe(1);
+
+    const voided = randomUUID();
+    const second = await authorize(voided);
+    await node.broker.call("payments.void", { orderId: voided });
+    await expect(capture(voided, second)).rejects.toMatchObject({ code: 422, type: "PAYMENT_FAILED" });
+    expect((await db("payments").where({ order_id: voided }).first()).status).toBe("VOIDED");
+  });
 });
 
 describe("velocity check", () => {
