@@ -89,10 +89,6 @@ export class KnexMockLedger implements MockLedger {
     const saved = new Map<string, MockAuthorization>();
     const operations: StoredOperation[] = [];
     const tx: MockLedgerTx = {
-      async operation(key) {
-        const row = await db(OPERATIONS).where({ idempotency_key: key }).first();
-        return row ? toOperation(key, row) : null;
-      },
       async insertOperation(op) {
         operations.push(op);
       },

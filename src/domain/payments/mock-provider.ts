@@ -41,7 +41,6 @@ export interface MockAuthorization {
 
 /** One atomic unit of work on the ledger (a database transaction in production). */
 export interface MockLedgerTx {
-  operation(key: string): Promise<StoredOperation | null>;
   /** Fails if the key exists (a concurrent call with the same key won); the caller re-reads it. */
   insertOperation(op: StoredOperation): Promise<void>;
   /** Locks the authorization for the rest of the unit of work. */
@@ -201,7 +200,6 @@ export class MemoryMockLedger implements MockLedger {
       const ops = new Map<string, StoredOperation>();
       const auths = new Map<string, MockAuthorization>();
       const tx: MockLedgerTx = {
-        operation: async (key) => ops.get(key) ?? this.operations.get(key) ?? null,
         insertOperation: async (op) => {
           if (ops.has(op.key) || this.operations.has(op.key)) throw new Error(`duplicate key ${op.key}`);
           ops.set(op.key, structuredClone(op));
