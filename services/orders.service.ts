@@ -19,24 +19,16 @@ import { backoffDelay } from "../src/domain/backoff";
 import { alreadyCancelled, cancellable, declineReason, FailureReason, OrderStatus, SAGA_BACKOFF, SagaStep } from "../src/domain/orders";
 import type { CardInput } from "../src/domain/payments";
 import { cardFingerprint, normalizeCardNumber } from "../src/domain/payments";
-import { HeldItem, PricedItem, priceOrder, PricingError } from "../src/domain/pricing";
+import { PricedItem, priceOrder, PricingError } from "../src/domain/pricing";
 import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
 import { badRequest, conflict, notFound, unprocessable } from "../src/platform/errors";
+import { findHoldToOrder } from "../src/seats/store";
 import type { Platform } from "../src/platform/platform";
 import { CARD_PARAMS, PaymentOutcome } from "./payments.service";
 
 /** How long a node may drive an order before another may take over. Renewed at every step. */
 const LEASE_SECONDS = 15;
 const SWEEP_INTERVAL_MS = 1000;
-
-interface Hold {
-  holdId: string;
-  sessionId: string;
-  userId: string;
-  items: HeldItem[];
-  expiresAt: string;
-  status: "ACTIVE" | "CONFIRMED" | "RELEASED" | "EXPIRED";
-}
 
 interface OrderRow {
   id: string;
@@ -213,20 +205,21 @@ const OrdersService: ServiceSchema = {
         // Card format and velocity before anything is written or charged, checked while the hold is
         // read (neither writes anything); a bad hold is still answered first.
         const cardRefused = ctx.call("payments.check", { userId: user.id, card: payment.card }).then(() => undefined, (err: unknown) => err ?? new Error("card check failed"));
-        const hold = (await ctx.call("holds.get", { id: holdId })) as Hold;
-        if (!hold || hold.userId !== user.id) return refuse(notFound("Hold"));
+        // The hold and its session's prices in one read.
+        const found = await findHoldToOrder(this.db, holdId);
+        if (!found || found.hold.userId !== user.id) return refuse(notFound("Hold"));
+        const { hold, session } = found;
         if (hold.status === "CONFIRMED") return refuse(conflict("HOLD_ALREADY_ORDERED", "These seats are already being ordered."));
-        if (hold.status !== "ACTIVE" || Date.parse(hold.expiresAt) <= Date.now()) {
+        if (hold.status !== "ACTIVE" || hold.expiresAt <= Date.now()) {
           return refuse(conflict("HOLD_EXPIRED", "The hold has expired; choose your seats again."));
         }
         const refusal = await cardRefused;
         if (refusal) return refuse(refusal);
 
-        const session = await this.db("sessions").where({ id: hold.sessionId }).first("id", "event_id", "prices", "currency");
         if (!session) return refuse(notFound("Session"));
         let priced;
         try {
-          priced = priceOrder(hold.items, session.prices ?? {}, String(session.currency).trim());
+          priced = priceOrder(hold.items, session.prices ?? {}, session.currency);
         } catch (err) {
           if (err instanceof PricingError) return refuse(conflict("PRICE_UNAVAILABLE", err.message, err.details));
           throw err;
@@ -242,7 +235,7 @@ const OrdersService: ServiceSchema = {
               email: user.email,
               holder_name: user.name || user.email,
               session_id: hold.sessionId,
-              event_id: session.event_id,
+              event_id: session.eventId,
               hold_id: holdId,
               status: "PENDING",
               step: "AUTHORIZE",

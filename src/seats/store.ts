@@ -264,6 +264,29 @@ export async function sessionsWithHoldsDue(knex: Knex, before: number, limit = 5
   return rows.map((r: { session_id: string }) => r.session_id);
 }
 
+/** What an order needs of its hold's session, read with the hold. */
+export interface HoldSession {
+  eventId: string;
+  prices: Record<string, unknown> | null;
+  currency: string;
+}
+
+/**
+ * One hold as stored, with its session's event, prices and currency (undefined if the session is
+ * gone), in one read: what POST /api/orders needs before it prices the order.
+ */
+export async function findHoldToOrder(knex: Knex, holdId: string): Promise<{ hold: HoldRow & { sessionId: string }; session?: HoldSession } | undefined> {
+  const row = await knex("holds as h")
+    .leftJoin("sessions as s", "s.id", "h.session_id")
+    .where("h.id", holdId)
+    .first("h.*", "s.id as session_found", "s.event_id as session_event_id", "s.prices as session_prices", "s.currency as session_currency");
+  if (!row) return undefined;
+  return {
+    hold: { ...holdFromRow(row), sessionId: row.session_id },
+    session: row.session_found ? { eventId: row.session_event_id, prices: row.session_prices, currency: String(row.session_currency).trim() } : undefined,
+  };
+}
+
 /** One hold as stored, for readers that do not need the actor (GET /api/holds/:id). */
 export async function findHold(knex: Knex, holdId: string): Promise<(HoldRow & { sessionId: string }) | undefined> {
   const row = await knex("holds").where({ id: holdId }).first();

@@ -310,6 +310,10 @@ describe("orders and payments (embedded)", () => {
 
     const unknownHold = await bad({ holdId: randomUUID(), payment: CARD(TEST_CARDS.success) });
     expect(unknownHold.status).toBe(404);
+    // Another buyer's hold is not theirs to pay for, and they cannot tell it exists.
+    const theirs = await buyer().http.post("/api/orders", { holdId: hold.holdId, payment: CARD(TEST_CARDS.success) }, { "idempotency-key": randomUUID() });
+    expect(theirs.status).toBe(404);
+    expect(theirs.body.error).toEqual(unknownHold.body.error);
 
     const price = await bad({ holdId: hold.holdId, payment: CARD(TEST_CARDS.success), total: 1 });
     expect(price.status).toBe(400);
