@@ -16,6 +16,7 @@ import { checkDatabase, CorrectnessReport, AckedHolds } from "./lib/correctness"
 import { BenchPlatform, NATS_URL } from "./lib/platform";
 import { Child, ROOT } from "./lib/proc";
 import { mb, round, sleep } from "./lib/stats";
+import { summarizeOrderTiming } from "./lib/order-timing";
 import { byPackage, hotSpots } from "./lib/profile";
 import { flameGraphSvg, readProfiles } from "./lib/flamegraph";
 import { renderMarkdown } from "./lib/report";
@@ -558,6 +559,9 @@ async function fullPurchase() {
       jwtSecret: platform.jwtSecret,
     }, (x: any) => x.confirmed);
     r.drained = await pipelineDrained(api, pids, c0, t0, r.confirmed);
+    // The nodes write their order timing every second: wait for the write after the last order.
+    await sleep(1100);
+    r.orderTiming = summarizeOrderTiming(platform.orderTimingFiles(), fixture.sessionIds[0]);
     r.ratioToPretix = round(r.confirmedPerMinute / 500, 2);
     r.ticketsRoute = have.includes("GET /api/tickets/:id/pdf");
     r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: fixture.seatCount };

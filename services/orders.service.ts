@@ -22,6 +22,7 @@ import { cardFingerprint, normalizeCardNumber } from "../src/domain/payments";
 import { PricedItem, priceOrder, PricingError } from "../src/domain/pricing";
 import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
 import { badRequest, conflict, notFound, unprocessable } from "../src/platform/errors";
+import { orderTiming } from "../src/platform/order-timing";
 import { findHoldToOrder } from "../src/seats/store";
 import type { Platform } from "../src/platform/platform";
 import { CARD_PARAMS, PaymentOutcome } from "./payments.service";
@@ -29,6 +30,8 @@ import { CARD_PARAMS, PaymentOutcome } from "./payments.service";
 /** How long a node may drive an order before another may take over. Renewed at every step. */
 const LEASE_SECONDS = 15;
 const SWEEP_INTERVAL_MS = 1000;
+/** Off unless TF_ORDER_TIMING names a file (src/platform/order-timing.ts). */
+const timing = orderTiming();
 
 interface OrderRow {
   id: string;
@@ -169,6 +172,7 @@ const OrdersService: ServiceSchema = {
         },
       },
       async handler(this: OrdersThis, ctx: AuthContext<CreateParams>) {
+        const receivedAt = performance.now();
         const user = currentUser(ctx);
         const key = ctx.meta.headers?.["idempotency-key"]?.trim();
         if (!key) {
@@ -215,6 +219,7 @@ const OrdersService: ServiceSchema = {
         }
         const refusal = await cardRefused;
         if (refusal) return refuse(refusal);
+        const holdReadAt = performance.now();
 
         if (!session) return refuse(notFound("Session"));
         let priced;
@@ -258,6 +263,10 @@ const OrdersService: ServiceSchema = {
           }
           throw err;
         }
+        timing.mark(orderId, "received", receivedAt);
+        timing.mark(orderId, "holdRead", holdReadAt);
+        timing.mark(orderId, "placed");
+        timing.session(orderId, hold.sessionId);
         this.announce({ id: orderId, user_id: user.id }, "PENDING");
         // The card stays in this process's memory only, for the authorization.
         // The new row already carries this node's lease: the first step needs no read.
@@ -386,9 +395,11 @@ const OrdersService: ServiceSchema = {
             currency: order.currency,
             ...(card ? { card } : {}),
           });
+          timing.mark(order.id, "authorized");
           if (payment.status === "AUTHORIZED") {
             if (payment.authorizationId) this.authorized.set(order.id, { id: payment.id, authorizationId: payment.authorizationId, amountCents: payment.amountCents });
             const moved = await this.advance(order, { step: "CONFIRM_SEATS", payment_id: payment.id });
+            timing.mark(order.id, "stepWritten");
             // Someone else failed the order meanwhile: this authorization must not stay open.
             if (!moved) await call("payments.void", { orderId: order.id });
             return;
@@ -409,6 +420,7 @@ const OrdersService: ServiceSchema = {
             }
             throw err;
           }
+          timing.mark(order.id, "seatsSold");
           // Then the capture, with no step written between: both are idempotent for this order, so a
           // saga resumed here sells the seats again (a no-op) and captures (the provider's key).
           await this.captureAndConfirm(order);
@@ -458,6 +470,7 @@ const OrdersService: ServiceSchema = {
         }
         throw err;
       }
+      timing.mark(order.id, "captured");
       const confirmed = await changeWithOutbox(
         this.db,
         this.db("orders")
@@ -479,6 +492,7 @@ const OrdersService: ServiceSchema = {
         { key: order.id },
       );
       if (confirmed) {
+        timing.mark(order.id, "confirmed");
         this.announce(order, "CONFIRMED");
         // The row as this node just wrote it: drive() stops without reading it back to find DONE.
         this.advanced.set(order.id, { ...order, status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null });

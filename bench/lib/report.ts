@@ -3,6 +3,17 @@ import fs from "fs";
 import path from "path";
 import type { Results } from "../run";
 
+/** What each stage of TF_ORDER_TIMING (src/platform/order-timing.ts) waits for, and how many database statements one after another. */
+const ORDER_STAGE_WORK: Record<string, [string, number]> = {
+  holdRead: ["the hold with its session's prices, and the card check, read side by side", 1],
+  placed: ["the order written (the 202 follows)", 1],
+  authorized: ["payments.authorize: the payment record, the provider (20-60 ms of simulated network, then its ledger), the answer stored", 3],
+  stepWritten: ["the saga's next step written", 1],
+  seatsSold: ["seats.confirm: the seat actor sells the seats", 1],
+  captured: ["payments.capture: the provider (20-60 ms, then its ledger read and written), the answer stored", 3],
+  confirmed: ["CONFIRMED written with orders.confirmed", 1],
+};
+
 /** The record of profiling fixes (before -> after), appended to every report. */
 const FIXES = path.join(__dirname, "..", "fixes.md");
 
@@ -157,6 +168,12 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     if (byPlaced?.steps?.length > 1) {
       out.push("", `Where the tail comes from: every buyer places its first order as the run opens (within a second on a warm node), and the node works through that burst at its own rate; the buyers' next orders follow in waves until their timing spreads out. Order -> CONFIRMED by when the order was placed:`, "");
       out.push(table(["placed (s into the run)", "orders", "p50 ms", "p99 ms"], byPlaced.steps.map((st: any) => [`${st.fromS}-${st.toS}`, fmt(st.count), fmt(st.p50), fmt(st.p99)])));
+    }
+    const ot = p.orderTiming;
+    if (ot?.stages?.length) {
+      out.push("", `Inside the node (its own record, TF_ORDER_TIMING, ${fmt(ot.orders)} orders): from POST /api/orders reaching its handler to CONFIRMED written, p50 ${fmt(ot.total.p50)} ms, p99 ${fmt(ot.total.p99)} ms, mean ${fmt(ot.total.mean)} ms. By stage, each from the one before:`, "");
+      out.push(table(["stage", "what it waits for", "statements", "p50 ms", "p99 ms", "mean ms"], ot.stages.map((st: any) => [st.stage, ORDER_STAGE_WORK[st.stage]?.[0] ?? "", fmt(ORDER_STAGE_WORK[st.stage]?.[1]), fmt(st.p50), fmt(st.p99), fmt(st.mean)])));
+      if (ot.loopDelayMs) out.push("", `The event loop's delay while these orders ran (${fmt(ot.loopDelayMs.seconds)} one-second samples): mean ${fmt(ot.loopDelayMs.mean, 1)} ms, p99 up to ${fmt(ot.loopDelayMs.maxP99)} ms. Every answer a stage waits for (the database thread's, the provider's timer) then waits for its turn of the loop.`);
     }
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
     if (p.drained?.measured) {
