@@ -173,7 +173,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     if (ot?.stages?.length) {
       out.push("", `Inside the node (its own record, TF_ORDER_TIMING, ${fmt(ot.orders)} orders): from POST /api/orders reaching its handler to CONFIRMED written, p50 ${fmt(ot.total.p50)} ms, p99 ${fmt(ot.total.p99)} ms, mean ${fmt(ot.total.mean)} ms. By stage, each from the one before:`, "");
       out.push(table(["stage", "what it waits for", "statements", "p50 ms", "p99 ms", "mean ms"], ot.stages.map((st: any) => [st.stage, ORDER_STAGE_WORK[st.stage]?.[0] ?? "", fmt(ORDER_STAGE_WORK[st.stage]?.[1]), fmt(st.p50), fmt(st.p99), fmt(st.mean)])));
-      if (ot.loopDelayMs) out.push("", `The event loop's delay while these orders ran (${fmt(ot.loopDelayMs.seconds)} one-second samples): mean ${fmt(ot.loopDelayMs.mean, 1)} ms, p99 up to ${fmt(ot.loopDelayMs.maxP99)} ms. Every answer a stage waits for (the database thread's, the provider's timer) then waits for its turn of the loop.`);
+      if (ot.loopDelayMs) out.push("", `The event loop's delay while these orders ran (${fmt(ot.loopDelayMs.seconds)} one-second samples): mean ${fmt(ot.loopDelayMs.mean, 1)} ms, p99 up to ${fmt(ot.loopDelayMs.maxP99)} ms. Every answer a stage waits for (the database's, the provider's timer) then waits for its turn of that loop.`);
     }
     if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
     if (p.drained?.measured) {
