@@ -5,7 +5,7 @@
  * one node's file are used.
  */
 import fs from "fs";
-import type { OrderTimingFile } from "../../src/platform/order-timing";
+import type { OrderTimes, OrderTimingLine } from "../../src/platform/order-timing";
 import { summarize } from "./stats";
 
 export interface StageTime {
@@ -32,16 +32,26 @@ export function summarizeOrderTiming(files: string[], sessionId: string): OrderT
   let stageNames: readonly string[] = [];
   const delays: Array<[number, number, number]> = [];
   for (const file of files) {
-    let content: OrderTimingFile;
+    let lines: OrderTimingLine[];
     try {
-      content = JSON.parse(fs.readFileSync(file, "utf8"));
+      lines = fs
+        .readFileSync(file, "utf8")
+        .split("\n")
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l));
     } catch {
       continue;
     }
-    stageNames = content.stages;
+    const orders: OrderTimes[] = [];
+    const fileDelays: Array<[number, number, number]> = [];
+    for (const line of lines) {
+      if ("stages" in line) stageNames = line.stages;
+      else if ("order" in line) orders.push(line.order);
+      else fileDelays.push(line.loopDelay);
+    }
     let first = Infinity;
     let last = -Infinity;
-    for (const order of content.orders) {
+    for (const order of orders) {
       if (order.sessionId !== sessionId || order.at.some((t) => t === null)) continue;
       const at = order.at as number[];
       for (let i = 1; i < at.length; i++) (perStage[i - 1] ??= []).push(at[i] - at[i - 1]);
@@ -49,7 +59,8 @@ export function summarizeOrderTiming(files: string[], sessionId: string): OrderT
       first = Math.min(first, at[0]);
       last = Math.max(last, at[at.length - 1]);
     }
-    delays.push(...content.loopDelay.filter(([t]) => t >= first && t <= last + 1000));
+    // Each sample covers the second before it.
+    delays.push(...fileDelays.filter(([t]) => t >= first && t <= last + 1000));
   }
   if (!totals.length) return null;
   const brief = (xs: number[]) => {

@@ -113,7 +113,7 @@ export class BenchPlatform {
     for (let i = 0; i < count; i++) {
       const port = await freePort();
       const name = count === 1 ? `${opts.name}-node` : `${opts.name}-node${i + 1}`;
-      this.specs.push({ name, env: { ...env, BENCH_MEMORY_FILE: path.join(opts.tmpDir, `memory-${name}.json`), TF_ORDER_TIMING: path.join(opts.tmpDir, `order-timing-${name}.json`), PORT: String(port), NODE_ID: name, DATA_DIR: count === 1 ? this.dataDir : `${this.dataDir}-${i + 1}` }, baseUrl: `http://127.0.0.1:${port}` });
+      this.specs.push({ name, env: { ...env, BENCH_MEMORY_FILE: path.join(opts.tmpDir, `memory-${name}.json`), TF_ORDER_TIMING: path.join(opts.tmpDir, `order-timing-${name}.jsonl`), PORT: String(port), NODE_ID: name, DATA_DIR: count === 1 ? this.dataDir : `${this.dataDir}-${i + 1}` }, baseUrl: `http://127.0.0.1:${port}` });
     }
     await this.startNodes();
   }

@@ -1,10 +1,11 @@
 /**
  * Diagnostics (TF_ORDER_TIMING=<file>): where an order's time goes between POST /api/orders and
  * CONFIRMED on the node that drives it. Each order placed on this node gets the time of each
- * stage below, and the event loop's delay is sampled each second; both are written to the file
- * every second. The bench reads it to say which part of the order-to-CONFIRMED time is waiting
- * (bench/run.ts, full purchase). Off unless the variable is set, and then a stage costs one
- * `performance.now()`.
+ * stage below, and the event loop's delay is sampled each second. Once a second, the orders that
+ * reached CONFIRMED since the last write and the second's delay are appended to the file as JSON
+ * lines (the first line names the stages), so a write costs what that second added. The bench
+ * reads it to say which part of the order-to-CONFIRMED time is waiting (bench/run.ts, full
+ * purchase). Off unless the variable is set, and then a stage costs one `performance.now()`.
  */
 import fs from "fs";
 import { monitorEventLoopDelay } from "perf_hooks";
@@ -30,14 +31,18 @@ export const ORDER_STAGES = [
 ] as const;
 export type OrderStage = (typeof ORDER_STAGES)[number];
 
-/** What the file holds. */
-export interface OrderTimingFile {
-  stages: readonly string[];
-  /** Per order: its session, and `performance.now()` at each stage reached (null: not reached). */
-  orders: Array<{ sessionId: string | null; at: Array<number | null> }>;
-  /** Per second: [`performance.now()`, mean event-loop delay ms, p99 ms]. */
-  loopDelay: Array<[number, number, number]>;
+/** One order's record: its session, and `performance.now()` at each stage (null: not reached). */
+export interface OrderTimes {
+  sessionId: string | null;
+  at: Array<number | null>;
 }
+
+/** The file's lines, one JSON object each. */
+export type OrderTimingLine =
+  | { stages: readonly string[] }
+  | { order: OrderTimes }
+  /** [`performance.now()`, mean event-loop delay ms over the second before, its p99 ms]. */
+  | { loopDelay: [number, number, number] };
 
 export interface OrderTiming {
   mark(orderId: string, stage: OrderStage, at?: number): void;
@@ -45,51 +50,62 @@ export interface OrderTiming {
   session(orderId: string, sessionId: string): void;
 }
 
-/** Orders kept at most: a long run stops recording rather than grow. */
-const MAX_ORDERS = 200_000;
+const LAST_STAGE: OrderStage = ORDER_STAGES[ORDER_STAGES.length - 1];
+
+/** Orders in progress kept at most (those that never reach CONFIRMED stay until then). */
+const MAX_IN_PROGRESS = 100_000;
 
 class RecordingOrderTiming implements OrderTiming {
-  private orders = new Map<string, { sessionId: string | null; at: Array<number | null> }>();
-  private loopDelay: Array<[number, number, number]> = [];
+  private inProgress = new Map<string, OrderTimes>();
+  /** Lines not written yet. */
+  private pending: OrderTimingLine[] = [];
   private timer: NodeJS.Timeout;
   private delay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(private file: string) {
-    const delay = this.delay;
-    delay.enable();
-    this.timer = setInterval(() => {
-      this.loopDelay.push([Math.round(performance.now()), round(delay.mean / 1e6), round(delay.percentile(99) / 1e6)]);
-      delay.reset();
-      this.write();
-    }, 1000).unref();
+    this.write([{ stages: ORDER_STAGES }], "w");
+    this.delay.enable();
+    this.timer = setInterval(() => this.flush(), 1000).unref();
   }
 
   mark(orderId: string, stage: OrderStage, at = performance.now()) {
-    let entry = this.orders.get(orderId);
-    if (!entry) {
-      if (this.orders.size >= MAX_ORDERS) return;
-      entry = { sessionId: null, at: ORDER_STAGES.map(() => null) };
-      this.orders.set(orderId, entry);
+    let times = this.inProgress.get(orderId);
+    if (!times) {
+      if (this.inProgress.size >= MAX_IN_PROGRESS) return;
+      times = { sessionId: null, at: ORDER_STAGES.map(() => null) };
+      this.inProgress.set(orderId, times);
     }
-    entry.at[ORDER_STAGES.indexOf(stage)] = round(at);
+    times.at[ORDER_STAGES.indexOf(stage)] = round(at);
+    if (stage === LAST_STAGE) {
+      this.inProgress.delete(orderId);
+      this.pending.push({ order: times });
+    }
   }
 
   session(orderId: string, sessionId: string) {
-    const entry = this.orders.get(orderId);
-    if (entry) entry.sessionId = sessionId;
+    const times = this.inProgress.get(orderId);
+    if (times) times.sessionId = sessionId;
   }
 
-  /** Writes the file a last time and stops sampling. */
+  /** Writes what is pending and stops sampling. */
   stop() {
     clearInterval(this.timer);
+    this.flush();
     this.delay.disable();
-    this.write();
   }
 
-  private write() {
-    const content: OrderTimingFile = { stages: ORDER_STAGES, orders: [...this.orders.values()], loopDelay: this.loopDelay };
+  private flush() {
+    const delay = this.delay;
+    this.pending.push({ loopDelay: [Math.round(performance.now()), round(delay.mean / 1e6), round(delay.percentile(99) / 1e6)] });
+    delay.reset();
+    const lines = this.pending;
+    this.pending = [];
+    this.write(lines, "a");
+  }
+
+  private write(lines: OrderTimingLine[], flag: "w" | "a") {
     try {
-      fs.writeFileSync(this.file, JSON.stringify(content));
+      fs.writeFileSync(this.file, lines.map((l) => JSON.stringify(l) + "\n").join(""), { flag });
     } catch {
       // A diagnostic never stops the node.
     }
@@ -100,7 +116,7 @@ const off: OrderTiming = { mark() {}, session() {} };
 
 let shared: OrderTiming | undefined;
 
-/** A recorder writing to `file` each second, or one that records nothing. */
+/** A recorder appending to `file` each second (which it empties first), or one that records nothing. */
 export function createOrderTiming(file: string | undefined): OrderTiming & { stop(): void } {
   return file ? new RecordingOrderTiming(file) : { ...off, stop() {} };
 }
