@@ -78,6 +78,7 @@ interface OrdersThis {
   /** `leased`: the order's row as this node just wrote it, lease included (skips the first read). */
   drive(orderId: string, card?: CardInput, leased?: OrderRow): Promise<void>;
   runStep(order: OrderRow, card?: CardInput): Promise<void>;
+  sellAndCapture(order: OrderRow): Promise<void>;
   captureAndConfirm(order: OrderRow): Promise<void>;
   advance(order: OrderRow, patch: Partial<OrderRow>): Promise<boolean>;
   fail(order: OrderRow, reason: FailureReason): Promise<boolean>;
@@ -396,39 +397,26 @@ const OrdersService: ServiceSchema = {
             ...(card ? { card } : {}),
           });
           timing.mark(order.id, "authorized");
-          if (payment.status === "AUTHORIZED") {
-            if (payment.authorizationId) this.authorized.set(order.id, { id: payment.id, authorizationId: payment.authorizationId, amountCents: payment.amountCents });
-            const moved = await this.advance(order, { step: "CONFIRM_SEATS", payment_id: payment.id });
-            timing.mark(order.id, "stepWritten");
-            // Someone else failed the order meanwhile: this authorization must not stay open.
-            if (!moved) await call("payments.void", { orderId: order.id });
+          const paid = { ...order, payment_id: payment.id };
+          // CAPTURED: a saga resumed here after its node captured; the rest is idempotent.
+          if (payment.status === "AUTHORIZED" || payment.status === "CAPTURED") {
+            if (payment.status === "AUTHORIZED" && payment.authorizationId) {
+              this.authorized.set(order.id, { id: payment.id, authorizationId: payment.authorizationId, amountCents: payment.amountCents });
+            }
+            // On to the seats and the capture with no step written between: the payment record
+            // says how far the money got, so a saga resumed at AUTHORIZE finds the authorization
+            // (or the capture) there, and selling the seats and capturing are idempotent for the order.
+            await this.sellAndCapture(paid);
             return;
           }
-          await this.db("orders").where({ id: order.id }).update({ payment_id: payment.id });
-          await this.fail(order, declineReason(payment.declineCode));
+          await this.fail(paid, declineReason(payment.declineCode));
           return;
         }
-        case "CONFIRM_SEATS": {
-          try {
-            await call("seats.confirm", { sessionId: order.session_id, holdId: order.hold_id, orderId: order.id });
-          } catch (err) {
-            // 409 HOLD_EXPIRED, or the hold is gone: final. Anything else (a moving actor, a timeout) is retried.
-            const status = errorStatus(err);
-            if (errorType(err) === "HOLD_EXPIRED" || status === 404 || status === 409) {
-              await this.fail(order, "HOLD_EXPIRED");
-              return;
-            }
-            throw err;
-          }
-          timing.mark(order.id, "seatsSold");
-          // Then the capture, with no step written between: both are idempotent for this order, so a
-          // saga resumed here sells the seats again (a no-op) and captures (the provider's key).
-          await this.captureAndConfirm(order);
-          return;
-        }
+        case "CONFIRM_SEATS":
         case "CAPTURE": {
-          // Written by versions that stored a step between the seats and the capture.
-          await this.captureAndConfirm(order);
+          // Written by versions that stored a step after the authorization (and, for CAPTURE,
+          // another between the seats and the capture).
+          await this.sellAndCapture(order);
           return;
         }
         case "COMPENSATE": {
@@ -456,6 +444,23 @@ const OrdersService: ServiceSchema = {
       }
     },
 
+    /** Sells the hold's seats to the order, then captures and confirms (HOLD_EXPIRED fails the order). */
+    async sellAndCapture(this: OrdersThis, order: OrderRow) {
+      try {
+        await this.broker.call("seats.confirm", { sessionId: order.session_id, holdId: order.hold_id, orderId: order.id });
+      } catch (err) {
+        // 409 HOLD_EXPIRED, or the hold is gone: final. Anything else (a moving actor, a timeout) is retried.
+        const status = errorStatus(err);
+        if (errorType(err) === "HOLD_EXPIRED" || status === 404 || status === 409) {
+          await this.fail(order, "HOLD_EXPIRED");
+          return;
+        }
+        throw err;
+      }
+      timing.mark(order.id, "seatsSold");
+      await this.captureAndConfirm(order);
+    },
+
     /** Captures the payment, then CONFIRMED with `orders.confirmed` in one statement, only from the step this node read. */
     async captureAndConfirm(this: OrdersThis, order: OrderRow) {
       const authorized = this.authorized.get(order.id);
@@ -475,7 +480,7 @@ const OrdersService: ServiceSchema = {
         this.db,
         this.db("orders")
           .where({ id: order.id, step: order.step, status: "PENDING" })
-          .update({ status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null, updated_at: this.db.fn.now() })
+          .update({ status: "CONFIRMED", step: "DONE", step_attempts: 0, saga_locked_until: null, payment_id: order.payment_id, updated_at: this.db.fn.now() })
           .returning("id"),
         Channels.ORDERS_CONFIRMED,
         {
@@ -509,13 +514,13 @@ const OrdersService: ServiceSchema = {
       return rows.length > 0;
     },
 
-    /** PENDING -> FAILED with its reason and the durable event, then compensation. */
+    /** PENDING -> FAILED with its reason (and the payment, once there is one) and the durable event, then compensation. */
     async fail(this: OrdersThis, order: OrderRow, reason: FailureReason): Promise<boolean> {
       const failed = await changeWithOutbox(
         this.db,
         this.db("orders")
           .where({ id: order.id, step: order.step, status: "PENDING" })
-          .update({ status: "FAILED", reason, step: "COMPENSATE", step_attempts: 0, updated_at: this.db.fn.now() })
+          .update({ status: "FAILED", reason, step: "COMPENSATE", step_attempts: 0, payment_id: order.payment_id, updated_at: this.db.fn.now() })
           .returning("id"),
         Channels.ORDERS_FAILED,
         { orderId: order.id, userId: order.user_id, email: order.email, reason },

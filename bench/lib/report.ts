@@ -8,7 +8,7 @@ const ORDER_STAGE_WORK: Record<string, [string, number]> = {
   holdRead: ["the hold with its session's prices, and the card check, read side by side", 1],
   placed: ["the order written (the 202 follows)", 1],
   authorized: ["payments.authorize: the payment record, the provider (20-60 ms of simulated network, then its ledger), the answer stored", 3],
-  stepWritten: ["the saga's next step written", 1],
+  stepWritten: ["the saga's next step written (versions before the eighteenth round)", 1],
   seatsSold: ["seats.confirm: the seat actor sells the seats", 1],
   captured: ["payments.capture: the provider (20-60 ms, then its ledger read and written), the answer stored", 3],
   confirmed: ["CONFIRMED written with orders.confirmed", 1],

@@ -2,10 +2,12 @@
  * The order's life, as data. Status is what the buyer sees; step is what the saga still has to
  * do, stored on the order row so that any node can resume it after a crash:
  *
- *   PENDING  AUTHORIZE -> CONFIRM_SEATS -> CONFIRMED (DONE)                orders.confirmed
- *     CONFIRM_SEATS: sell the hold's seats to the order, then capture; no step is written between
- *     them (both are idempotent for the order, so a resumed saga does both again). CAPTURE is
- *     the same step as written by earlier versions, which stored one between them.
+ *   PENDING  AUTHORIZE -> CONFIRMED (DONE)                                orders.confirmed
+ *     AUTHORIZE: authorize, sell the hold's seats to the order, then capture; no step is written
+ *     between them. The payment record says how far the money got, and selling and capturing are
+ *     idempotent for the order, so a saga resumed at AUTHORIZE finds the authorization (or the
+ *     capture) and does the rest again. CONFIRM_SEATS and CAPTURE are the same work, as written by
+ *     earlier versions, which stored a step between them.
  *   decline / hold expired / capture refused:  FAILED (COMPENSATE -> DONE)  orders.failed
  *     COMPENSATE: seats back on sale (release the hold, unsell if sold), void the authorization;
  *     PAYMENT_INTERRUPTED (the node died before authorizing; the card was only in its memory)

@@ -20,8 +20,6 @@ export const ORDER_STAGES = [
   "placed",
   /** payments.authorize answered (payment record, the provider, its answer stored). */
   "authorized",
-  /** The saga's step after the authorization was written. */
-  "stepWritten",
   /** seats.confirm answered: the seats are sold to the order. */
   "seatsSold",
   /** payments.capture answered. */

@@ -347,7 +347,7 @@ describe("orders and payments (embedded)", () => {
     expect(await status(hold.seats[0])).toBe("s");
   });
 
-  it.each(["CONFIRM_SEATS", "CAPTURE"])("resumes an order its node left at %s with the seats sold and the payment authorized: confirmed, charged once", async (step) => {
+  it.each(["AUTHORIZE", "CONFIRM_SEATS", "CAPTURE"])("resumes an order its node left at %s with the seats sold and the payment authorized: confirmed, charged once", async (step) => {
     const b = buyer();
     const hold = await holdFor(b, ["premium"]);
     const orderId = randomUUID();
@@ -368,6 +368,53 @@ describe("orders and payments (embedded)", () => {
     expect(await db("mock_provider_operations").where("idempotency_key", "like", `${authorized.id}:%`).pluck("operation")).toEqual(expect.arrayContaining(["authorize", "capture"]));
     expect(await count("mock_provider_operations", { idempotency_key: `${authorized.id}:capture` })).toBe(1);
     expect(await status(hold.seats[0])).toBe("s");
+    expect((await outboxFor(orderId)).map((r) => r.channel)).toEqual(["orders.confirmed"]);
+  });
+
+  it("resumes an order its node left at AUTHORIZE once the provider had authorized: sells the seats, captures once, confirmed", async () => {
+    const b = buyer();
+    const hold = await holdFor(b, ["premium"]);
+    const orderId = randomUUID();
+    // As left by a node killed right after the authorization was stored: seats still held, no capture.
+    const authorized = await node.broker.call<{ id: string; status: string }, object>("payments.authorize", {
+      orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
+    });
+    expect(await status(hold.seats[0])).toBe("h");
+    await db("orders").insert({
+      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
+      status: "PENDING", step: "AUTHORIZE", saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR",
+      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
+    });
+    expect((await settled(b.http, orderId)).body).toMatchObject({ status: "CONFIRMED", paymentId: authorized.id });
+    expect((await db("payments").where({ order_id: orderId }).first()).status).toBe("CAPTURED");
+    expect(await count("mock_provider_operations", { idempotency_key: `${authorized.id}:authorize` })).toBe(1);
+    expect(await count("mock_provider_operations", { idempotency_key: `${authorized.id}:capture` })).toBe(1);
+    expect(await status(hold.seats[0])).toBe("s");
+    expect((await outboxFor(orderId)).map((r) => r.channel)).toEqual(["orders.confirmed"]);
+  });
+
+  it("resumes an order its node left at AUTHORIZE after the capture: confirmed, neither charged again nor refunded", async () => {
+    const b = buyer();
+    const hold = await holdFor(b, ["premium"]);
+    const orderId = randomUUID();
+    // As left by a node killed between the capture and CONFIRMED.
+    const authorized = await node.broker.call<{ id: string; status: string }, object>("payments.authorize", {
+      orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
+    });
+    await node.broker.call("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId });
+    expect((await node.broker.call<{ status: string }, object>("payments.capture", { orderId })).status).toBe("CAPTURED");
+    await db("orders").insert({
+      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
+      status: "PENDING", step: "AUTHORIZE", saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR",
+      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
+    });
+    expect((await settled(b.http, orderId)).body).toMatchObject({ status: "CONFIRMED", paymentId: authorized.id });
+    const payment = await db("payments").where({ order_id: orderId }).first();
+    expect(payment).toMatchObject({ status: "CAPTURED", refunded_cents: 0 });
+    expect(await count("mock_provider_operations", { idempotency_key: `${authorized.id}:capture` })).toBe(1);
+    expect(await count("mock_provider_operations", { idempotency_key: `${authorized.id}:refund` })).toBe(0);
+    expect(await status(hold.seats[0])).toBe("s");
+    // Its tickets follow from this event (test/integration/tickets.test.ts).
     expect((await outboxFor(orderId)).map((r) => r.channel)).toEqual(["orders.confirmed"]);
   });
 
