@@ -284,6 +284,8 @@ interface PurchaseJob {
   jwtSecret: string;
   /** After the load window, how long to keep following orders already placed. */
   drainS: number;
+  /** Purchases started per minute (open loop, at most `buyers` in progress); unset: `buyers` in a closed loop. */
+  ratePerMin?: number;
 }
 
 /** The web UI's fallback poll while it waits for socket events (public/modules/shop.js). */
@@ -431,75 +433,100 @@ async function purchase(job: PurchaseJob) {
     }
   };
 
-  const buyer = async (b: number) => {
+  /** One purchase by a new buyer (`b` picks the node); false once the session is sold out. */
+  const purchaseOnce = async (b: number): Promise<boolean> => {
     const base = job.baseUrls[b % job.baseUrls.length];
-    while (!soldOut && performance.now() < windowEnd) {
-      const token = mintToken(job.jwtSecret);
-      const auth = { authorization: `Bearer ${token}` };
-      // A new buyer from a new address (POST /orders is limited per address).
-      const ip = buyerAddress(purchaseSeq++);
-      const k = 1 + Math.floor(Math.random() * 4);
-      // The buyer's page has its socket open before they pay, as the web UI does.
-      const live = new Follower(base, token);
-      const [h] = await Promise.all([request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth, ip), live.connected()]);
-      holdMs.push(h.ms);
-      bump(codes, `hold ${codeOf(h)}`);
-      if (h.status !== 201) {
-        if (h.status === 409 || h.status === 422) {
-          // Fewer than k left: try one seat; if even that fails the session is sold out.
-          const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, auth, ip);
-          bump(codes, `hold ${codeOf(one)}`);
-          if (one.status !== 201) {
-            live.close();
-            soldOut = true;
-            break;
-          }
-          h.body = one.body;
-        } else {
+    const token = mintToken(job.jwtSecret);
+    const auth = { authorization: `Bearer ${token}` };
+    // A new buyer from a new address (POST /orders is limited per address).
+    const ip = buyerAddress(purchaseSeq++);
+    const k = 1 + Math.floor(Math.random() * 4);
+    // The buyer's page has its socket open before they pay, as the web UI does.
+    const live = new Follower(base, token);
+    const [h] = await Promise.all([request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth, ip), live.connected()]);
+    holdMs.push(h.ms);
+    bump(codes, `hold ${codeOf(h)}`);
+    if (h.status !== 201) {
+      if (h.status === 409 || h.status === 422) {
+        // Fewer than k left: try one seat; if even that fails the session is sold out.
+        const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, auth, ip);
+        bump(codes, `hold ${codeOf(one)}`);
+        if (one.status !== 201) {
           live.close();
-          await sleep(10);
-          continue;
+          soldOut = true;
+          return false;
         }
-      }
-      const holdId = h.body.holdId as string;
-      const seatIds = h.body.seats as string[];
-      const seats = seatIds.length;
-      const t0 = performance.now();
-      const o = await request(base, "POST", "/api/orders", { holdId, payment: CARD }, { ...auth, "idempotency-key": randomUUID() }, ip);
-      bump(codes, `order ${codeOf(o)}`);
-      if (o.status !== 202 && o.status !== 201) {
+        h.body = one.body;
+      } else {
         live.close();
-        continue;
+        await sleep(10);
+        return true;
       }
-      orders++;
-      const orderId = (o.body.orderId ?? o.body.id) as string;
-      const settled = () => (live.status.get(orderId)?.status ?? "PENDING") !== "PENDING";
-      await live.until(settled, async () => {
-        const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
-        if (r.body?.status) live.status.set(orderId, { status: r.body.status, reason: r.body.reason ?? "" });
-      }, hardEnd);
-      const { status, reason } = live.status.get(orderId) ?? { status: "PENDING", reason: "" };
-      if (status === "CONFIRMED") {
-        const now = performance.now();
-        confirmed++;
-        lastConfirmedAt = now;
-        if (now <= windowEnd) confirmedInWindow++;
-        toConfirmed.push(now - t0);
-        placedAndConfirmed.push([t0 - start, now - t0]);
-        for (const seatId of seatIds) {
-          const other = soldTo.get(seatId);
-          if (other) doubleSold.push({ seatId, orders: [other, orderId] });
-          soldTo.set(seatId, orderId);
-        }
-        trackers.push(followPdf(base, auth, ip, orderId, seats, t0, live));
-        continue;
-      }
-      live.close();
-      if (status === "PENDING") stuck++;
-      else bump(failed, `${status} ${reason}`.trim());
     }
+    const holdId = h.body.holdId as string;
+    const seatIds = h.body.seats as string[];
+    const seats = seatIds.length;
+    const t0 = performance.now();
+    const o = await request(base, "POST", "/api/orders", { holdId, payment: CARD }, { ...auth, "idempotency-key": randomUUID() }, ip);
+    bump(codes, `order ${codeOf(o)}`);
+    if (o.status !== 202 && o.status !== 201) {
+      live.close();
+      return true;
+    }
+    orders++;
+    const orderId = (o.body.orderId ?? o.body.id) as string;
+    const settled = () => (live.status.get(orderId)?.status ?? "PENDING") !== "PENDING";
+    await live.until(settled, async () => {
+      const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
+      if (r.body?.status) live.status.set(orderId, { status: r.body.status, reason: r.body.reason ?? "" });
+    }, hardEnd);
+    const { status, reason } = live.status.get(orderId) ?? { status: "PENDING", reason: "" };
+    if (status === "CONFIRMED") {
+      const now = performance.now();
+      confirmed++;
+      lastConfirmedAt = now;
+      if (now <= windowEnd) confirmedInWindow++;
+      toConfirmed.push(now - t0);
+      placedAndConfirmed.push([t0 - start, now - t0]);
+      for (const seatId of seatIds) {
+        const other = soldTo.get(seatId);
+        if (other) doubleSold.push({ seatId, orders: [other, orderId] });
+        soldTo.set(seatId, orderId);
+      }
+      trackers.push(followPdf(base, auth, ip, orderId, seats, t0, live));
+      return true;
+    }
+    live.close();
+    if (status === "PENDING") stuck++;
+    else bump(failed, `${status} ${reason}`.trim());
+    return true;
   };
-  await Promise.all(Array.from({ length: job.buyers }, (_, b) => buyer(b)));
+  /** Arrivals at `ratePerMin` (open loop), when set. */
+  const arrivals = { offered: 0, started: 0, turnedAway: 0 };
+  if (job.ratePerMin) {
+    // A new buyer every 60,000 / rate ms whatever the platform's pace, at most `buyers` in
+    // progress: an arrival that finds them all busy is counted and not started.
+    const gapMs = 60_000 / job.ratePerMin;
+    const inProgress = new Set<Promise<unknown>>();
+    for (let next = start; next < windowEnd && !soldOut; next += gapMs) {
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+      arrivals.offered++;
+      if (inProgress.size >= job.buyers) {
+        arrivals.turnedAway++;
+        continue;
+      }
+      const one: Promise<unknown> = purchaseOnce(arrivals.started++).finally(() => inProgress.delete(one));
+      inProgress.add(one);
+    }
+    await Promise.all(inProgress);
+  } else {
+    // N buyers in a closed loop: each starts its next purchase once CONFIRMED (or refused).
+    const buyer = async (b: number) => {
+      while (!soldOut && performance.now() < windowEnd) if (!(await purchaseOnce(b))) break;
+    };
+    await Promise.all(Array.from({ length: job.buyers }, (_, b) => buyer(b)));
+  }
   const loadEnd = Math.min(performance.now(), windowEnd);
   await Promise.all(trackers);
   const minutes = (loadEnd - start) / 60_000;
@@ -508,6 +535,7 @@ async function purchase(job: PurchaseJob) {
   const activeMinutes = (Math.max(lastConfirmedAt, loadEnd) - start) / 60_000;
   return {
     buyers: job.buyers,
+    ...(job.ratePerMin ? { offeredPerMinute: job.ratePerMin, arrivals } : {}),
     windowS: round((loadEnd - start) / 1000),
     soldOut,
     orders,

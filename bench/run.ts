@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [--cluster] [--pg] [--seats N] [--buyers N] [--duration S] [--scenario a,b] [--warmup S] [--profile]`
+ * `npm run bench [-- --quick] [--cluster] [--pg] [--seats N] [--buyers N] [--duration S] [--scenario a,b] [--warmup S] [--profile]
+ *                 [--purchase-buyers N] [--purchase-rate ORDERS_PER_MIN]`
  *
  * Starts TicketFlash itself (child processes), creates its own venues, events and sessions through
  * the REST API as an admin, drives load from a separate process (bench/load-worker.ts), checks the
@@ -40,6 +41,8 @@ export interface Options {
   memorySeats: number;
   seatMapConnections: number;
   purchaseBuyers: number;
+  /** Full purchase: purchases started per minute (open loop, at most purchaseBuyers in progress); null: purchaseBuyers in a closed loop. */
+  purchaseRate: number | null;
   /** Seconds of the warm-up sale before each speed scenario (0: measure a just-started node). */
   warmupS: number;
   warmupBuyers: number;
@@ -89,6 +92,9 @@ function parseArgs(argv: string[]): Options {
     seatMapConnections: num("seatmap-connections", 64),
     // Each purchase is 3+ requests plus polling: the quick run offers less, so that it measures the saga rather than a queue.
     purchaseBuyers: num("purchase-buyers", quick ? Math.min(32, num("buyers", 256)) : num("buyers", 256)),
+    // A fixed offered rate measures the confirmation's latency at a load that does not depend on
+    // the platform's own pace (a closed loop's latency is buyers / rate, whatever the platform).
+    purchaseRate: value("purchase-rate") === undefined ? null : num("purchase-rate", 0),
     // --quick keeps to two minutes on just-started nodes; `--quick --warmup 2` warms its hot hold and purchase.
     warmupS: seconds("warmup", quick ? 0 : 8),
     warmupBuyers: quick ? 32 : 64,
@@ -139,6 +145,11 @@ function log(msg: string) {
 }
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
+/** The full purchase's load, for the targets' notes: N buyers in a closed loop, or the offered rate. */
+const purchaseLoad = (fp: any) =>
+  fp.offeredPerMinute
+    ? `${fmtInt(fp.offeredPerMinute)} purchases a minute offered, at most ${fp.buyers} in progress (${fmtInt(fp.arrivals?.turnedAway ?? 0)} of ${fmtInt(fp.arrivals?.offered ?? 0)} arrivals found them all busy)`
+    : `${fp.buyers} buyers`;
 
 function target(name: string, value: number | null | undefined, op: "<" | ">=" | "=", limit: number, unit = "", note?: string) {
   const v = value === undefined || value === null || Number.isNaN(value) ? null : round(value);
@@ -544,7 +555,8 @@ async function fullPurchase() {
   return withPlatform("fullPurchase", async ({ platform, api, adminVia, routes: have }) => {
     need(have, "POST /api/sessions", "POST /api/sessions/:id/holds", "POST /api/orders", "GET /api/orders/:id");
     const fixture = await createFixture(api, opts.seats, 1);
-    log(`fullPurchase: ${opts.purchaseBuyers} buyers, hold -> order -> CONFIRMED -> tickets -> PDF, ${opts.durationS}s`);
+    const offer = opts.purchaseRate ? `a new buyer ${fmtInt(opts.purchaseRate)} times a minute, at most ${opts.purchaseBuyers} in progress` : `${opts.purchaseBuyers} buyers`;
+    log(`fullPurchase: ${offer}, hold -> order -> CONFIRMED -> tickets -> PDF, ${opts.durationS}s`);
     const pids = nodePids(platform);
     const c0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
     const t0 = Date.now();
@@ -554,19 +566,66 @@ async function fullPurchase() {
       sessionId: fixture.sessionIds[0],
       seatCount: fixture.seatCount,
       buyers: opts.purchaseBuyers,
+      ...(opts.purchaseRate ? { ratePerMin: opts.purchaseRate } : {}),
       durationS: opts.durationS,
       drainS: opts.quick ? 45 : 90,
       jwtSecret: platform.jwtSecret,
     }, (x: any) => x.confirmed);
     r.drained = await pipelineDrained(api, pids, c0, t0, r.confirmed);
+    if (!opts.purchaseRate && !opts.quick && r.confirmedPerMinute > 0) r.belowCapacity = await purchaseBelowCapacity(api, platform, r.confirmedPerMinute);
     // The nodes write their order timing every second: wait for the write after the last order.
     await sleep(1100);
     r.orderTiming = summarizeOrderTiming(platform.orderTimingFiles(), fixture.sessionIds[0]);
     r.ratioToPretix = round(r.confirmedPerMinute / 500, 2);
     r.ticketsRoute = have.includes("GET /api/tickets/:id/pdf");
     r.setup = { adminVia, layoutVia: fixture.layoutVia, seats: fixture.seatCount };
-    return { result: r, clientViolations: [{ check: "no seat in two confirmed orders (client view)", sample: r.doubleSold }] };
+    return {
+      result: r,
+      clientViolations: [{ check: "no seat in two confirmed orders (client view)", sample: [...r.doubleSold, ...(r.belowCapacity?.doubleSold ?? [])] }],
+    };
   });
+}
+
+/** The share of the closed loop's rate offered in the full purchase's second phase. */
+const BELOW_CAPACITY_SHARE = 0.8;
+
+/**
+ * The full purchase's second phase (full runs): buyers arrive at a steady rate, 0.8 of what the
+ * closed loop just confirmed, on a session of their own, at most `purchaseBuyers` in progress. The
+ * closed loop runs the node at saturation, where its latency is the buyers over the rate (Little's
+ * law) and every buyer's first order comes in one burst; this gives the CONFIRMED latency of a
+ * node with room to spare, as a deployment sized for its sale would run.
+ */
+async function purchaseBelowCapacity(api: Api, platform: BenchPlatform, closedLoopPerMinute: number) {
+  const ratePerMin = Math.max(60, Math.round((closedLoopPerMinute * BELOW_CAPACITY_SHARE) / 60) * 60);
+  const fixture = await createFixture(api, opts.seats, 1);
+  log(`fullPurchase: then a new buyer ${fmtInt(ratePerMin)} times a minute (${BELOW_CAPACITY_SHARE} of that rate), ${opts.durationS}s`);
+  const r: any = await runLoad({
+    type: "purchase",
+    baseUrls: platform.baseUrls,
+    sessionId: fixture.sessionIds[0],
+    seatCount: fixture.seatCount,
+    buyers: opts.purchaseBuyers,
+    ratePerMin,
+    durationS: opts.durationS,
+    drainS: 90,
+    jwtSecret: platform.jwtSecret,
+  });
+  await sleep(1100);
+  return {
+    share: BELOW_CAPACITY_SHARE,
+    offeredPerMinute: ratePerMin,
+    arrivals: r.arrivals,
+    confirmed: r.confirmed,
+    confirmedPerMinute: r.confirmedPerMinute,
+    failed: r.failed,
+    stuckPending: r.stuckPending,
+    holdLatencyMs: r.holdLatencyMs,
+    orderToConfirmedMs: r.orderToConfirmedMs,
+    orderToPdfMs: r.orderToPdfMs,
+    orderTiming: summarizeOrderTiming(platform.orderTimingFiles(), fixture.sessionIds[0]),
+    doubleSold: r.doubleSold,
+  };
 }
 
 /**
@@ -805,7 +864,7 @@ function evaluateTargets() {
       20_000,
       "",
       gen && server && ceiling
-        ? `${fp.buyers} buyers; at ${round(server, 1)} server + ${round(gen, 1)} load generator CPU ms per order, this machine's ${os.cpus().length} cores sustain at most ${fmtInt(ceiling * 60)}/min`
+        ? `${purchaseLoad(fp)}; at ${round(server, 1)} server + ${round(gen, 1)} load generator CPU ms per order, this machine's ${os.cpus().length} cores sustain at most ${fmtInt(ceiling * 60)}/min`
         : undefined,
     );
     const byPlaced = fp.orderToConfirmedByPlacedS;
@@ -815,9 +874,16 @@ function evaluateTargets() {
       "<",
       1000,
       " ms",
-      byPlaced?.steps?.[0]?.count && byPlaced.afterFirstStep?.count
-        ? `${fp.buyers} buyers, all placing their first order as the run opens: p99 ${fmtInt(byPlaced.steps[0].p99)} ms for the orders placed in the first ${byPlaced.stepS} s, ${fmtInt(byPlaced.afterFirstStep.p99)} ms for those placed after`
-        : undefined,
+      fp.offeredPerMinute
+        ? purchaseLoad(fp)
+        : [
+            byPlaced?.steps?.[0]?.count && byPlaced.afterFirstStep?.count
+              ? `${fp.buyers} buyers, all placing their first order as the run opens: p99 ${fmtInt(byPlaced.steps[0].p99)} ms for the orders placed in the first ${byPlaced.stepS} s, ${fmtInt(byPlaced.afterFirstStep.p99)} ms for those placed after`
+              : "",
+            fp.belowCapacity?.orderToConfirmedMs?.count
+              ? `buyers arriving at ${fmtInt(fp.belowCapacity.offeredPerMinute)}/min (${fp.belowCapacity.share} of this rate): p99 ${fmtInt(fp.belowCapacity.orderToConfirmedMs.p99)} ms`
+              : "",
+          ].filter(Boolean).join("; ") || undefined,
     );
     target("order to PDF available p99 (ms)", fp.orderToPdfMs?.count ? fp.orderToPdfMs.p99 : null, "<", 5000, " ms", fp.pdfsAvailable ? undefined : `no PDF became available within the drain time (${opts.quick ? 45 : 90} s after the offer window)`);
   }

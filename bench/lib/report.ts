@@ -162,11 +162,16 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
   const pe = skippedOrError(p);
   if (pe) out.push("", pe);
   else {
-    out.push("", `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} start purchases for ${fmt(p.windowS, 1)} s (the last confirmation came at ${fmt(p.activeS, 1)} s; confirmed/min is over that time): hold (best available 1-4) -> POST /api/orders (card 4242...) -> CONFIRMED -> every ticket's PDF ready and answering 200; each buyer follows the order as the web UI does: socket.io \`order\`/\`ticket\` events, a poll every 2 s as fallback.`, "");
+    const who = p.offeredPerMinute
+      ? `A new buyer ${fmt(p.offeredPerMinute)} times a minute (\`--purchase-rate\`, an open loop: arrivals do not wait for the platform), at most ${p.buyers} purchases in progress (${fmt(p.arrivals?.turnedAway ?? 0)} of ${fmt(p.arrivals?.offered ?? 0)} arrivals found them all busy and were not started), starts`
+      : `${p.buyers} buyers${p.buyers !== r.options.buyers ? ` (--quick uses fewer buyers here; \`--purchase-buyers N\` sets it)` : ""} start`;
+    out.push("", `${who} purchases for ${fmt(p.windowS, 1)} s (the last confirmation came at ${fmt(p.activeS, 1)} s; confirmed/min is over that time): hold (best available 1-4) -> POST /api/orders (card 4242...) -> CONFIRMED -> every ticket's PDF ready and answering 200; each buyer follows the order as the web UI does: socket.io \`order\`/\`ticket\` events, a poll every 2 s as fallback.`, "");
     out.push(table(["orders", "confirmed", "confirmed/min", "x pretix (500/min)", "CONFIRMED p50 / p99 ms", "PDF p50 / p99 ms", "PDFs", "stuck PENDING"], [[fmt(p.orders), fmt(p.confirmed), fmt(p.confirmedPerMinute), fmt(p.ratioToPretix, 2), `${fmt(p.orderToConfirmedMs.p50)} / ${fmt(p.orderToConfirmedMs.p99)}`, `${fmt(p.orderToPdfMs.p50)} / ${fmt(p.orderToPdfMs.p99)}`, fmt(p.pdfsAvailable), fmt(p.stuckPending)]]));
     const byPlaced = p.orderToConfirmedByPlacedS;
     if (byPlaced?.steps?.length > 1) {
-      out.push("", `Where the tail comes from: every buyer places its first order as the run opens (within a second on a warm node), and the node works through that burst at its own rate; the buyers' next orders follow in waves until their timing spreads out. Order -> CONFIRMED by when the order was placed:`, "");
+      out.push("", p.offeredPerMinute
+        ? `Order -> CONFIRMED by when the order was placed:`
+        : `Where the tail comes from: every buyer places its first order as the run opens (within a second on a warm node), and the node works through that burst at its own rate; the buyers' next orders follow in waves until their timing spreads out. Order -> CONFIRMED by when the order was placed:`, "");
       out.push(table(["placed (s into the run)", "orders", "p50 ms", "p99 ms"], byPlaced.steps.map((st: any) => [`${st.fromS}-${st.toS}`, fmt(st.count), fmt(st.p50), fmt(st.p99)])));
     }
     const ot = p.orderTiming;
@@ -182,6 +187,18 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
         : `Work left for after the load: the outbox still held ${fmt(p.drained.pendingLeft)} messages ${fmt(p.drained.afterLoadS, 1)} s after it (server CPU until then: ${fmt(p.drained.cpuMsPerOrder, 1)} ms per confirmed order).`);
     }
     if (p.loadCpu) out.push("", loadCpuLine(p, r.machine.cpus, "confirmed order", "orders/min", 60));
+    const below = p.belowCapacity;
+    if (below?.confirmed) {
+      out.push("", `After that load, on a session of its own, a new buyer ${fmt(below.offeredPerMinute)} times a minute, ${below.share} of the rate above, whatever the platform's pace (an open loop, at most ${p.buyers} purchases in progress; ${fmt(below.arrivals?.turnedAway ?? 0)} of ${fmt(below.arrivals?.offered ?? 0)} arrivals found them all busy): the latency of a node with room to spare, without the closed loop's opening burst and queue.`, "");
+      out.push(table(["offered/min", "confirmed", "confirmed/min", "hold p50 / p99 ms", "CONFIRMED p50 / p99 ms", "inside the node p50 / p99 ms", "PDF p50 / p99 ms", "stuck PENDING"], [[
+        fmt(below.offeredPerMinute), fmt(below.confirmed), fmt(below.confirmedPerMinute),
+        `${fmt(below.holdLatencyMs?.p50)} / ${fmt(below.holdLatencyMs?.p99)}`,
+        `${fmt(below.orderToConfirmedMs?.p50)} / ${fmt(below.orderToConfirmedMs?.p99)}`,
+        below.orderTiming ? `${fmt(below.orderTiming.total.p50)} / ${fmt(below.orderTiming.total.p99)}` : "",
+        `${fmt(below.orderToPdfMs?.p50)} / ${fmt(below.orderToPdfMs?.p99)}`,
+        fmt(below.stuckPending),
+      ]]));
+    }
     out.push("", `Responses: ${codes(p.codes)}.${Object.keys(p.failed ?? {}).length ? ` Failed orders: ${codes(p.failed)}.` : ""}`, "", correctness(p), profile(p));
   }
 
