@@ -88,6 +88,31 @@ export async function loadUnrenderedTicketDocuments(db: Knex, ticketIds: string[
   return Promise.all(rows.map((r) => ticketDocument(db, r)));
 }
 
+/** How long a finished render stays shared: the PDF worker stores its files a moment after rendering them. */
+export const SHARED_RENDER_GRACE_MS = 2000;
+const sharedRenders = new Map<string, Promise<Buffer>>();
+
+/**
+ * One rendering of a ticket at a time in this process. A buyer is told of a ticket when it is
+ * issued, before its PDF exists, and asks for it at once: the PDF worker and the buyer's GET then
+ * race for the same ticket, and 6.7% of the renders in the purchase benchmark were a second
+ * rendering of a ticket whose first was still running or not stored yet (bench/fixes.md,
+ * eighteenth round). A render asked for while one is running, or within SHARED_RENDER_GRACE_MS
+ * after it finished, gets that one's PDF. A failed render is forgotten at once. Across nodes
+ * nothing is shared: the first insert still wins (`storePdfsQuery`).
+ */
+export function renderShared(ticketId: string, render: () => Promise<Buffer>): Promise<Buffer> {
+  const running = sharedRenders.get(ticketId);
+  if (running) return running;
+  const rendering = render();
+  sharedRenders.set(ticketId, rendering);
+  const forget = () => {
+    if (sharedRenders.get(ticketId) === rendering) sharedRenders.delete(ticketId);
+  };
+  rendering.then(() => setTimeout(forget, SHARED_RENDER_GRACE_MS).unref(), forget);
+  return rendering;
+}
+
 export interface RenderedPdf {
   ticketId: string;
   pdf: Buffer;
@@ -100,7 +125,7 @@ export interface RenderedPdf {
  */
 export async function renderPdfs(db: Knex, ticketIds: string[]): Promise<RenderedPdf[]> {
   const docs = await loadUnrenderedTicketDocuments(db, ticketIds);
-  return Promise.all(docs.map(async (doc) => ({ ticketId: doc.ticketId, pdf: await renderPdf(doc) })));
+  return Promise.all(docs.map(async (doc) => ({ ticketId: doc.ticketId, pdf: await renderShared(doc.ticketId, () => renderPdf(doc)) })));
 }
 
 /** The insert of rendered PDFs by ticket id; two workers racing on one ticket both render and the first insert wins. */
@@ -116,7 +141,7 @@ export function storePdfsQuery(db: Knex, rendered: RenderedPdf[]) {
  * rendering unless another one was stored first.
  */
 export async function renderTicketPdfNow(db: Knex, ticket: TicketPrintRow): Promise<Buffer | undefined> {
-  const rendered = { ticketId: ticket.id, pdf: await renderPdf(await ticketDocument(db, ticket)) };
+  const rendered = { ticketId: ticket.id, pdf: await renderShared(ticket.id, async () => renderPdf(await ticketDocument(db, ticket))) };
   const stored = await storePdfsQuery(db, [rendered]);
   return stored.length ? rendered.pdf : readTicketPdf(db, ticket.id);
 }
