@@ -74,6 +74,14 @@ describe("orders and payments (embedded)", () => {
   const count = async (table: string, where: Record<string, unknown> = {}) => Number((await db(table).where(where).count<{ c: number }[]>({ c: "*" }))[0].c);
   const outboxFor = async (orderId: string) => (await db("outbox").where({ key: orderId }).orderBy("seq")) as { channel: string; payload: any }[];
   const status = (seatId: string, s = session) => seatStatus(node, s.sessionId, seatId);
+  /** An order of one premium seat as a node killed mid-saga left it: PENDING at `step`, its lease run out. */
+  const leftByDeadNode = (b: Buyer, hold: { holdId: string; seats: string[] }, orderId: string, step: string, extra: Record<string, unknown> = {}) =>
+    db("orders").insert({
+      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
+      status: "PENDING", step, saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR",
+      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
+      ...extra,
+    });
   /** `orders.status` events as the gateway receives them for the buyer's socket. */
   const statusEvents: { orderId: string; userId: string; status: string; reason?: string }[] = [];
   const eventsOf = (orderId: string) => statusEvents.filter((e) => e.orderId === orderId).map(({ orderId: _o, ...e }) => e);
@@ -331,11 +339,7 @@ describe("orders and payments (embedded)", () => {
     const hold = await holdFor(b, ["premium"]);
     const orderId = randomUUID();
     // As left by a node killed right after answering 202: no payment yet, lease run out.
-    await db("orders").insert({
-      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
-      status: "PENDING", step: "AUTHORIZE", saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR",
-      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
-    });
+    await leftByDeadNode(b, hold, orderId, "AUTHORIZE");
     const done = await settled(b.http, orderId);
     expect(done.body).toMatchObject({ status: "FAILED", reason: "PAYMENT_INTERRUPTED" });
     await waitFor("saga finished", async () => (await db("orders").where({ id: orderId }).first()).step === "DONE");
@@ -358,11 +362,7 @@ describe("orders and payments (embedded)", () => {
     expect(authorized.status).toBe("AUTHORIZED");
     await node.broker.call("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId });
     expect(await status(hold.seats[0])).toBe("s");
-    await db("orders").insert({
-      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
-      status: "PENDING", step, saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR", payment_id: authorized.id,
-      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
-    });
+    await leftByDeadNode(b, hold, orderId, step, { payment_id: authorized.id });
     expect((await settled(b.http, orderId)).body).toMatchObject({ status: "CONFIRMED", paymentId: authorized.id });
     expect((await db("payments").where({ order_id: orderId }).first()).status).toBe("CAPTURED");
     expect(await db("mock_provider_operations").where("idempotency_key", "like", `${authorized.id}:%`).pluck("operation")).toEqual(expect.arrayContaining(["authorize", "capture"]));
@@ -380,11 +380,7 @@ describe("orders and payments (embedded)", () => {
       orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
     });
     expect(await status(hold.seats[0])).toBe("h");
-    await db("orders").insert({
-      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
-      status: "PENDING", step: "AUTHORIZE", saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR",
-      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
-    });
+    await leftByDeadNode(b, hold, orderId, "AUTHORIZE");
     expect((await settled(b.http, orderId)).body).toMatchObject({ status: "CONFIRMED", paymentId: authorized.id });
     expect((await db("payments").where({ order_id: orderId }).first()).status).toBe("CAPTURED");
     expect(await count("mock_provider_operations", { idempotency_key: `${authorized.id}:authorize` })).toBe(1);
@@ -403,11 +399,7 @@ describe("orders and payments (embedded)", () => {
     });
     await node.broker.call("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId });
     expect((await node.broker.call<{ status: string }, object>("payments.capture", { orderId })).status).toBe("CAPTURED");
-    await db("orders").insert({
-      id: orderId, user_id: b.user.id, email: b.user.email, holder_name: b.user.name, session_id: session.sessionId, event_id: session.eventId, hold_id: hold.holdId,
-      status: "PENDING", step: "AUTHORIZE", saga_owner: "dead-node", saga_locked_until: new Date(Date.now() - 1000), total_cents: PREMIUM, currency: "EUR",
-      items: JSON.stringify([{ position: 1, seatId: hold.seats[0], seatLabel: "X", category: "premium", amountCents: PREMIUM }]), idempotency_key: randomUUID(), request_hash: "x",
-    });
+    await leftByDeadNode(b, hold, orderId, "AUTHORIZE");
     expect((await settled(b.http, orderId)).body).toMatchObject({ status: "CONFIRMED", paymentId: authorized.id });
     const payment = await db("payments").where({ order_id: orderId }).first();
     expect(payment).toMatchObject({ status: "CAPTURED", refunded_cents: 0 });

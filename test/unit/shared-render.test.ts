@@ -34,7 +34,8 @@ describe("renderShared", () => {
 
   it("shares a finished render for a short while (the worker stores it just after), then renders again", async () => {
     jest.useFakeTimers();
-    const render = jest.fn(async () => Buffer.from(`pdf-${render.mock.calls.length}`));
+    let renders = 0;
+    const render = jest.fn(async (): Promise<Buffer> => Buffer.from(`pdf-${++renders}`));
     const first = await renderShared("t-grace", render);
     await jest.advanceTimersByTimeAsync(SHARED_RENDER_GRACE_MS - 100);
     expect(await renderShared("t-grace", render)).toBe(first);
