@@ -406,6 +406,8 @@ const OrdersService: ServiceSchema = {
             // On to the seats and the capture with no step written between: the payment record
             // says how far the money got, so a saga resumed at AUTHORIZE finds the authorization
             // (or the capture) there, and selling the seats and capturing are idempotent for the order.
+            // A twin resumed meanwhile by another node gets this same outcome (the record leaves
+            // PENDING once), so the two go the same way and CONFIRMED is written once.
             await this.sellAndCapture(paid);
             return;
           }
