@@ -74,6 +74,11 @@ describe("orders and payments (embedded)", () => {
   const count = async (table: string, where: Record<string, unknown> = {}) => Number((await db(table).where(where).count<{ c: number }[]>({ c: "*" }))[0].c);
   const outboxFor = async (orderId: string) => (await db("outbox").where({ key: orderId }).orderBy("seq")) as { channel: string; payload: any }[];
   const status = (seatId: string, s = session) => seatStatus(node, s.sessionId, seatId);
+  /** The payment of one premium seat authorized with the success card, as the saga's first step does it. */
+  const authorizePremium = (b: Buyer, orderId: string) =>
+    node.broker.call<{ id: string; status: string }, object>("payments.authorize", {
+      orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
+    });
   /** An order of one premium seat as a node killed mid-saga left it: PENDING at `step`, its lease run out. */
   const leftByDeadNode = (b: Buyer, hold: { holdId: string; seats: string[] }, orderId: string, step: string, extra: Record<string, unknown> = {}) =>
     db("orders").insert({
@@ -356,9 +361,7 @@ describe("orders and payments (embedded)", () => {
     const hold = await holdFor(b, ["premium"]);
     const orderId = randomUUID();
     // As left by a node killed after selling the seats and before the capture: authorized, seats sold, lease run out.
-    const authorized = await node.broker.call<{ id: string; status: string }, object>("payments.authorize", {
-      orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
-    });
+    const authorized = await authorizePremium(b, orderId);
     expect(authorized.status).toBe("AUTHORIZED");
     await node.broker.call("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId });
     expect(await status(hold.seats[0])).toBe("s");
@@ -376,9 +379,7 @@ describe("orders and payments (embedded)", () => {
     const hold = await holdFor(b, ["premium"]);
     const orderId = randomUUID();
     // As left by a node killed right after the authorization was stored: seats still held, no capture.
-    const authorized = await node.broker.call<{ id: string; status: string }, object>("payments.authorize", {
-      orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
-    });
+    const authorized = await authorizePremium(b, orderId);
     expect(await status(hold.seats[0])).toBe("h");
     await leftByDeadNode(b, hold, orderId, "AUTHORIZE");
     expect((await settled(b.http, orderId)).body).toMatchObject({ status: "CONFIRMED", paymentId: authorized.id });
@@ -394,9 +395,7 @@ describe("orders and payments (embedded)", () => {
     const hold = await holdFor(b, ["premium"]);
     const orderId = randomUUID();
     // As left by a node killed between the capture and CONFIRMED.
-    const authorized = await node.broker.call<{ id: string; status: string }, object>("payments.authorize", {
-      orderId, userId: b.user.id, amountCents: PREMIUM, currency: "EUR", card: CARD(TEST_CARDS.success).card,
-    });
+    const authorized = await authorizePremium(b, orderId);
     await node.broker.call("seats.confirm", { sessionId: session.sessionId, holdId: hold.holdId, orderId });
     expect((await node.broker.call<{ status: string }, object>("payments.capture", { orderId })).status).toBe("CAPTURED");
     await leftByDeadNode(b, hold, orderId, "AUTHORIZE");
