@@ -128,7 +128,7 @@ export async function renderPdfs(db: Knex, ticketIds: string[]): Promise<Rendere
   return Promise.all(docs.map(async (doc) => ({ ticketId: doc.ticketId, pdf: await renderShared(doc.ticketId, () => renderPdf(doc)) })));
 }
 
-/** The insert of rendered PDFs by ticket id; two workers racing on one ticket both render and the first insert wins. */
+/** The insert of rendered PDFs by ticket id; renders racing on one ticket from two nodes both run, and the first insert wins. */
 export function storePdfsQuery(db: Knex, rendered: RenderedPdf[]) {
   return db("ticket_files")
     .insert(rendered.map((r) => ({ ticket_id: r.ticketId, content_type: "application/pdf", content: r.pdf, size: r.pdf.length })))
