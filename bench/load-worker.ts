@@ -290,6 +290,11 @@ interface PurchaseJob {
 
 /** The web UI's fallback poll while it waits for socket events (public/modules/shop.js). */
 const FALLBACK_POLL_MS = 2000;
+/**
+ * The fallback polls the buyers made, for the report: each one is a request the socket events
+ * should have made unnecessary, and it comes when the node is slowest to confirm.
+ */
+const fallbackPolls = { order: 0, tickets: 0 };
 
 /**
  * A buyer's live view of their orders, as the web UI has it: the socket.io `order` and `ticket`
@@ -407,6 +412,7 @@ async function purchase(job: PurchaseJob) {
       };
       // The fallback: find the tickets, then ask for each PDF not announced yet.
       const check = async () => {
+        fallbackPolls.tickets++;
         if (!ticketIds.length) await lookUp();
         for (const id of ticketIds) {
           if (live.readyTickets.has(id)) continue;
@@ -477,6 +483,7 @@ async function purchase(job: PurchaseJob) {
     const orderId = (o.body.orderId ?? o.body.id) as string;
     const settled = () => (live.status.get(orderId)?.status ?? "PENDING") !== "PENDING";
     await live.until(settled, async () => {
+      fallbackPolls.order++;
       const r = await request(base, "GET", `/api/orders/${orderId}`, undefined, auth, ip);
       if (r.body?.status) live.status.set(orderId, { status: r.body.status, reason: r.body.reason ?? "" });
     }, hardEnd);
@@ -553,6 +560,7 @@ async function purchase(job: PurchaseJob) {
     orderToConfirmedByPlacedS: byPlacedTime(placedAndConfirmed, job.durationS >= 20 ? 5 : 2),
     orderToPdfMs: summarize(toPdf),
     codes,
+    fallbackPolls: { ...fallbackPolls },
     doubleSold,
   };
 }

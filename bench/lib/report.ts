@@ -21,6 +21,19 @@ const FIXES = path.join(__dirname, "..", "fixes.md");
  * The load generator's own CPU next to the server's, with what the machine could sustain at
  * these costs (bench/run.ts, loadWithCpu): `per` turns the per-second ceilings into `unit`.
  */
+/**
+ * In a closed loop every buyer starts the next purchase when the last one is confirmed, so the
+ * mean purchase takes buyers / rate whatever the node does (Little's law); what a run shows is
+ * where that time goes. Each buyer's hold opens a new connection, which waits in the kernel's
+ * queue until the node accepts it (one per event-loop turn), so the wait falls on the hold or on
+ * the order, and which one changes from run to run (bench/fixes.md, nineteenth round).
+ */
+function closedLoopCycle(p: any): string | undefined {
+  if (p.offeredPerMinute || !p.confirmedPerMinute || !p.holdLatencyMs?.mean || !p.orderToConfirmedMs?.mean) return undefined;
+  const cycleS = (p.buyers * 60) / p.confirmedPerMinute;
+  return `Where the buyers' time went: in this closed loop a purchase took ${fmt(cycleS, 2)} s on average (${p.buyers} buyers / ${fmt(p.confirmedPerMinute)} confirmed a minute, Little's law, whatever the node does), of which the hold ${fmt(p.holdLatencyMs.mean / 1000, 2)} s (a new buyer's connection waits to be accepted, one per event-loop turn) and order to CONFIRMED ${fmt(p.orderToConfirmedMs.mean / 1000, 2)} s (means). Which of the two the wait falls on changes from run to run, and with it the CONFIRMED p99: the orders are slow when the embedded database's thread is saturated (bench/fixes.md, nineteenth round).`;
+}
+
 function loadCpuLine(x: any, cores: number, op: string, unit: string, per = 1): string {
   const { cpuS, cpuMsPerOp: gen, machineCeilingPerS, freeServerCeilingPerS } = x.loadCpu;
   if (!gen) return "";
@@ -174,6 +187,9 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
         : `Where the tail comes from: every buyer places its first order as the run opens (within a second on a warm node), and the node works through that burst at its own rate; the buyers' next orders follow in waves until their timing spreads out. Order -> CONFIRMED by when the order was placed:`, "");
       out.push(table(["placed (s into the run)", "orders", "p50 ms", "p99 ms"], byPlaced.steps.map((st: any) => [`${st.fromS}-${st.toS}`, fmt(st.count), fmt(st.p50), fmt(st.p99)])));
     }
+    const cycle = closedLoopCycle(p);
+    if (cycle) out.push("", cycle);
+    if (p.fallbackPolls) out.push("", `The buyers' fallback polls (the web UI's poll every 2 s while it waits for a socket event): ${fmt(p.fallbackPolls.order)} for an order's status, ${fmt(p.fallbackPolls.tickets)} for its tickets.`);
     const ot = p.orderTiming;
     if (ot?.stages?.length) {
       out.push("", `Inside the node (its own record, TF_ORDER_TIMING, ${fmt(ot.orders)} orders): from POST /api/orders reaching its handler to CONFIRMED written, p50 ${fmt(ot.total.p50)} ms, p99 ${fmt(ot.total.p99)} ms, mean ${fmt(ot.total.mean)} ms. By stage, each from the one before:`, "");
