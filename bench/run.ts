@@ -169,6 +169,17 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** The machine's CPU time so far by kind, in ticks (/proc/stat's first line); undefined where there is no /proc. */
+function machineTicks(): { idle: number; steal: number; total: number } | undefined {
+  try {
+    const f = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    return { idle: f[3] + f[4], steal: f[7] ?? 0, total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Runs a load and accounts the server processes' CPU during it. CPU per operation is the figure
  * that survives a noisy neighbour: a starved server is slow, but not more expensive per request.
@@ -179,20 +190,25 @@ async function loadWithCpu<T extends Record<string, any>>(
   ops: (r: T) => number,
 ): Promise<
   T & {
-    serverCpu: { cpuS: number; wallS: number; utilisation: number; cpuMsPerOp: number | null };
+    serverCpu: { cpuS: number; wallS: number; utilisation: number; cpuMsPerOp: number | null; machine?: { idle: number; stolen: number } };
     loadCpu?: { cpuS: number; cpuMsPerOp: number | null; machineCeilingPerS: number | null; freeServerCeilingPerS: number | null };
   }
 > {
   const profiled = opts.profile && shared ? pids.filter((p) => nodePids(shared!).includes(p)) : [];
   profiled.forEach((p) => process.kill(p, "SIGWINCH"));
   const c0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const m0 = machineTicks();
   const t0 = Date.now();
   const r = await runLoad<T>(job).finally(() => profiled.forEach((p) => process.kill(p, "SIGWINCH")));
   const cpuS = pids.reduce((a, p) => a + cpuSeconds(p), 0) - c0;
   const wallS = (Date.now() - t0) / 1000;
+  // On a shared virtual machine the hypervisor can take CPU time from it (steal): a run where it
+  // took much, or where the machine sat idle while the node was slow, is read in that light.
+  const m1 = machineTicks();
+  const machine = m0 && m1 && m1.total > m0.total ? { idle: round((m1.idle - m0.idle) / (m1.total - m0.total), 3), stolen: round((m1.steal - m0.steal) / (m1.total - m0.total), 3) } : undefined;
   if (profiled.length) await sleep(1500); // the nodes write their profiles
   const n = ops(r);
-  const serverCpu = { cpuS: round(cpuS), wallS: round(wallS, 1), utilisation: round(cpuS / wallS, 2), cpuMsPerOp: n ? round((cpuS * 1000) / n, 3) : null };
+  const serverCpu = { cpuS: round(cpuS), wallS: round(wallS, 1), utilisation: round(cpuS / wallS, 2), cpuMsPerOp: n ? round((cpuS * 1000) / n, 3) : null, ...(machine ? { machine } : {}) };
   // What the machine could do at most with both on it: its cores over the CPU an operation costs
   // the server and the load generator together (no waiting, no other process); and with a server
   // that cost nothing, its cores over the generator's CPU alone.

@@ -31,7 +31,14 @@ const FIXES = path.join(__dirname, "..", "fixes.md");
 function closedLoopCycle(p: any): string | undefined {
   if (p.offeredPerMinute || !p.confirmedPerMinute || !p.holdLatencyMs?.mean || !p.orderToConfirmedMs?.mean) return undefined;
   const cycleS = (p.buyers * 60) / p.confirmedPerMinute;
-  return `Where the buyers' time went: in this closed loop a purchase took ${fmt(cycleS, 2)} s on average (${p.buyers} buyers / ${fmt(p.confirmedPerMinute)} confirmed a minute, Little's law, whatever the node does), of which the hold ${fmt(p.holdLatencyMs.mean / 1000, 2)} s (a new buyer's connection waits to be accepted, one per event-loop turn) and order to CONFIRMED ${fmt(p.orderToConfirmedMs.mean / 1000, 2)} s (means). Which of the two the wait falls on changes from run to run, and with it the CONFIRMED p99: the orders are slow when the embedded database's thread is saturated (bench/fixes.md, nineteenth round).`;
+  return `Where the buyers' time went: in this closed loop a purchase took ${fmt(cycleS, 2)} s on average (${p.buyers} buyers / ${fmt(p.confirmedPerMinute)} confirmed a minute, Little's law, whatever the node does), of which the hold ${fmt(p.holdLatencyMs.mean / 1000, 2)} s (a new buyer's connection waits to be accepted, one per event-loop turn) and order to CONFIRMED ${fmt(p.orderToConfirmedMs.mean / 1000, 2)} s (means). Which of the two the wait falls on changes from run to run, and with it the CONFIRMED p99 (bench/fixes.md, nineteenth round: in three runs of eleven, every one-statement stage of the saga waited 100-220 ms at the p50, against 12-50 ms in the others).`;
+}
+
+/** The machine's CPU time during a load: idle, and taken by the hypervisor (steal), from /proc/stat. */
+function machineLine(cpu: any): string {
+  const m = cpu?.machine;
+  if (!m) return "";
+  return ` Meanwhile the machine's CPU time was ${fmt(m.idle * 100, 1)}% idle and ${fmt(m.stolen * 100, 1)}% taken by the hypervisor (steal: a shared virtual machine's neighbours).`;
 }
 
 function loadCpuLine(x: any, cores: number, op: string, unit: string, per = 1): string {
@@ -160,7 +167,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     if (h.adjacentHoldShapedRoute) {
       out.push("", `The hold-shaped no-op route, measured right before it too: ${fmt(h.adjacentHoldShapedRoute.reqPerSec)} req/s at ${fmt(h.adjacentHoldShapedRoute.cpuMsPerOp, 3)} CPU ms per request. Holds ran at ${fmt(h.ratioToHoldShapedRoute, 3)} of its rate and, by CPU per request, at ${fmt(h.cpuRatioToHoldShapedRoute, 3)} of it: the rest is the seat actor, the gateway's own checks (rate limits, error shape, metrics), committing the hold and telling the seat map's subscribers.`);
     }
-    if (h.serverCpu) out.push("", `Server CPU during the load: ${fmt(h.serverCpu.cpuS, 1)} s over ${fmt(h.serverCpu.wallS, 1)} s (${fmt(h.serverCpu.utilisation, 2)} cores), ${fmt(h.serverCpu.cpuMsPerOp, 3)} CPU ms per hold${h.adjacentNoopRoute?.cpuMsPerOp ? ` vs ${fmt(h.adjacentNoopRoute.cpuMsPerOp, 3)} per no-op request: by CPU cost a hold is ${fmt(h.cpuRatioToNoopRoute, 3)} of a no-op request` : ""}. A utilisation well under the cores available means the node was waiting (database, starved by other processes), not computing.`);
+    if (h.serverCpu) out.push("", `Server CPU during the load: ${fmt(h.serverCpu.cpuS, 1)} s over ${fmt(h.serverCpu.wallS, 1)} s (${fmt(h.serverCpu.utilisation, 2)} cores), ${fmt(h.serverCpu.cpuMsPerOp, 3)} CPU ms per hold${h.adjacentNoopRoute?.cpuMsPerOp ? ` vs ${fmt(h.adjacentNoopRoute.cpuMsPerOp, 3)} per no-op request: by CPU cost a hold is ${fmt(h.cpuRatioToNoopRoute, 3)} of a no-op request` : ""}. A utilisation well under the cores available means the node was waiting (database, starved by other processes), not computing.${machineLine(h.serverCpu)}`);
     if (h.loadCpu) out.push("", loadCpuLine(h, r.machine.cpus, "hold", "holds/s"));
     const so = h.afterSoldOut;
     if (so) {
@@ -196,7 +203,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
       out.push(table(["stage", "what it waits for", "statements", "p50 ms", "p99 ms", "mean ms"], ot.stages.map((st: any) => [st.stage, ORDER_STAGE_WORK[st.stage]?.[0] ?? "", fmt(ORDER_STAGE_WORK[st.stage]?.[1]), fmt(st.p50), fmt(st.p99), fmt(st.mean)])));
       if (ot.loopDelayMs) out.push("", `The event loop's delay while these orders ran (${fmt(ot.loopDelayMs.seconds)} one-second samples): mean ${fmt(ot.loopDelayMs.mean, 1)} ms, p99 up to ${fmt(ot.loopDelayMs.maxP99)} ms. Every answer a stage waits for (the database's, the provider's timer) then waits for its turn of that loop.`);
     }
-    if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).`);
+    if (p.serverCpu) out.push("", `Server CPU: ${fmt(p.serverCpu.cpuS, 1)} s over ${fmt(p.serverCpu.wallS, 1)} s (${fmt(p.serverCpu.utilisation, 2)} cores), ${fmt(p.serverCpu.cpuMsPerOp, 1)} CPU ms per confirmed order (all services, PDFs included).${machineLine(p.serverCpu)}`);
     if (p.drained?.measured) {
       out.push("", p.drained.pendingLeft === 0
         ? `Work left for after the load: the outbox (tickets, PDFs, mail) emptied ${fmt(p.drained.afterLoadS, 1)} s after it; from the start of the load until then, ${fmt(p.drained.confirmedPerMinute)} confirmed orders per minute and ${fmt(p.drained.cpuMsPerOrder, 1)} server CPU ms per confirmed order (the figures to compare between versions: those above favour a version that defers work).`
