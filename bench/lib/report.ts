@@ -31,7 +31,7 @@ const FIXES = path.join(__dirname, "..", "fixes.md");
 function closedLoopCycle(p: any): string | undefined {
   if (p.offeredPerMinute || !p.confirmedPerMinute || !p.holdLatencyMs?.mean || !p.orderToConfirmedMs?.mean) return undefined;
   const cycleS = (p.buyers * 60) / p.confirmedPerMinute;
-  return `Where the buyers' time went: in this closed loop a purchase took ${fmt(cycleS, 2)} s on average (${p.buyers} buyers / ${fmt(p.confirmedPerMinute)} confirmed a minute, Little's law, whatever the node does), of which the hold ${fmt(p.holdLatencyMs.mean / 1000, 2)} s (a new buyer's connection waits to be accepted, one per event-loop turn) and order to CONFIRMED ${fmt(p.orderToConfirmedMs.mean / 1000, 2)} s (means). Which of the two the wait falls on changes from run to run, and with it the CONFIRMED p99 (bench/fixes.md, nineteenth round: in three runs of eleven, every one-statement stage of the saga waited 100-220 ms at the p50, against 12-50 ms in the others).`;
+  return `Where the buyers' time went: in this closed loop a purchase took ${fmt(cycleS, 2)} s on average (${p.buyers} buyers / ${fmt(p.confirmedPerMinute)} confirmed a minute, Little's law, whatever the node does), of which the hold ${fmt(p.holdLatencyMs.mean / 1000, 2)} s (a new buyer's connection waits to be accepted, one per event-loop turn) and order to CONFIRMED ${fmt(p.orderToConfirmedMs.mean / 1000, 2)} s (means). Which of the two the wait falls on changes from run to run, and with it the CONFIRMED p99 (bench/fixes.md, nineteenth round: in three runs of fourteen, every one-statement stage of the saga waited 97-216 ms at the p50, against 11-65 ms in the others).`;
 }
 
 /** The machine's CPU time during a load: idle, and taken by the hypervisor (steal), from /proc/stat. */
