@@ -18,10 +18,6 @@ const ORDER_STAGE_WORK: Record<string, [string, number]> = {
 const FIXES = path.join(__dirname, "..", "fixes.md");
 
 /**
- * The load generator's own CPU next to the server's, with what the machine could sustain at
- * these costs (bench/run.ts, loadWithCpu): `per` turns the per-second ceilings into `unit`.
- */
-/**
  * In a closed loop every buyer starts the next purchase when the last one is confirmed, so the
  * mean purchase takes buyers / rate whatever the node does (Little's law); what a run shows is
  * where that time goes. Each buyer's hold opens a new connection, which waits in the kernel's
@@ -31,7 +27,7 @@ const FIXES = path.join(__dirname, "..", "fixes.md");
 function closedLoopCycle(p: any): string | undefined {
   if (p.offeredPerMinute || !p.confirmedPerMinute || !p.holdLatencyMs?.mean || !p.orderToConfirmedMs?.mean) return undefined;
   const cycleS = (p.buyers * 60) / p.confirmedPerMinute;
-  return `Where the buyers' time went: in this closed loop a purchase took ${fmt(cycleS, 2)} s on average (${p.buyers} buyers / ${fmt(p.confirmedPerMinute)} confirmed a minute, Little's law, whatever the node does), of which the hold ${fmt(p.holdLatencyMs.mean / 1000, 2)} s (a new buyer's connection waits to be accepted, one per event-loop turn) and order to CONFIRMED ${fmt(p.orderToConfirmedMs.mean / 1000, 2)} s (means). Which of the two the wait falls on changes from run to run, and with it the CONFIRMED p99 (bench/fixes.md, nineteenth round: in three runs of fourteen, every one-statement stage of the saga waited 97-216 ms at the p50, against 11-65 ms in the others).`;
+  return `Where the buyers' time went: in this closed loop a purchase took ${fmt(cycleS, 2)} s on average (${p.buyers} buyers / ${fmt(p.confirmedPerMinute)} confirmed a minute, Little's law, whatever the node does), of which the hold ${fmt(p.holdLatencyMs.mean / 1000, 2)} s (a new buyer's connection waits to be accepted, one per event-loop turn) and order to CONFIRMED ${fmt(p.orderToConfirmedMs.mean / 1000, 2)} s (means). Which of the two the wait falls on changes from run to run, and with it the CONFIRMED p99 (bench/fixes.md, nineteenth round); the stages below show whether the saga waited.`;
 }
 
 /** The machine's CPU time during a load: idle, and taken by the hypervisor (steal), from /proc/stat. */
@@ -41,6 +37,10 @@ function machineLine(cpu: any): string {
   return ` Meanwhile the machine's CPU time was ${fmt(m.idle * 100, 1)}% idle and ${fmt(m.stolen * 100, 1)}% taken by the hypervisor (steal: a shared virtual machine's neighbours).`;
 }
 
+/**
+ * The load generator's own CPU next to the server's, with what the machine could sustain at
+ * these costs (bench/run.ts, loadWithCpu): `per` turns the per-second ceilings into `unit`.
+ */
 function loadCpuLine(x: any, cores: number, op: string, unit: string, per = 1): string {
   const { cpuS, cpuMsPerOp: gen, machineCeilingPerS, freeServerCeilingPerS } = x.loadCpu;
   if (!gen) return "";
