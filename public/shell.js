@@ -232,7 +232,14 @@ async function connectSocket() {
   }
   // Websocket only: it works behind several gateways without sticky sessions. The token is read
   // at every (re)connect, so a refreshed token is used after a drop.
-  socket = ioClient({ transports: ["websocket"], auth: (cb) => cb(accessToken() ? { token: accessToken() } : {}) });
+  let connectedWith = null;
+  socket = ioClient({
+    transports: ["websocket"],
+    auth: (cb) => {
+      connectedWith = accessToken();
+      cb(connectedWith ? { token: connectedWith } : {});
+    },
+  });
   socket.on("connect", () => {
     setLive(true);
     for (const sessionId of rooms.keys()) socket.emit("subscribe", { sessionId });
@@ -242,6 +249,14 @@ async function connectSocket() {
   socket.on("connect_error", async (err) => {
     setLive(false);
     if (/token|auth|jwt/i.test(String(err && err.message)) && (await refreshSession())) socket.connect();
+  });
+  // When the token the socket connected with expires, the server stops its order and ticket
+  // events and says so (src/platform/realtime.ts): connect again with a fresh token (the page may
+  // have one already, refreshed by an API call).
+  const current = socket;
+  socket.on("auth_expired", async () => {
+    const fresh = (accessToken() && accessToken() !== connectedWith) || (await refreshSession());
+    if (fresh && current === socket) current.disconnect().connect();
   });
   for (const name of ["seats", "stock", "order", "ticket"]) {
     socket.on(name, (payload) => window.dispatchEvent(new CustomEvent(`tf:${name}`, { detail: payload })));

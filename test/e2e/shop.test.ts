@@ -4,6 +4,7 @@
  * the live dashboard, and check-in at the door.
  */
 import fs from "fs";
+import jwt from "jsonwebtoken";
 import type { Browser, Page } from "playwright-core";
 import { startTestNode, TestNode } from "../helpers/node";
 import { accountsRoutesReady, signUp, SignedUp } from "../helpers/accounts";
@@ -194,6 +195,44 @@ describe("buyer", () => {
     const pdf = fs.readFileSync(file as string);
     expect(pdf.subarray(0, 5).toString("latin1")).toBe("%PDF-");
     expect(pdf.subarray(-1024).toString("latin1")).toContain("%%EOF");
+    expect(buyer.problems).toEqual([]);
+  });
+
+  it("keeps getting its order events over the socket after the token it connected with expires", async () => {
+    const { page } = buyer;
+    // The page connects its socket with a token that expires in 10 s.
+    const user = await page.evaluate(() => JSON.parse(localStorage.getItem("tf.auth") as string).user as { id: string; email: string; name: string; roles: string[] });
+    const shortLived = jwt.sign({ email: user.email, name: user.name, roles: user.roles }, node.platform.secrets.jwtSecret, {
+      algorithm: "HS256", subject: user.id, issuer: "ticketflash", expiresIn: 10,
+    });
+    const expiresAt = (jwt.decode(shortLived) as { exp: number }).exp * 1000;
+    await page.evaluate((token) => {
+      const auth = JSON.parse(localStorage.getItem("tf.auth") as string);
+      auth.accessToken = token;
+      localStorage.setItem("tf.auth", JSON.stringify(auth));
+    }, shortLived);
+    await page.reload();
+    await page.waitForSelector("#live.on");
+    // Connected with the short-lived token while it was still valid (after, the handshake itself
+    // would refuse it and the page would connect with a fresh token at once).
+    expect(Date.now()).toBeLessThan(expiresAt - 1000);
+    await page.evaluate(() => {
+      const w = window as unknown as { orders: Array<{ orderId: string; status: string }> };
+      w.orders = [];
+      window.addEventListener("tf:order", (e) => w.orders.push((e as CustomEvent).detail));
+    });
+    // At expiry the server takes the socket out of the user's room and says so; the page gets a
+    // fresh token and connects again. An order event sent after that must reach the page.
+    await page.waitForFunction((spent) => JSON.parse(localStorage.getItem("tf.auth") as string).accessToken !== spent, shortLived, { timeout: 40_000 });
+    const orderId = `order-after-expiry-${Date.now()}`;
+    let seen = false;
+    for (let i = 0; i < 40 && !seen; i++) {
+      await node.broker.emit("orders.status", { orderId, userId: user.id, status: "CONFIRMED" });
+      seen = await page
+        .waitForFunction((id) => (window as unknown as { orders: Array<{ orderId: string; status: string }> }).orders.some((o) => o.orderId === id && o.status === "CONFIRMED"), orderId, { timeout: 500 })
+        .then(() => true, () => false);
+    }
+    expect(seen).toBe(true);
     expect(buyer.problems).toEqual([]);
   });
 
