@@ -20,7 +20,7 @@ import { ActorUnavailable, SessionActor } from "../src/seats/session-actor";
 import { findHold, onSale, SeatCommitter, sessionsWithHoldsDue } from "../src/seats/store";
 import { nodesWith, ownerOf } from "../src/seats/routing";
 import { holdJson } from "../src/seats/contract";
-import { acceptsGzip, SeatMapAnswers } from "../src/seats/seat-map-answer";
+import { SeatMapAnswers } from "../src/seats/seat-map-answer";
 
 const SWEEP_MS = 1000;
 /** After a membership change, for this long, every call first checks the actor's epoch (see SessionActor.verifyEpoch). */
@@ -189,25 +189,7 @@ const SeatsService: ServiceSchema = {
             }));
           }),
         );
-        const request = (ctx.meta.headers ?? {}) as Record<string, string | undefined>;
-        const headers: Record<string, string> = { ETag: answer.etag, "Cache-Control": "no-cache", Vary: "Accept-Encoding" };
-        ctx.meta.$responseHeaders = headers;
-        ctx.meta.$responseType = "application/json; charset=utf-8";
-        if (answer.matches(request["if-none-match"])) {
-          ctx.meta.$statusCode = 304;
-          return null;
-        }
-        if (acceptsGzip(request["accept-encoding"])) {
-          headers["Content-Encoding"] = "gzip";
-          if (ctx.nodeID && ctx.nodeID !== this.broker.nodeID) {
-            // To a gateway on another node, bytes go as base64 text: the JSON serializer would send
-            // a 49 KB gzip as an array of 49,000 numbers (services/api.service.ts decodes it).
-            ctx.meta.$base64Body = true;
-            return answer.gzipBase64;
-          }
-          return answer.gzip;
-        }
-        return answer.json;
+        return answer.send(ctx, this.broker.nodeID);
       },
     },
 

@@ -4,9 +4,10 @@
  * generated from `{generate: {sections: [{name, rows, seatsPerRow, category}], areas}}`.
  * Layouts are not editable: sessions, holds and tickets refer to their seat ids.
  */
-import type { ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema } from "moleculer";
 import { KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext, currentUser } from "../src/platform/auth";
+import { EncodedAnswer } from "../src/platform/encoded-answer";
 import { badRequest, notFound } from "../src/platform/errors";
 import { generateLayout, layoutSpecProblems, LayoutSpec } from "../src/domain/layout-generator";
 import { layoutCategories, validateLayout } from "../src/domain/layout-validation";
@@ -21,7 +22,14 @@ interface CreateParams {
   layout: Record<string, unknown>;
 }
 
-type This = KnexDbThis & { checkedLayout(input: Record<string, unknown>): ReturnType<typeof validateLayout> & { ok: true } };
+type This = KnexDbThis & Pick<Service, "broker"> & {
+  checkedLayout(input: Record<string, unknown>): ReturnType<typeof validateLayout> & { ok: true };
+  /** Encoded `GET /venues/:id` answers by venue id, least recently read first. */
+  answers: Map<string, EncodedAnswer>;
+};
+
+/** Venue answers kept encoded per node: a 22,000-seat stadium's is 1.7 MB of JSON and its gzip. */
+const ENCODED_VENUES_KEPT = 16;
 
 const VenuesService: ServiceSchema = {
   name: "venues",
@@ -65,20 +73,23 @@ const VenuesService: ServiceSchema = {
       auth: "public",
       params: { id: idParam },
       async handler(this: This, ctx: AuthContext<{ id: string }>) {
-        // A stadium's layout is megabytes and never changes: let clients revalidate instead of refetching.
+        // A stadium's layout is megabytes and never changes: it is encoded once per version of the
+        // row (JSON, ETag, gzip) and clients revalidate instead of refetching.
         const version = await this.adapter.qb().select("updated_at").where({ id: ctx.params.id }).first();
         if (!version) throw notFound("Venue");
         const etag = `"venue-${ctx.params.id}-${new Date(version.updated_at).getTime()}"`;
-        ctx.meta.$responseHeaders = { ETag: etag, "Cache-Control": "no-cache" };
-        const ifNoneMatch = ctx.meta.headers?.["if-none-match"];
-        if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag)) {
-          ctx.meta.$statusCode = 304;
-          return null;
-        }
-        const row = await this.adapter.findById(ctx.params.id);
-        if (!row) throw notFound("Venue");
-        const layout = row.layout as VenueLayout;
-        return { ...venueSummary(row), categories: layoutCategories(layout), layout };
+        let answer = this.answers.get(ctx.params.id);
+        if (answer?.etag !== etag) {
+          const row = await this.adapter.findById(ctx.params.id);
+          if (!row) throw notFound("Venue");
+          const layout = row.layout as VenueLayout;
+          answer = EncodedAnswer.of({ ...venueSummary(row), categories: layoutCategories(layout), layout }, etag);
+          this.answers.delete(ctx.params.id);
+          // The venues of the sales on now; the least recently encoded goes first.
+          if (this.answers.size >= ENCODED_VENUES_KEPT) this.answers.delete(this.answers.keys().next().value!);
+        } else this.answers.delete(ctx.params.id);
+        this.answers.set(ctx.params.id, answer);
+        return answer.send(ctx, this.broker.nodeID);
       },
     },
 
@@ -119,6 +130,10 @@ const VenuesService: ServiceSchema = {
       if (!check.ok) throw badRequest("The venue layout is invalid.", { fields: check.problems });
       return check;
     },
+  },
+
+  created(this: Service) {
+    (this as unknown as This).answers = new Map();
   },
 };
 

@@ -4,6 +4,7 @@
  * with a peer broker.
  * `http` is a tiny JSON client for the gateway when the node runs `api`.
  */
+import http from "http";
 import { AddressInfo } from "net";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { loadConfig } from "../../src/platform/config";
@@ -162,6 +163,18 @@ export class HttpClient {
 
   get<T = any>(path: string, headers?: Record<string, string>) {
     return this.request<T>("GET", path, undefined, headers);
+  }
+  /** A GET's bytes as the server sent them: fetch would decompress a gzip body transparently. */
+  raw(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = http.get(this.baseUrl + path, { headers: { ...headers, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+    });
   }
   post<T = any>(path: string, body?: unknown, headers?: Record<string, string>) {
     return this.request<T>("POST", path, body ?? {}, headers);

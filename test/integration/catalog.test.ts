@@ -3,6 +3,7 @@
  * venues with layouts, events with translations and visibility, sessions with prices.
  */
 import { randomUUID } from "crypto";
+import zlib from "zlib";
 import type { Knex } from "knex";
 import { signAccessToken, Role } from "../../src/platform/auth";
 import { HttpClient, startTestNode, TestNode } from "../helpers/node";
@@ -114,6 +115,17 @@ describe("catalog", () => {
       expect(again.status).toBe(304);
       expect(again.text).toBe("");
       expect((await anon.get(`/api/venues/${venue.id}`, { "if-none-match": '"stale"' })).status).toBe(200);
+      // A browser gets it gzipped (about 1/20 of the JSON here); a client without gzip, as JSON.
+      const zipped = await anon.raw(`/api/venues/${venue.id}`, { "accept-encoding": "gzip, deflate, br" });
+      expect(zipped.headers["content-encoding"]).toBe("gzip");
+      expect(zipped.headers.vary).toBe("Accept-Encoding");
+      expect(zipped.headers.etag).toBe(etag);
+      expect(JSON.parse(zlib.gunzipSync(zipped.body).toString())).toEqual(read.body);
+      const plain = await anon.raw(`/api/venues/${venue.id}`);
+      expect(plain.headers["content-encoding"]).toBeUndefined();
+      expect(plain.headers["content-type"]).toMatch(/^application\/json/);
+      expect(zipped.body.length).toBeLessThan(plain.body.length / 10);
+      expect(JSON.parse(plain.body.toString())).toEqual(read.body);
     });
 
     it("buyers may not create venues (403), anonymous visitors must sign in (401); nothing is written", async () => {

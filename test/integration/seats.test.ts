@@ -108,16 +108,8 @@ describe("seats and holds (one node)", () => {
     expect(after.body.status).toBe("aahaa");
     expect(after.body.version).toBeGreaterThan(first.body.version);
 
-    // Raw request: fetch would decompress transparently, so read the bytes with node's http.
-    const raw = await new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) => {
-      const req = require("http").get(`${node.baseUrl}/api/sessions/${session.sessionId}/seat-map`, { headers: { "accept-encoding": "gzip" } }, (res: any) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }));
-      });
-      req.on("error", reject);
-    });
-    expect(raw.encoding).toBe("gzip");
+    const raw = await node.http.raw(`/api/sessions/${session.sessionId}/seat-map`, { "accept-encoding": "gzip" });
+    expect(raw.headers["content-encoding"]).toBe("gzip");
     expect(JSON.parse(zlib.gunzipSync(raw.body).toString()).status).toBe("aahaa");
 
     await eventually("seats.changed event", async () => changes.some((c) => c.sessionId === session.sessionId && c.changes.some((x) => x.seatId === session.seatIds[2] && x.status === "h")));

@@ -1,5 +1,6 @@
 import zlib from "zlib";
-import { acceptsGzip, EncodedSeatMap, SeatMapAnswers, SeatMapBody } from "../../src/seats/seat-map-answer";
+import { acceptsGzip, EncodedAnswer } from "../../src/platform/encoded-answer";
+import { SeatMapAnswers, SeatMapBody } from "../../src/seats/seat-map-answer";
 
 const body = (version: number, prices = { standard: 4500 }): SeatMapBody => ({
   sessionId: "s1",
@@ -12,19 +13,19 @@ const body = (version: number, prices = { standard: 4500 }): SeatMapBody => ({
 
 describe("the seat map's encoded answer", () => {
   it("is the JSON of the body, gzipped on demand, with a strong ETag over the whole body", () => {
-    const answer = EncodedSeatMap.of(body(3));
+    const answer = EncodedAnswer.of(body(3));
     expect(JSON.parse(answer.json)).toEqual(body(3));
     expect(JSON.parse(zlib.gunzipSync(answer.gzip).toString())).toEqual(body(3));
     expect(answer.gzip.length).toBeLessThan(answer.json.length / 10);
     expect(Buffer.from(answer.gzipBase64, "base64").equals(answer.gzip)).toBe(true);
     expect(answer.etag).toMatch(/^"[\w-]+"$/);
-    expect(EncodedSeatMap.of(body(3)).etag).toBe(answer.etag);
-    expect(EncodedSeatMap.of(body(4)).etag).not.toBe(answer.etag);
-    expect(EncodedSeatMap.of(body(3, { standard: 5000 })).etag).not.toBe(answer.etag);
+    expect(EncodedAnswer.of(body(3)).etag).toBe(answer.etag);
+    expect(EncodedAnswer.of(body(4)).etag).not.toBe(answer.etag);
+    expect(EncodedAnswer.of(body(3, { standard: 5000 })).etag).not.toBe(answer.etag);
   });
 
   it("matches If-None-Match lists, weak validators and *", () => {
-    const answer = EncodedSeatMap.of(body(1));
+    const answer = EncodedAnswer.of(body(1));
     expect(answer.matches(answer.etag)).toBe(true);
     expect(answer.matches(`"x", W/${answer.etag}`)).toBe(true);
     expect(answer.matches("*")).toBe(true);
