@@ -1,3 +1,4 @@
+import zlib from "zlib";
 import { Cluster, startCluster } from "../helpers/cluster";
 import { HttpClient } from "../helpers/node";
 
@@ -34,6 +35,12 @@ describe("three-node platform over NATS and PostgreSQL", () => {
       layout: { generate: { sections: [{ name: "Stalls", rows: 10, seatsPerRow: 20, category: "A" }] } },
     });
     expect({ status: venue.status, body: venue.body }).toMatchObject({ status: 201 });
+    // The layout crosses from the catalog node to the gateway as gzip bytes (base64 on the wire).
+    const zipped = await cluster.api().http.raw(`/api/venues/${venue.body.id}`, { "accept-encoding": "gzip" });
+    expect(zipped.headers["content-encoding"]).toBe("gzip");
+    const layout = JSON.parse(zlib.gunzipSync(zipped.body).toString());
+    expect(layout).toMatchObject({ id: venue.body.id, seatCount: 200, categories: ["A"] });
+    expect(layout.layout.sections[0].rows).toHaveLength(10);
     const event = await admin.post("/api/events", {
       title: "Cluster Night",
       description: "Three nodes, one sale",
