@@ -24,8 +24,9 @@ interface CreateParams {
 
 type This = KnexDbThis & Pick<Service, "broker"> & {
   checkedLayout(input: Record<string, unknown>): ReturnType<typeof validateLayout> & { ok: true };
+  encodeVenue(id: string, etag: string): Promise<EncodedAnswer>;
   /** Encoded `GET /venues/:id` answers by venue id, least recently read first. */
-  answers: Map<string, EncodedAnswer>;
+  answers: Map<string, { etag: string; answer: Promise<EncodedAnswer> }>;
 };
 
 /** Venue answers kept encoded per node: a 22,000-seat stadium's is 1.7 MB of JSON and its gzip. */
@@ -78,17 +79,18 @@ const VenuesService: ServiceSchema = {
         const version = await this.adapter.qb().select("updated_at").where({ id: ctx.params.id }).first();
         if (!version) throw notFound("Venue");
         const etag = `"venue-${ctx.params.id}-${new Date(version.updated_at).getTime()}"`;
-        let answer = this.answers.get(ctx.params.id);
-        if (answer?.etag !== etag) {
-          const row = await this.adapter.findById(ctx.params.id);
-          if (!row) throw notFound("Venue");
-          const layout = row.layout as VenueLayout;
-          answer = EncodedAnswer.of({ ...venueSummary(row), categories: layoutCategories(layout), layout }, etag);
-          this.answers.delete(ctx.params.id);
-          // The venues of the sales on now; the least recently encoded goes first.
-          if (this.answers.size >= ENCODED_VENUES_KEPT) this.answers.delete(this.answers.keys().next().value!);
-        } else this.answers.delete(ctx.params.id);
-        this.answers.set(ctx.params.id, answer);
+        // Shared while it is being made: a sale's first buyers all ask at once.
+        let entry = this.answers.get(ctx.params.id);
+        if (entry?.etag !== etag) {
+          const made = this.encodeVenue(ctx.params.id, etag);
+          entry = { etag, answer: made };
+          made.catch(() => this.answers.get(ctx.params.id) === entry && this.answers.delete(ctx.params.id));
+        }
+        // Most recently read last: the least recently read goes when the node keeps too many.
+        this.answers.delete(ctx.params.id);
+        this.answers.set(ctx.params.id, entry);
+        if (this.answers.size > ENCODED_VENUES_KEPT) this.answers.delete(this.answers.keys().next().value!);
+        const answer = await entry.answer;
         return answer.send(ctx, this.broker.nodeID);
       },
     },
@@ -115,6 +117,14 @@ const VenuesService: ServiceSchema = {
   },
 
   methods: {
+    /** The venue's `GET /venues/:id` answer, encoded (its JSON now, its gzip on first demand). */
+    async encodeVenue(this: This, id: string, etag: string): Promise<EncodedAnswer> {
+      const row = await this.adapter.findById(id);
+      if (!row) throw notFound("Venue");
+      const layout = row.layout as VenueLayout;
+      return EncodedAnswer.of({ ...venueSummary(row), categories: layoutCategories(layout), layout }, etag);
+    },
+
     /** The stored layout for a request's `layout`, or a 400 naming what is wrong with it. */
     checkedLayout(input: Record<string, unknown>) {
       let layout: unknown = input;

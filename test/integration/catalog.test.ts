@@ -7,6 +7,7 @@ import zlib from "zlib";
 import type { Knex } from "knex";
 import { signAccessToken, Role } from "../../src/platform/auth";
 import { HttpClient, startTestNode, TestNode } from "../helpers/node";
+import { rowsRead } from "../helpers/infra";
 
 const CATALOG = ["api", "venues", "events", "sessions"];
 
@@ -126,6 +127,18 @@ describe("catalog", () => {
       expect(plain.headers["content-type"]).toMatch(/^application\/json/);
       expect(zipped.body.length).toBeLessThan(plain.body.length / 10);
       expect(JSON.parse(plain.body.toString())).toEqual(read.body);
+    });
+
+    it("reads and encodes a layout once for buyers who ask for it at once", async () => {
+      const venue = await createVenue({ generate: { sections: [{ name: "Ring", rows: 40, seatsPerRow: 50, category: "main" }] } });
+      const before = (await rowsRead(db, ["venues"])).venues;
+      const reads = await Promise.all(Array.from({ length: 20 }, () => anon.get(`/api/venues/${venue.id}`)));
+      expect(reads.map((r) => r.status)).toEqual(Array(20).fill(200));
+      for (const r of reads) expect(r.text).toBe(reads[0].text);
+      expect(reads[0].body.layout.sections[0].rows).toHaveLength(40);
+      // Each request checks the venue's version (one row); the layout itself is read once, where
+      // a read per request would make 40.
+      expect((await rowsRead(db, ["venues"])).venues - before).toBeLessThanOrEqual(22);
     });
 
     it("buyers may not create venues (403), anonymous visitors must sign in (401); nothing is written", async () => {
