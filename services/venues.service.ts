@@ -7,7 +7,7 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext, currentUser } from "../src/platform/auth";
-import { EncodedAnswer } from "../src/platform/encoded-answer";
+import { EncodedAnswer, EncodedAnswers } from "../src/platform/encoded-answer";
 import { badRequest, notFound } from "../src/platform/errors";
 import { generateLayout, layoutSpecProblems, LayoutSpec } from "../src/domain/layout-generator";
 import { layoutCategories, validateLayout } from "../src/domain/layout-validation";
@@ -25,8 +25,8 @@ interface CreateParams {
 type This = KnexDbThis & Pick<Service, "broker"> & {
   checkedLayout(input: Record<string, unknown>): ReturnType<typeof validateLayout> & { ok: true };
   encodeVenue(id: string, etag: string): Promise<EncodedAnswer>;
-  /** Encoded `GET /venues/:id` answers by venue id, least recently read first. */
-  answers: Map<string, { etag: string; answer: Promise<EncodedAnswer> }>;
+  /** Encoded `GET /venues/:id` answers by venue id. */
+  answers: EncodedAnswers;
 };
 
 /** Venue answers kept encoded per node: a 22,000-seat stadium's is 1.7 MB of JSON and its gzip. */
@@ -79,18 +79,7 @@ const VenuesService: ServiceSchema = {
         const version = await this.adapter.qb().select("updated_at").where({ id: ctx.params.id }).first();
         if (!version) throw notFound("Venue");
         const etag = `"venue-${ctx.params.id}-${new Date(version.updated_at).getTime()}"`;
-        // Shared while it is being made: a sale's first buyers all ask at once.
-        let entry = this.answers.get(ctx.params.id);
-        if (entry?.etag !== etag) {
-          const made = this.encodeVenue(ctx.params.id, etag);
-          entry = { etag, answer: made };
-          made.catch(() => this.answers.get(ctx.params.id) === entry && this.answers.delete(ctx.params.id));
-        }
-        // Most recently read last: the least recently read goes when the node keeps too many.
-        this.answers.delete(ctx.params.id);
-        this.answers.set(ctx.params.id, entry);
-        if (this.answers.size > ENCODED_VENUES_KEPT) this.answers.delete(this.answers.keys().next().value!);
-        const answer = await entry.answer;
+        const answer = await this.answers.get(ctx.params.id, etag, () => this.encodeVenue(ctx.params.id, etag));
         return answer.send(ctx, this.broker.nodeID);
       },
     },
@@ -143,7 +132,7 @@ const VenuesService: ServiceSchema = {
   },
 
   created(this: Service) {
-    (this as unknown as This).answers = new Map();
+    (this as unknown as This).answers = new EncodedAnswers(ENCODED_VENUES_KEPT);
   },
 };
 
