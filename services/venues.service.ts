@@ -7,7 +7,8 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext, currentUser } from "../src/platform/auth";
-import { EncodedAnswer, EncodedAnswers } from "../src/platform/encoded-answer";
+import { EncodedAnswer } from "../src/platform/encoded-answer";
+import { ReadCache } from "../src/platform/read-cache";
 import { badRequest, notFound } from "../src/platform/errors";
 import { generateLayout, layoutSpecProblems, LayoutSpec } from "../src/domain/layout-generator";
 import { layoutCategories, validateLayout } from "../src/domain/layout-validation";
@@ -26,7 +27,7 @@ type This = KnexDbThis & Pick<Service, "broker"> & {
   checkedLayout(input: Record<string, unknown>): ReturnType<typeof validateLayout> & { ok: true };
   encodeVenue(id: string, etag: string): Promise<EncodedAnswer>;
   /** Encoded `GET /venues/:id` answers by venue id. */
-  answers: EncodedAnswers;
+  answers: ReadCache<EncodedAnswer>;
 };
 
 /** Venue answers kept encoded per node: a 22,000-seat stadium's is 1.7 MB of JSON and its gzip. */
@@ -79,7 +80,7 @@ const VenuesService: ServiceSchema = {
         const version = await this.adapter.qb().select("updated_at").where({ id: ctx.params.id }).first();
         if (!version) throw notFound("Venue");
         const etag = `"venue-${ctx.params.id}-${new Date(version.updated_at).getTime()}"`;
-        const answer = await this.answers.get(ctx.params.id, etag, () => this.encodeVenue(ctx.params.id, etag));
+        const answer = await this.answers.get(ctx.params.id, () => this.encodeVenue(ctx.params.id, etag), etag);
         return answer.send(ctx, this.broker.nodeID);
       },
     },
@@ -132,7 +133,7 @@ const VenuesService: ServiceSchema = {
   },
 
   created(this: Service) {
-    (this as unknown as This).answers = new EncodedAnswers(ENCODED_VENUES_KEPT);
+    (this as unknown as This).answers = new ReadCache<EncodedAnswer>({ kept: ENCODED_VENUES_KEPT });
   },
 };
 

@@ -87,35 +87,3 @@ export function acceptsGzip(acceptEncoding: string | undefined): boolean {
   }
   return star ?? false;
 }
-
-/**
- * Encoded answers by key (a venue id), each for one version of its source (the venue's ETag).
- * An answer is made once per version and shared while it is being made: a sale's first buyers
- * all ask at once, and a cold node would otherwise read and encode a stadium once per waiting
- * request. A failed make is forgotten. Beyond `kept` keys, the least recently read goes.
- */
-export class EncodedAnswers {
-  private entries = new Map<string, { version: string; answer: Promise<EncodedAnswer> }>();
-
-  constructor(private readonly kept: number) {}
-
-  get(key: string, version: string, make: () => Promise<EncodedAnswer>): Promise<EncodedAnswer> {
-    let entry = this.entries.get(key);
-    if (entry?.version !== version) {
-      const made = make();
-      const created = (entry = { version, answer: made });
-      made.catch(() => {
-        if (this.entries.get(key) === created) this.entries.delete(key);
-      });
-    }
-    // Most recently read last.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    if (this.entries.size > this.kept) this.entries.delete(this.entries.keys().next().value!);
-    return entry.answer;
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
