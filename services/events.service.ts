@@ -5,7 +5,7 @@
  * (someone else's answers 404, like anything that is not yours).
  */
 import type { Knex } from "knex";
-import type { ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema } from "moleculer";
 import { escapeLike, FOREIGN_KEY_VIOLATION, KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext, currentUser } from "../src/platform/auth";
 import { badRequest, conflict, notFound } from "../src/platform/errors";
@@ -13,6 +13,7 @@ import { EventStatus, Translation } from "../src/domain/catalog";
 import {
   canManageEvent,
   canSeeEvent,
+  catalogReadCache,
   eventJson,
   EventRow,
   idParam,
@@ -22,7 +23,9 @@ import {
   SessionRow,
   sessionJson,
   venueSummaries,
+  VenueSummary,
 } from "../src/catalog/shared";
+import type { ReadCache } from "../src/platform/read-cache";
 
 const MAX_TRANSLATIONS = 20;
 
@@ -70,7 +73,17 @@ interface ListParams {
   pageSize: number;
 }
 
+/** What `GET /events/:id` is made of, whoever asks. */
+interface EventView {
+  event: EventRow;
+  sessions: SessionRow[];
+  venues: Map<string, VenueSummary>;
+}
+
 type This = KnexDbThis & {
+  /** `GET /events/:id`'s rows by event id: every buyer opening a session's page asks for them. */
+  views: ReadCache<EventView | null>;
+  readView(id: string): Promise<EventView | null>;
   language(ctx: AuthContext<{ lang?: string }>): { lang?: string; acceptLanguage?: string };
   manageable(ctx: AuthContext<{ id: string }>): Promise<EventRow>;
   checkTranslations(translations: Record<string, Translation> | undefined): void;
@@ -154,16 +167,13 @@ const EventsService: ServiceSchema = {
       auth: "optional",
       params: { id: idParam, lang: langParam },
       async handler(this: This, ctx: AuthContext<{ id: string; lang?: string }>) {
-        const event = (await this.adapter.findById(ctx.params.id)) as EventRow | null;
-        if (!event || !canSeeEvent(ctx.meta.user, event)) throw notFound("Event");
-        const sessionRows = (await this.adapter.knex("sessions").where({ event_id: event.id }).orderBy([{ column: "starts_at" }, { column: "id" }])).map(
-          (r: Record<string, unknown>) => this.adapter.fromRow(r) as unknown as SessionRow,
-        );
-        const venues = await venueSummaries(this.adapter.knex, sessionRows.map((s) => s.venueId));
+        const view = await this.views.get(ctx.params.id, () => this.readView(ctx.params.id));
+        if (!view || !canSeeEvent(ctx.meta.user, view.event)) throw notFound("Event");
+        const { event, sessions, venues } = view;
         const now = new Date();
         return {
           ...eventJson(event, this.language(ctx)),
-          sessions: sessionRows.map((s) => sessionJson(s, event.status, venues.get(s.venueId), now)),
+          sessions: sessions.map((s) => sessionJson(s, event.status, venues.get(s.venueId), now)),
         };
       },
     },
@@ -255,7 +265,30 @@ const EventsService: ServiceSchema = {
     },
   },
 
+  events: {
+    "events.changed"(this: This, ctx: { params: { eventId: string } }) {
+      this.views.forget(ctx.params.eventId);
+    },
+    // A session is part of its event's answer.
+    "sessions.changed"(this: This, ctx: { params: { eventId: string } }) {
+      this.views.forget(ctx.params.eventId);
+    },
+  },
+
+  created(this: Service) {
+    (this as unknown as This).views = catalogReadCache<EventView | null>();
+  },
+
   methods: {
+    async readView(this: This, id: string): Promise<EventView | null> {
+      const event = (await this.adapter.findById(id)) as EventRow | null;
+      if (!event) return null;
+      const sessions = (await this.adapter.knex("sessions").where({ event_id: event.id }).orderBy([{ column: "starts_at" }, { column: "id" }])).map(
+        (r: Record<string, unknown>) => this.adapter.fromRow(r) as unknown as SessionRow,
+      );
+      return { event, sessions, venues: await venueSummaries(this.adapter.knex, sessions.map((s) => s.venueId)) };
+    },
+
     language(ctx: AuthContext<{ lang?: string }>) {
       return { lang: ctx.params.lang, acceptLanguage: ctx.meta.headers?.["accept-language"] };
     },

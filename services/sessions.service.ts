@@ -4,7 +4,7 @@
  * every answer follows the rule of shared/CONTRACTS.md. Visibility follows the session's event.
  */
 import type { Knex } from "knex";
-import type { ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema } from "moleculer";
 import { FOREIGN_KEY_VIOLATION, KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext } from "../src/platform/auth";
 import { badRequest, conflict, notFound } from "../src/platform/errors";
@@ -14,6 +14,7 @@ import type { VenueLayout } from "../src/domain/layout";
 import {
   canManageEvent,
   canSeeEvent,
+  catalogReadCache,
   eventJson,
   EventRow,
   idParam,
@@ -23,7 +24,9 @@ import {
   SessionRow,
   sessionJson,
   venueSummaries,
+  VenueSummary,
 } from "../src/catalog/shared";
+import type { ReadCache } from "../src/platform/read-cache";
 
 const rules = {
   date: { type: "date", convert: true },
@@ -52,7 +55,17 @@ interface SessionFields {
   status?: SessionStatus;
 }
 
+/** What `GET /sessions/:id` is made of, whoever asks. */
+interface SessionView {
+  session: SessionRow;
+  event: EventRow;
+  venue: VenueSummary | undefined;
+}
+
 type This = KnexDbThis & {
+  /** `GET /sessions/:id`'s rows by session id: every buyer opening a session's page asks for them. */
+  views: ReadCache<SessionView | null>;
+  readView(id: string): Promise<SessionView | null>;
   loadEvent(id: string): Promise<EventRow | null>;
   checkPrices(knex: Knex, venueId: string, prices: Record<string, number>): Promise<void>;
 };
@@ -110,13 +123,12 @@ const SessionsService: ServiceSchema = {
       auth: "optional",
       params: { id: idParam, lang: langParam },
       async handler(this: This, ctx: AuthContext<{ id: string; lang?: string }>) {
-        const session = (await this.adapter.findById(ctx.params.id)) as SessionRow | null;
-        const event = session && (await this.loadEvent(session.eventId));
-        if (!session || !event || !canSeeEvent(ctx.meta.user, event)) throw notFound("Session");
-        const venues = await venueSummaries(this.adapter.knex, [session.venueId]);
+        const view = await this.views.get(ctx.params.id, () => this.readView(ctx.params.id));
+        if (!view || !canSeeEvent(ctx.meta.user, view.event)) throw notFound("Session");
+        const { session, event, venue } = view;
         const e = eventJson(event, { lang: ctx.params.lang, acceptLanguage: ctx.meta.headers?.["accept-language"] });
         return {
-          ...sessionJson(session, event.status, venues.get(session.venueId)),
+          ...sessionJson(session, event.status, venue),
           event: { id: e.id, title: e.title, lang: e.lang, category: e.category, city: e.city, images: e.images, status: e.status },
         };
       },
@@ -213,7 +225,29 @@ const SessionsService: ServiceSchema = {
     },
   },
 
+  events: {
+    "sessions.changed"(this: This, ctx: { params: { sessionId: string } }) {
+      this.views.forget(ctx.params.sessionId);
+    },
+    // An event's status and text are part of each of its sessions' answers.
+    "events.changed"(this: This) {
+      this.views.clear();
+    },
+  },
+
+  created(this: Service) {
+    (this as unknown as This).views = catalogReadCache<SessionView | null>();
+  },
+
   methods: {
+    async readView(this: This, id: string): Promise<SessionView | null> {
+      const session = (await this.adapter.findById(id)) as SessionRow | null;
+      const event = session && (await this.loadEvent(session.eventId));
+      if (!session || !event) return null;
+      const venues = await venueSummaries(this.adapter.knex, [session.venueId]);
+      return { session, event, venue: venues.get(session.venueId) };
+    },
+
     async loadEvent(this: This, id: string): Promise<EventRow | null> {
       const row = await this.adapter.knex("events").where({ id }).first();
       return this.adapter.fromRow(row) as unknown as EventRow | null;

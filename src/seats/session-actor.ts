@@ -14,6 +14,7 @@
 import type { Knex } from "knex";
 import { HoldRequest, HoldView, SeatMap, SeatMapError, SeatPlan } from "../domain/seat-map";
 import { commitBatch, FencedError, loadSessionInfo, SeatCommitter, SessionInfo, takeOwnership } from "./store";
+import { CATALOG_READ_TTL_MS } from "../catalog/shared";
 
 export interface ActorEvents {
   changed(payload: { sessionId: string; version: number; changes: Array<{ seatId: string; status: string }> }): void;
@@ -145,7 +146,7 @@ export class SessionActor {
   /** Re-reads the catalog's session data when it is older than the TTL (sale window, limits, prices). */
   async freshInfo(): Promise<SessionInfo> {
     this.use();
-    if (this.clock() - this.infoLoadedAt > (this.opts.infoTtlMs ?? 2000)) {
+    if (this.clock() - this.infoLoadedAt > (this.opts.infoTtlMs ?? CATALOG_READ_TTL_MS)) {
       this.infoRefresh ??= loadSessionInfo(this.opts.knex, this.sessionId, false)
         .then((info) => {
           if (info) {

@@ -207,6 +207,8 @@ describe("catalog", () => {
       const published = await organizer.put(`/api/events/${draft.id}`, { status: "on_sale" });
       expect(published.status).toBe(200);
       expect(await inList(anon)).toEqual([draft.id]);
+      // The node's copy of the draft, read for its organizer above, is gone with the change.
+      expect((await anon.get(`/api/events/${draft.id}`)).body).toMatchObject({ id: draft.id, status: "on_sale" });
     });
 
     it("an event shows its sessions with prices, venue and whether they are on sale", async () => {
@@ -423,6 +425,55 @@ describe("catalog", () => {
       expect((await anon.get("/api/sessions?pageSize=100")).body.items.map((s: { id: string }) => s.id)).not.toContain(session.id);
       expect((await organizer.get(`/api/sessions/${session.id}`)).status).toBe(200);
       expect((await admin.get(`/api/sessions?eventId=${draft.id}`)).body.total).toBe(1);
+    });
+
+    it("answers buyers opening a session's page at once from one read, and shows a change at once", async () => {
+      const event = await createEvent(organizer, { status: "on_sale", title: "Opening Night" });
+      const session = await createSession(organizer, event.id, venueId);
+      const page = () => Promise.all([anon.get(`/api/sessions/${session.id}`), anon.get(`/api/events/${event.id}`)]);
+      const read = async () => rowsRead(db, ["sessions", "events"]);
+      // What one page costs the database when nothing is kept: a change was just made.
+      const before = await read();
+      await page();
+      const after = await read();
+      const one = { sessions: after.sessions - before.sessions, events: after.events - before.events };
+      expect(one.sessions).toBeGreaterThan(0);
+      expect(one.events).toBeGreaterThan(0);
+      // Thirty buyers at once read the rows at most once more (when the first copy has aged out).
+      const pages = await Promise.all(Array.from({ length: 30 }, page));
+      for (const [s, e] of pages) {
+        expect([s.status, e.status]).toEqual([200, 200]);
+        expect(s.body.event.title).toBe("Opening Night");
+        expect(e.body.sessions.map((x: { id: string }) => x.id)).toEqual([session.id]);
+      }
+      const burst = await read();
+      expect(burst.sessions - after.sessions).toBeLessThanOrEqual(one.sessions);
+      expect(burst.events - after.events).toBeLessThanOrEqual(one.events);
+
+      // Every change shows in the next answer, on both routes.
+      await organizer.put(`/api/sessions/${session.id}`, { prices: { premium: 7000, standard: 3000, standing: 1500 } });
+      expect((await anon.get(`/api/sessions/${session.id}`)).body.prices.premium).toBe(7000);
+      expect((await anon.get(`/api/events/${event.id}`)).body.sessions[0].prices.premium).toBe(7000);
+      await organizer.put(`/api/events/${event.id}`, { title: "Opening Night, moved" });
+      expect((await anon.get(`/api/sessions/${session.id}`)).body.event.title).toBe("Opening Night, moved");
+      expect((await anon.get(`/api/events/${event.id}`)).body.title).toBe("Opening Night, moved");
+      const second = await createSession(organizer, event.id, venueId, { startsAt: days(11), endsAt: days(11.1) });
+      expect((await anon.get(`/api/events/${event.id}`)).body.sessions.map((x: { id: string }) => x.id)).toEqual([session.id, second.id]);
+      await organizer.put(`/api/events/${event.id}`, { status: "cancelled" });
+      expect((await anon.get(`/api/sessions/${session.id}`)).body).toMatchObject({ status: "cancelled", onSale: false, event: { status: "cancelled" } });
+      expect((await anon.get(`/api/events/${event.id}`)).body.sessions.map((x: { status: string }) => x.status)).toEqual(["cancelled", "cancelled"]);
+    });
+
+    it("keeps a draft's session hidden from others after its organizer has read it", async () => {
+      const draft = await createEvent(organizer, { title: "Unannounced" });
+      const session = await createSession(organizer, draft.id, venueId);
+      expect((await organizer.get(`/api/sessions/${session.id}`)).status).toBe(200);
+      expect((await organizer.get(`/api/events/${draft.id}`)).status).toBe(200);
+      for (const client of [anon, buyer, rival]) {
+        expect((await client.get(`/api/sessions/${session.id}`)).status).toBe(404);
+        expect((await client.get(`/api/events/${draft.id}`)).status).toBe(404);
+      }
+      expect((await admin.get(`/api/sessions/${session.id}`)).status).toBe(200);
     });
 
     it("updates a session: sales window, prices; only the event's organizer or an admin", async () => {
