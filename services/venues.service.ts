@@ -14,7 +14,7 @@ import { generateLayout, layoutSpecProblems, LayoutSpec } from "../src/domain/la
 import { layoutCategories, validateLayout } from "../src/domain/layout-validation";
 import type { VenueLayout } from "../src/domain/layout";
 import type { Knex } from "knex";
-import { idParam, Page, pageParams, venueSummary, VenueSummary, VENUE_SUMMARY_FIELDS } from "../src/catalog/shared";
+import { catalogReadCache, idParam, Page, pageParams, venueSummary, VenueSummary, VENUE_SUMMARY_FIELDS } from "../src/catalog/shared";
 
 interface CreateParams {
   name: string;
@@ -28,6 +28,8 @@ type This = KnexDbThis & Pick<Service, "broker"> & {
   encodeVenue(id: string, etag: string): Promise<EncodedAnswer>;
   /** Encoded `GET /venues/:id` answers by venue id. */
   answers: ReadCache<EncodedAnswer>;
+  /** Each venue's version (its ETag), read again after CATALOG_READ_TTL_MS: buyers revalidate it on every page. */
+  versions: ReadCache<string | null>;
 };
 
 /** Venue answers kept encoded per node: a 22,000-seat stadium's is 1.7 MB of JSON and its gzip. */
@@ -77,10 +79,13 @@ const VenuesService: ServiceSchema = {
       async handler(this: This, ctx: AuthContext<{ id: string }>) {
         // A stadium's layout is megabytes and never changes: it is encoded once per version of the
         // row (JSON, ETag, gzip) and clients revalidate instead of refetching.
-        const version = await this.adapter.qb().select("updated_at").where({ id: ctx.params.id }).first();
-        if (!version) throw notFound("Venue");
-        const etag = `"venue-${ctx.params.id}-${new Date(version.updated_at).getTime()}"`;
-        const answer = await this.answers.get(ctx.params.id, () => this.encodeVenue(ctx.params.id, etag), etag);
+        const id = ctx.params.id;
+        const etag = await this.versions.get(id, async () => {
+          const row = await this.adapter.qb().select("updated_at").where({ id }).first();
+          return row ? `"venue-${id}-${new Date(row.updated_at).getTime()}"` : null;
+        });
+        if (!etag) throw notFound("Venue");
+        const answer = await this.answers.get(id, () => this.encodeVenue(id, etag), etag);
         return answer.send(ctx, this.broker.nodeID);
       },
     },
@@ -134,6 +139,7 @@ const VenuesService: ServiceSchema = {
 
   created(this: Service) {
     (this as unknown as This).answers = new ReadCache<EncodedAnswer>({ kept: ENCODED_VENUES_KEPT });
+    (this as unknown as This).versions = catalogReadCache<string | null>();
   },
 };
 
