@@ -198,7 +198,8 @@ async function sessionPage(root, sessionId) {
   const [venueData, ev, initialMap] = await Promise.all([
     session.venue && session.venue.layout ? session.venue : venue(session.venueId),
     api(`/api/events/${encodeURIComponent(session.eventId)}`, { query: { lang: getLang() } }).catch(() => null),
-    api(`/api/sessions/${encodeURIComponent(sessionId)}/seat-map`),
+    // The layout gives the seats in the status string's order: the seat ids are not needed again.
+    api(`/api/sessions/${encodeURIComponent(sessionId)}/seat-map`, { query: { statusOnly: 1 } }),
   ]);
   const layout = venueData.layout || { sections: [], areas: [] };
   const prices = initialMap.prices || session.prices || {};
