@@ -2,7 +2,7 @@
  * The load generator, run as its own process so that it never shares an event loop (or a CPU
  * quantum it could avoid) with the server it measures. Usage: `load-worker.ts <job.json> <result.json>`.
  * Jobs:
- *   cannon   - autocannon against fixed URLs (ceilings, seat map);
+ *   cannon   - autocannon against fixed URLs, or a page's URLs in turn (ceilings, seat map, session page);
  *   hold     - N buyers hold 1-4 seats (explicit and best available, mixed) until sold out;
  *   purchase - N buyers: hold -> order (card 4242...) -> CONFIRMED -> tickets -> PDFs;
  *   spread   - N buyers hold and release over many sessions.
@@ -99,6 +99,8 @@ interface CannonJob {
   body?: unknown;
   /** Each request from a buyer of its own: a bearer token minted with this secret, `buyers` of them in turn. */
   buyers?: { jwtSecret: string; count: number };
+  /** GETs each connection makes in turn, as a page opening asks for its parts (instead of the URL's path). */
+  page?: Array<{ path: string; headers?: Record<string, string> }>;
 }
 
 async function cannon(job: CannonJob) {
@@ -110,6 +112,7 @@ async function cannon(job: CannonJob) {
   const request: Partial<autocannon.Options> = {
     ...(job.body === undefined ? { headers: job.headers ?? {} } : { method: "POST", body: JSON.stringify(job.body), headers: { ...job.headers, "content-type": "application/json" } }),
     ...(tokens ? { requests: [{ setupRequest: nextBuyer }] } : {}),
+    ...(job.page ? { requests: job.page.map((r) => ({ method: "GET" as const, path: r.path, headers: { ...job.headers, ...r.headers } })) } : {}),
   };
   const results = await Promise.all(
     job.urls.map(

@@ -765,6 +765,7 @@ async function seatMap() {
     const statusOnly = await loadWithCpu(nodePids(platform), { type: "cannon", urls: platform.baseUrls.map((b) => b + url("?statusOnly=1")), connections: opts.seatMapConnections, durationS: ceilingS(), headers }, (x: any) => x.requests);
     log("seatMap: full");
     const full = await runLoad({ type: "cannon", urls: platform.baseUrls.map((b) => b + url("")), connections: opts.seatMapConnections, durationS: ceilingS(), headers });
+    const sessionPage = await sessionPageLoad(platform, fixture, headers);
     return {
       result: {
         seats: fixture.seatCount,
@@ -773,10 +774,33 @@ async function seatMap() {
         adjacentNoopRoute: noop,
         statusOnly: { ...statusOnly, ratioToNoopRoute: noop ? round(statusOnly.reqPerSec / noop.reqPerSec, 3) : null },
         full,
+        sessionPage: { ...sessionPage, ratioToNoopRoute: noop ? round(sessionPage.reqPerSec / noop.reqPerSec, 3) : null },
         setup: { adminVia, layoutVia: fixture.layoutVia },
       },
     };
   });
+}
+
+/**
+ * Buyers opening the session's page when its sale starts, as the web UI does
+ * (public/modules/shop.js): the session, its event, the seat map's status, and the venue's layout,
+ * which a buyer who has opened the page before revalidates (If-None-Match: 304). Each connection
+ * asks for the four in turn; a page is four requests.
+ */
+async function sessionPageLoad(platform: BenchPlatform, fixture: Fixture, headers: Record<string, string>) {
+  const venuePath = `/api/venues/${fixture.venueId}`;
+  const etag = (await fetch(platform.baseUrls[0] + venuePath)).headers.get("etag");
+  if (!etag) throw new SetupError(`GET ${venuePath} answered without an ETag`, 0);
+  const sessionId = fixture.sessionIds[0];
+  const page = [
+    { path: `/api/sessions/${sessionId}` },
+    { path: `/api/events/${fixture.eventId}` },
+    { path: `/api/sessions/${sessionId}/seat-map?statusOnly=1` },
+    { path: venuePath, headers: { "if-none-match": etag } },
+  ];
+  log(`seatMap: the session page, ${opts.seatMapConnections} connections`);
+  const load = await loadWithCpu(nodePids(platform), { type: "cannon", urls: platform.baseUrls, page, connections: opts.seatMapConnections, durationS: ceilingS(), headers }, (x: any) => x.requests / page.length);
+  return { ...load, paths: page.map((r) => r.path.replace(/[0-9a-f-]{36}/g, ":id")), pagesPerSec: round(load.reqPerSec / page.length) };
 }
 
 async function wireBytes(url: string, gzip: boolean): Promise<number> {

@@ -252,6 +252,16 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
       ["full (with seatIds)", fmt(sm.bytes.fullRaw), fmt(sm.bytes.fullGzip), fmt(sm.full.reqPerSec), fmt(sm.full.latencyMs.p50), fmt(sm.full.latencyMs.p99), fmt(sm.full.non2xx + sm.full.errors)],
     ]));
     if (sm.adjacentNoopRoute) out.push("", `No-op route right before: ${fmt(sm.adjacentNoopRoute.reqPerSec)} req/s (statusOnly is ${fmt(sm.statusOnly.ratioToNoopRoute, 3)} of it).`);
+    const pg = sm.sessionPage;
+    if (pg) {
+      const notModified = pg.statusCodes?.["304"] ?? 0;
+      out.push(
+        "",
+        `**The session page**, as buyers open it when the sale starts: ${pg.paths.map((p: string) => `\`${p}\``).join(", ")} (the layout revalidated with If-None-Match), in turn on each of ${pg.connections} connections. ` +
+          `${fmt(pg.pagesPerSec)} pages/s (${fmt(pg.reqPerSec)} req/s, ${fmt(pg.ratioToNoopRoute, 3)} of the no-op route), p50 ${fmt(pg.latencyMs.p50)} ms and p99 ${fmt(pg.latencyMs.p99)} ms per request, ` +
+          `${fmt(pg.serverCpu?.cpuMsPerOp, 3)} server CPU ms per page; ${fmt(notModified)} layouts not modified (304), ${fmt(pg.non2xx - notModified + pg.errors)} errors.`,
+      );
+    }
     out.push("", correctness(sm), profile(sm));
   }
 
