@@ -151,6 +151,43 @@ interface HoldJob {
   buyers: number;
   durationS: number;
   jwtSecret: string;
+  /** Sockets watching the session's seat map (socket.io `subscribe`), as buyers on its page do. */
+  watchers?: number;
+}
+
+/**
+ * Sockets subscribed to a session's room, as the web UI's seat map page is: they count the `seats`
+ * events and seat changes that reach them.
+ */
+async function watchSession(baseUrls: string[], sessionId: string, count: number) {
+  const sockets: Socket[] = [];
+  let events = 0;
+  let changes = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  await Promise.all(
+    Array.from({ length: count }, (_, i) => {
+      const socket = io(baseUrls[i % baseUrls.length], { transports: ["websocket"], reconnection: false, forceNew: true });
+      sockets.push(socket);
+      socket.on("seats", (p: { changes?: unknown[] }) => {
+        events++;
+        changes += p.changes?.length ?? 0;
+        lastAt = performance.now();
+        firstAt ||= lastAt;
+      });
+      return new Promise<void>((resolve, reject) => {
+        socket.once("connect", () => socket.emit("subscribe", { sessionId }, () => resolve()));
+        socket.once("connect_error", reject);
+      });
+    }),
+  );
+  return {
+    stop() {
+      for (const s of sockets) s.close();
+      const perWatcher = count ? events / count : 0;
+      return { sockets: count, eventsPerWatcher: round(perWatcher), eventsPerWatcherPerSec: round(perWatcher / Math.max((lastAt - firstAt) / 1000, 0.001)), changesPerEvent: events ? round(changes / events, 1) : 0 };
+    },
+  };
 }
 
 /** What the load process believes is still available: every hold it got is removed at once. */
@@ -193,6 +230,7 @@ class Availability {
 }
 
 async function hold(job: HoldJob) {
+  const watchers = job.watchers ? await watchSession(job.baseUrls, job.sessionId, job.watchers) : undefined;
   const avail = new Availability(job.seatIds);
   const latencies: number[] = [];
   // A buyer's first request opens its connection, and waits in the kernel's queue until the node
@@ -255,7 +293,9 @@ async function hold(job: HoldJob) {
   };
   await Promise.all(Array.from({ length: job.buyers }, (_, b) => buyer(b)));
   const elapsedS = (lastHoldAt - start) / 1000;
+  if (watchers) await sleep(500); // the last changes on their way to the watchers
   return {
+    ...(watchers ? { watchers: watchers.stop() } : {}),
     buyers: job.buyers,
     seats: job.seatIds.length,
     holds,

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--cluster] [--pg] [--seats N] [--buyers N] [--duration S] [--scenario a,b] [--warmup S] [--profile]
- *                 [--purchase-buyers N] [--purchase-rate ORDERS_PER_MIN]`
+ *                 [--purchase-buyers N] [--purchase-rate ORDERS_PER_MIN] [--watchers N]`
  *
  * Starts TicketFlash itself (child processes), creates its own venues, events and sessions through
  * the REST API as an admin, drives load from a separate process (bench/load-worker.ts), checks the
@@ -46,6 +46,8 @@ export interface Options {
   /** Seconds of the warm-up sale before each speed scenario (0: measure a just-started node). */
   warmupS: number;
   warmupBuyers: number;
+  /** Hot hold: sockets watching the session's seat map while buyers hold (0: none). */
+  watchers: number;
 }
 
 export const ALL_SCENARIOS = ["ceilings", "hotHold", "fullPurchase", "manySessions", "seatMap", "memory"];
@@ -98,6 +100,7 @@ function parseArgs(argv: string[]): Options {
     // --quick keeps to two minutes on just-started nodes; `--quick --warmup 2` warms its hot hold and purchase.
     warmupS: seconds("warmup", quick ? 0 : 8),
     warmupBuyers: quick ? 32 : 64,
+    watchers: num("watchers", 0),
   };
 }
 
@@ -527,7 +530,7 @@ async function hotHold() {
     const holdShaped = opts.scenarios.includes("ceilings") && !opts.quick ? await holdShapedLoad(5) : undefined;
     log(`hotHold: ${opts.buyers} buyers holding 1-4 seats until sold out`);
     const cap = Math.max(opts.durationS * 4, opts.quick ? 25 : 120);
-    const r = await loadWithCpu(nodePids(platform), { type: "hold", baseUrls: platform.baseUrls, sessionId: fixture.sessionIds[0], seatIds, buyers: opts.buyers, durationS: cap, jwtSecret: platform.jwtSecret }, (x: any) => x.holds);
+    const r = await loadWithCpu(nodePids(platform), { type: "hold", baseUrls: platform.baseUrls, sessionId: fixture.sessionIds[0], seatIds, buyers: opts.buyers, durationS: cap, jwtSecret: platform.jwtSecret, watchers: opts.watchers }, (x: any) => x.holds);
     const acked = r.acked as AckedHolds;
     delete r.acked;
     if (r.soldOut) r.afterSoldOut = await afterSoldOut(platform, fixture.sessionIds[0]);

@@ -163,6 +163,10 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
       const op = h.latencyOnOpenConnectionMs;
       out.push("", `Where the tail comes from: each buyer's first hold opens its connection and waits in the kernel's queue until the node accepts it (Node 20 accepts one connection per event-loop turn). Those ${fmt(nw.count)} holds: p50 ${fmt(nw.p50, 1)} ms, p99 ${fmt(nw.p99, 1)} ms; the ${fmt(op?.count)} holds on a connection already open: p50 ${fmt(op?.p50, 1)} ms, p99 ${fmt(op?.p99, 1)} ms.`);
     }
+    if (h.watchers) {
+      const w = h.watchers;
+      out.push("", `${fmt(w.sockets)} sockets watched the session's seat map meanwhile (\`--watchers\`), as buyers on its page do: each got ${fmt(w.eventsPerWatcher)} \`seats\` events (${fmt(w.eventsPerWatcherPerSec, 1)} a second), ${fmt(w.changesPerEvent)} seat changes in each. The load generator decodes every one of them on this machine, so its CPU per hold below includes theirs.`);
+    }
     if (h.adjacentNoopRoute) out.push("", `The no-op route (${h.adjacentNoopRoute.via}) measured right before this load: ${fmt(h.adjacentNoopRoute.reqPerSec)} req/s; the ratio uses it.`);
     if (h.adjacentHoldShapedRoute) {
       out.push("", `The hold-shaped no-op route, measured right before it too: ${fmt(h.adjacentHoldShapedRoute.reqPerSec)} req/s at ${fmt(h.adjacentHoldShapedRoute.cpuMsPerOp, 3)} CPU ms per request. Holds ran at ${fmt(h.ratioToHoldShapedRoute, 3)} of its rate and, by CPU per request, at ${fmt(h.cpuRatioToHoldShapedRoute, 3)} of it: the rest is the seat actor, the gateway's own checks (rate limits, error shape, metrics), committing the hold and telling the seat map's subscribers.`);
