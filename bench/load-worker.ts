@@ -3,6 +3,7 @@
  * quantum it could avoid) with the server it measures. Usage: `load-worker.ts <job.json> <result.json>`.
  * Jobs:
  *   cannon   - autocannon against fixed URLs, or a page's URLs in turn (ceilings, seat map, session page);
+ *   sockets  - buyers opening the session page's socket: connect with a token, subscribe, leave;
  *   hold     - N buyers hold 1-4 seats (explicit and best available, mixed) until sold out;
  *   purchase - N buyers: hold -> order (card 4242...) -> CONFIRMED -> tickets -> PDFs;
  *   spread   - N buyers hold and release over many sessions.
@@ -313,6 +314,49 @@ async function hold(job: HoldJob) {
     doubleHeld,
     acked,
   };
+}
+
+// ---------------------------------------------------------------- sockets
+
+interface SocketsJob {
+  type: "sockets";
+  baseUrls: string[];
+  sessionId: string;
+  /** Connections opened in all, `concurrency` at a time. */
+  count: number;
+  concurrency: number;
+  jwtSecret: string;
+}
+
+/**
+ * Buyers opening the session page's socket, as the web UI's shell does on load: a websocket with
+ * the buyer's token, `subscribe` to the session, then gone (the buyer closes the tab).
+ */
+async function sockets(job: SocketsJob) {
+  const latencies: number[] = [];
+  let failed = 0;
+  let started = 0;
+  const t0 = performance.now();
+  const one = (i: number) =>
+    new Promise<void>((resolve) => {
+      const begun = performance.now();
+      const socket = io(job.baseUrls[i % job.baseUrls.length], { auth: { token: mintToken(job.jwtSecret) }, transports: ["websocket"], reconnection: false, forceNew: true });
+      const done = (ok: boolean) => {
+        if (ok) latencies.push(performance.now() - begun);
+        else failed++;
+        socket.close();
+        resolve();
+      };
+      socket.once("connect", () => socket.timeout(10_000).emit("subscribe", { sessionId: job.sessionId }, (err: Error | null, answer?: { ok?: boolean }) => done(!err && !!answer?.ok)));
+      socket.once("connect_error", () => done(false));
+    });
+  await Promise.all(
+    Array.from({ length: job.concurrency }, async () => {
+      while (started < job.count) await one(started++);
+    }),
+  );
+  const elapsedS = (performance.now() - t0) / 1000;
+  return { connections: latencies.length, failed, concurrency: job.concurrency, perSec: round(latencies.length / elapsedS), latencyMs: summarize(latencies) };
 }
 
 // ---------------------------------------------------------------- purchase
@@ -698,7 +742,7 @@ async function spread(job: SpreadJob) {
 async function main() {
   const [jobFile, resultFile] = process.argv.slice(2);
   const job = JSON.parse(fs.readFileSync(jobFile, "utf8"));
-  const run = { cannon, hold, purchase, spread }[job.type as "cannon"] as (j: unknown) => Promise<unknown>;
+  const run = { cannon, hold, purchase, spread, sockets }[job.type as "cannon"] as (j: unknown) => Promise<unknown>;
   if (!run) throw new Error(`unknown job type ${job.type}`);
   const cpu0 = process.cpuUsage();
   const result = (await run(job)) as Record<string, unknown>;

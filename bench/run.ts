@@ -803,7 +803,15 @@ async function sessionPageLoad(platform: BenchPlatform, fixture: Fixture, header
   ];
   log(`seatMap: the session page, ${opts.seatMapConnections} connections`);
   const load = await loadWithCpu(nodePids(platform), { type: "cannon", urls: platform.baseUrls, page, connections: opts.seatMapConnections, durationS: ceilingS(), headers }, (x: any) => x.requests / page.length);
-  return { ...load, paths: page.map((r) => r.path.replace(/[0-9a-f-]{36}/g, ":id")), pagesPerSec: round(load.reqPerSec / page.length) };
+  // The page's socket, which the web UI's shell opens on load: a connection, its token checked,
+  // the session subscribed to.
+  log(`seatMap: the session page's socket, ${opts.seatMapConnections} at a time`);
+  const socket = await loadWithCpu(
+    nodePids(platform),
+    { type: "sockets", baseUrls: platform.baseUrls, sessionId, count: opts.quick ? 2_000 : 6_000, concurrency: opts.seatMapConnections, jwtSecret: platform.jwtSecret },
+    (x: any) => x.connections,
+  );
+  return { ...load, paths: page.map((r) => r.path.replace(/[0-9a-f-]{36}/g, ":id")), pagesPerSec: round(load.reqPerSec / page.length), socket };
 }
 
 async function wireBytes(url: string, gzip: boolean): Promise<number> {

@@ -265,6 +265,14 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
           `${fmt(pg.pagesPerSec)} pages/s (${fmt(pg.reqPerSec)} req/s, ${fmt(pg.ratioToNoopRoute, 3)} of the no-op route), p50 ${fmt(pg.latencyMs.p50)} ms and p99 ${fmt(pg.latencyMs.p99)} ms per request, ` +
           `${fmt(pg.serverCpu?.cpuMsPerOp, 3)} server CPU ms per page; ${fmt(notModified)} layouts not modified (304), ${fmt(pg.non2xx - notModified + pg.errors)} errors.`,
       );
+      const so = pg.socket;
+      if (so) {
+        out.push(
+          "",
+          `The page's socket (the web UI's shell opens one on load: a websocket with the buyer's token, \`subscribe\` to the session, then gone), ${fmt(so.concurrency)} at a time: ` +
+            `${fmt(so.perSec)} connections/s, p50 ${fmt(so.latencyMs.p50, 1)} ms and p99 ${fmt(so.latencyMs.p99, 1)} ms to the subscription's answer, ${fmt(so.serverCpu?.cpuMsPerOp, 3)} server CPU ms each; ${fmt(so.failed)} failed.`,
+        );
+      }
     }
     out.push("", correctness(sm), profile(sm));
   }
