@@ -19,8 +19,12 @@ export const langParam = { type: "string", optional: true, max: 10, pattern: /^[
  */
 export const CATALOG_READ_TTL_MS = 2_000;
 
-/** A catalog service's read cache for its `get` route (see src/platform/read-cache.ts). */
-export const catalogReadCache = <V>() => new ReadCache<V>({ ttlMs: CATALOG_READ_TTL_MS, kept: 1_000 });
+/**
+ * A catalog service's read cache for its `get` route (see src/platform/read-cache.ts). A sale's
+ * buyers ask for a handful of keys; 256 bounds the memory when crawlers ask for every one (an
+ * event with all its translations is up to about 100 KB).
+ */
+export const catalogReadCache = <V>() => new ReadCache<V>({ ttlMs: CATALOG_READ_TTL_MS, kept: 256 });
 
 export interface Page<T> {
   items: T[];
