@@ -105,6 +105,24 @@ function messageFor(status, body) {
 }
 
 /**
+ * The server's clock, from its answers' Date header (whole seconds, so the middle of that second),
+ * for what opens at a time the server decides: a sale's opening counts down on the server's clock,
+ * whatever this device's says. Within 2 s of the device's clock, the device's is kept.
+ */
+let clockOffsetMs = 0;
+function noteServerClock(res) {
+  const date = Date.parse(res.headers.get("date") || "");
+  if (Number.isNaN(date)) return;
+  const offset = date + 500 - Date.now();
+  clockOffsetMs = Math.abs(offset) > 2000 ? offset : 0;
+}
+
+/** Now, in milliseconds, on the server's clock. */
+export function serverNow() {
+  return Date.now() + clockOffsetMs;
+}
+
+/**
  * api("/api/events", {query: {q}}) -> parsed JSON; {raw: true} -> the Response (for blobs).
  * Throws ApiError; status 0 means the network failed.
  */
@@ -126,6 +144,7 @@ export async function api(path, opts = {}) {
   let res;
   try {
     res = await send();
+    noteServerClock(res);
     if (res.status === 401 && auth && (await refreshSession())) res = await send();
     // A read that meets a busy or restarting node is simply asked again, as the server suggests.
     for (let attempt = 0; method === "GET" && (res.status === 503 || res.status === 429) && attempt < 3; attempt++) {

@@ -3,7 +3,7 @@
  * selection, best-available, GA, hold countdown, card checkout and live order status.
  * Routes: #/ , #/event/:id , #/session/:id
  */
-import { api, itemsOf, currentUser, ApiError } from "../lib/api.js";
+import { api, itemsOf, currentUser, ApiError, serverNow } from "../lib/api.js";
 import { t, getLang, money, dateTime, eventText } from "../lib/i18n.js";
 import { h, render, notify, field, showFieldErrors, fieldErrorsOf, debounce, emit, currentRouteName } from "../lib/dom.js";
 import { createSeatMap, categoriesOf, statusChar, CATEGORY_COLORS } from "../lib/seatmap.js";
@@ -27,6 +27,32 @@ function eventImage(event) {
 
 function statusBadge(onSale) {
   return h("span", { class: `badge ${onSale ? "ok" : "muted"}` }, onSale ? t("shop.onSale") : t("shop.notOnSale"));
+}
+
+/**
+ * When a session not on sale yet goes on sale by itself (its event on sale, the session
+ * scheduled, its sales window ahead): that moment on the server's clock, else null.
+ */
+function saleOpensAt(ev, s) {
+  if (!s.salesOpenAt || (ev && ev.status && ev.status !== "on_sale") || (s.status && s.status !== "scheduled")) return null;
+  const at = Date.parse(s.salesOpenAt);
+  const close = s.salesCloseAt ? Date.parse(s.salesCloseAt) : Date.parse(s.startsAt);
+  return at > serverNow() && !(close <= at) ? at : null;
+}
+
+/** "1:02:03" / "4:05" until `at`. */
+function timeUntil(at) {
+  const left = Math.max(0, Math.ceil((at - serverNow()) / 1000));
+  const hours = Math.floor(left / 3600);
+  const minutes = Math.floor((left % 3600) / 60);
+  return hours ? `${hours}:${pad2(minutes)}:${pad2(left % 60)}` : `${minutes}:${pad2(left % 60)}`;
+}
+
+/** Within a day, the opening counts down to the second; further ahead, its date. */
+const COUNTDOWN_MS = 86_400_000;
+
+function opensText(at) {
+  return at - serverNow() > COUNTDOWN_MS ? t("shop.opensAt", { date: dateTime(new Date(at).toISOString()) }) : t("shop.opensIn", { time: timeUntil(at) });
 }
 
 // ---------------------------------------------------------------- events list
@@ -163,19 +189,42 @@ async function eventPage(root, id) {
         h("p", { class: "description" }, eventText(ev, "description")))),
     h("h2", null, t("shop.sessions")),
     sessions.length ? list : h("p", { class: "muted" }, t("shop.noSessions")));
+  // Sessions whose sale opens while the page is open: it counts down and opens them itself, so
+  // that buyers waiting for a sale need not reload the page the second it opens.
+  const opening = [];
+  const chooseLink = (s) => h("a", { class: "btn primary", href: `#/session/${encodeURIComponent(s.id)}`, "data-testid": "choose-seats" }, t("shop.choose"));
   for (const s of sessions) {
     const venueName = h("span", { class: "muted" });
     const price = minPrice(s);
     const onSale = sessionOnSale(ev, s);
-    list.append(h("li", { class: "session-item card" },
+    const opensAt = onSale ? null : saleOpensAt(ev, s);
+    const badge = opensAt ? h("span", { class: "badge muted", "data-testid": "opens-in" }, opensText(opensAt)) : statusBadge(onSale);
+    const item = h("li", { class: "session-item card" },
       h("div", { class: "session-date" },
         h("strong", null, dateTime(s.startsAt, { weekday: "short", day: "numeric", month: "short" })),
         h("span", null, dateTime(s.startsAt, { timeStyle: "short" }))),
-      h("div", { class: "session-info" }, venueName, price !== null ? h("span", null, t("shop.from.price", { price: money(price, s.currency) })) : null, statusBadge(onSale)),
-      onSale ? h("a", { class: "btn primary", href: `#/session/${encodeURIComponent(s.id)}`, "data-testid": "choose-seats" }, t("shop.choose")) : null));
+      h("div", { class: "session-info" }, venueName, price !== null ? h("span", null, t("shop.from.price", { price: money(price, s.currency) })) : null, badge),
+      onSale ? chooseLink(s) : null);
+    list.append(item);
+    if (opensAt) opening.push({ s, at: opensAt, badge, item });
     if (s.venue && s.venue.name) venueName.textContent = [s.venue.name, s.venue.city].filter(Boolean).join(", ");
     else if (s.venueId) venue(s.venueId).then((v) => { venueName.textContent = [v.name, v.city].filter(Boolean).join(", "); }).catch(() => {});
   }
+  if (!opening.length) return undefined;
+  const tick = setInterval(() => {
+    for (const o of opening) {
+      if (o.opened) continue;
+      if (serverNow() < o.at) {
+        o.badge.textContent = opensText(o.at);
+        continue;
+      }
+      o.opened = true;
+      o.badge.replaceWith(statusBadge(true));
+      o.item.append(chooseLink(o.s));
+    }
+    if (opening.every((o) => o.opened)) clearInterval(tick);
+  }, 1000);
+  return () => clearInterval(tick);
 }
 
 // ---------------------------------------------------------------- session page
@@ -205,6 +254,9 @@ async function sessionPage(root, sessionId) {
   const prices = initialMap.prices || session.prices || {};
   const currency = session.currency || "EUR";
   const maxPer = session.maxPerCustomer || 10;
+  // A sale that opens while the page is open: seats can be looked at, and held from that moment.
+  const opensAt = session.onSale === false ? saleOpensAt(session.event, session) : null;
+  const notOpenYet = () => opensAt !== null && serverNow() < opensAt;
   const categories = categoriesOf(layout);
   let version = initialMap.version || 0;
 
@@ -257,7 +309,7 @@ async function sessionPage(root, sessionId) {
           h("button", { class: "icon-btn", type: "button", "aria-label": "−", onclick: () => { qty.value = String(Math.max(1, Number(qty.value) - 1)); } }, "−"),
           qty,
           h("button", { class: "icon-btn", type: "button", "aria-label": "+", onclick: () => { qty.value = String(Math.min(Number(qty.max), Number(qty.value) + 1)); } }, "+"),
-          h("button", { class: "btn primary", type: "button", disabled: avail <= 0 || !!hold, onclick: () => {
+          h("button", { class: "btn primary", type: "button", disabled: avail <= 0 || !!hold || notOpenYet(), onclick: () => {
             const n = Number(qty.value);
             if (!Number.isInteger(n) || n < 1 || n > Math.min(maxPer, avail)) return notify(t("v.number", { min: 1, max: Math.min(maxPer, avail) }), "error");
             createHold({ quantity: n, area: a.id });
@@ -315,6 +367,7 @@ async function sessionPage(root, sessionId) {
     if ((layout.areas || []).length) renderGa();
     if (order) return renderOrder();
     if (hold) return renderHold();
+    if (notOpenYet()) return renderNotOpenYet();
     const qty = h("select", { name: "qty", "aria-label": t("sel.qty") }, ...Array.from({ length: maxPer }, (_, k) => h("option", { value: String(k + 1), selected: k === 1 }, String(k + 1))));
     const cat = h("select", { name: "category", "aria-label": t("sel.category") }, h("option", { value: "" }, t("sel.any")), ...categories.map((c) => h("option", { value: c }, c)));
     const { lines, total } = seatRows([...selected]);
@@ -329,6 +382,15 @@ async function sessionPage(root, sessionId) {
       selected.size ? h("div", { class: "actions" },
         h("button", { class: "btn ghost", type: "button", onclick: () => { selected.clear(); refreshMarks(); renderSide(); } }, t("sel.clear")),
         h("button", { class: "btn primary", type: "button", "data-testid": "hold", onclick: () => createHold({ seats: [...selected].map((i) => map.seats[i].id) }) }, t("sel.hold", { n: selected.size }))) : null);
+  }
+
+  function renderNotOpenYet() {
+    const notice = h("p", { class: "notice", role: "status", "data-testid": "opens-in" }, t("sel.opensIn", { time: timeUntil(opensAt) }));
+    render(side, h("h2", null, t("sel.title")), notice);
+    timers.push(setInterval(() => {
+      if (notOpenYet()) notice.textContent = t("sel.opensIn", { time: timeUntil(opensAt) });
+      else renderSide();
+    }, 1000));
   }
 
   async function createHold(body) {

@@ -6,6 +6,8 @@
 import fs from "fs";
 import jwt from "jsonwebtoken";
 import type { Browser, Page } from "playwright-core";
+import crypto from "crypto";
+import { signAccessToken } from "../../src/platform/auth";
 import { startTestNode, TestNode } from "../helpers/node";
 import { accountsRoutesReady, signUp, SignedUp } from "../helpers/accounts";
 import { launch, openTab, screenshot, Tab, visibleTextProblems } from "./browser";
@@ -291,6 +293,57 @@ describe("buyer", () => {
     await page.waitForSelector("[data-testid=event-card]:has-text('Stadiontour')");
     expect(await page.textContent(".hero h1")).toBe("Finden Sie Ihr nächstes Erlebnis");
     await page.selectOption("#lang", "en");
+  });
+
+  it("counts down to a sale's opening and opens it on the page, without a reload", async () => {
+    const { page } = buyer;
+    // An organizer's new date of Hamlet, in its venue at its prices, on sale a few seconds from now.
+    const organizerId = crypto.randomUUID();
+    const organizer = node.http.as(signAccessToken(node.platform.secrets.jwtSecret, { id: organizerId, email: `${organizerId}@example.test`, name: "Organizer", roles: ["buyer", "organizer"] }));
+    const hamlet = (await node.http.get("/api/events?q=Hamlet")).body.items[0];
+    const model = (await node.http.get(`/api/events/${hamlet.id}`)).body.sessions[0];
+    const event = await organizer.post("/api/events", { title: "Hamlet, extra dates", category: "theatre", city: "Berlin", status: "on_sale" });
+    expect(event.status).toBe(201);
+    const opensAt = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+    const newSession = async (salesOpenAt: string) => {
+      const startsAt = Date.now() + 10 * 86_400_000;
+      const res = await organizer.post("/api/sessions", {
+        eventId: event.body.id,
+        venueId: model.venueId,
+        prices: model.prices,
+        currency: model.currency,
+        startsAt: new Date(startsAt).toISOString(),
+        endsAt: new Date(startsAt + 3 * 3_600_000).toISOString(),
+        salesOpenAt,
+      });
+      expect(res.status).toBe(201);
+      return res.body.id as string;
+    };
+    await newSession(opensAt(6));
+    const later = await newSession(opensAt(14));
+
+    // The event page counts down; when the time comes, the date goes on sale on the page itself.
+    await page.goto(`${node.baseUrl}/#/event/${event.body.id}`);
+    await page.waitForSelector("[data-testid=opens-in]");
+    expect(await page.textContent("[data-testid=opens-in]")).toMatch(/^On sale in 0:0\d$/);
+    expect(await page.locator("[data-testid=choose-seats]").count()).toBe(0);
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    await page.waitForSelector("[data-testid=choose-seats]", { timeout: 20_000 });
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await page.locator("[data-testid=choose-seats]").count()).toBe(1);
+    await screenshot(page, "08-sale-opened");
+
+    // The later date's own page: the map to look at, no way to hold yet, then the sale opens.
+    await page.goto(`${node.baseUrl}/#/session/${later}`);
+    await page.waitForSelector("rect.seat.a");
+    expect(await page.textContent("[data-testid=opens-in]")).toMatch(/^Tickets go on sale in 0:\d\d\./);
+    expect(await page.locator("[data-testid=best-available]").count()).toBe(0);
+    await page.waitForSelector("[data-testid=best-available]", { timeout: 20_000 });
+    await page.click("[data-testid=best-available]");
+    await page.waitForSelector("[data-testid=held-seats] li");
+    await page.click("button:has-text('Release')");
+    await page.waitForSelector("[data-testid=best-available]");
+    expect(buyer.problems).toEqual([]);
   });
 
   it("renders the 22,000-seat stadium on a phone and zooms", async () => {
