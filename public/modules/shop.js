@@ -385,7 +385,9 @@ async function sessionPage(root, sessionId) {
   }
 
   function renderNotOpenYet() {
-    const notice = h("p", { class: "notice", role: "status", "data-testid": "opens-in" }, t("sel.opensIn", { time: timeUntil(opensAt) }));
+    // Like the hold's countdown, a timer that screen readers do not read out every second; the
+    // panel (a polite live region) announces the sale when it opens.
+    const notice = h("p", { class: "notice", role: "timer", "aria-live": "off", "data-testid": "opens-in" }, t("sel.opensIn", { time: timeUntil(opensAt) }));
     render(side, h("h2", null, t("sel.title")), notice);
     timers.push(setInterval(() => {
       if (notOpenYet()) notice.textContent = t("sel.opensIn", { time: timeUntil(opensAt) });
