@@ -7,16 +7,18 @@
 import type { Knex } from "knex";
 import type { Service, ServiceSchema } from "moleculer";
 import { escapeLike, FOREIGN_KEY_VIOLATION, KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
-import { AuthContext, currentUser } from "../src/platform/auth";
+import { AuthContext, AuthUser, currentUser } from "../src/platform/auth";
 import { badRequest, conflict, notFound } from "../src/platform/errors";
 import { EventStatus, Translation } from "../src/domain/catalog";
 import {
   canManageEvent,
   canSeeEvent,
+  CATALOG_READ_TTL_MS,
   catalogReadCache,
   eventJson,
   EventRow,
   idParam,
+  isAdmin,
   langParam,
   listedEvents,
   pageParams,
@@ -25,7 +27,7 @@ import {
   venueSummaries,
   VenueSummary,
 } from "../src/catalog/shared";
-import type { ReadCache } from "../src/platform/read-cache";
+import { ReadCache } from "../src/platform/read-cache";
 
 const MAX_TRANSLATIONS = 20;
 
@@ -73,6 +75,18 @@ interface ListParams {
   pageSize: number;
 }
 
+/** An event as listings show it: with its next session's start. */
+type ListedEvent = EventRow & { nextSessionAt: Date | string | null };
+
+/** A page of a listing, and how many events match in all. */
+interface Listing {
+  rows: ListedEvent[];
+  total: number;
+}
+
+/** Listing pages kept per node are at most this long (the web UI's front page asks for 24). */
+const LISTING_PAGE_SIZE_KEPT = 24;
+
 /** What `GET /events/:id` is made of, whoever asks. */
 interface EventView {
   event: EventRow;
@@ -84,6 +98,12 @@ type This = KnexDbThis & {
   /** `GET /events/:id`'s rows by event id: every buyer opening a session's page asks for them. */
   views: ReadCache<EventView | null>;
   readView(id: string): Promise<EventView | null>;
+  /** Pages of what everyone is shown (`GET /events` without a search or dates), by their filters. */
+  listings: ReadCache<Listing>;
+  /** Who organizes an event (they are shown their own drafts too), under the key "all". */
+  organizers: ReadCache<Set<string>>;
+  findListed(p: ListParams, user: AuthUser | null | undefined): Promise<Listing>;
+  seesPublicListing(user: AuthUser | null | undefined): Promise<boolean>;
   language(ctx: AuthContext<{ lang?: string }>): { lang?: string; acceptLanguage?: string };
   manageable(ctx: AuthContext<{ id: string }>): Promise<EventRow>;
   checkTranslations(translations: Record<string, Translation> | undefined): void;
@@ -112,52 +132,14 @@ const EventsService: ServiceSchema = {
       async handler(this: This, ctx: AuthContext<ListParams>) {
         const p = ctx.params;
         if (p.from && p.to && p.from > p.to) throw badRequest("'from' must not be after 'to'.", { fields: [{ field: "to", message: "is before from" }] });
-        const visible = listedEvents(ctx.meta.user);
-        const where = (qb: Knex.QueryBuilder) => {
-          if (visible) qb.where(visible);
-          if (p.status) qb.where("events.status", p.status);
-          if (p.category) qb.where("events.category", p.category);
-          if (p.city) qb.whereRaw("lower(events.city) = lower(?)", [p.city]);
-          if (p.q) {
-            // Any language: the English fields or any translation's title/description.
-            const like = `%${escapeLike(p.q)}%`;
-            qb.where((b) =>
-              b
-                .whereRaw("events.title ILIKE ? ESCAPE '\\'", [like])
-                .orWhereRaw("events.description ILIKE ? ESCAPE '\\'", [like])
-                .orWhereRaw(
-                  "EXISTS (SELECT 1 FROM jsonb_each(events.translations) AS t(lang, tr) WHERE tr->>'title' ILIKE ? ESCAPE '\\' OR tr->>'description' ILIKE ? ESCAPE '\\')",
-                  [like, like],
-                ),
-            );
-          }
-          if (p.from || p.to) {
-            qb.whereExists((s) => {
-              s.select(this.adapter.knex.raw("1")).from("sessions").whereRaw("sessions.event_id = events.id").where("sessions.status", "scheduled");
-              if (p.from) s.where("sessions.starts_at", ">=", p.from);
-              if (p.to) s.where("sessions.starts_at", "<=", p.to);
-            });
-          }
-        };
-        const knex = this.adapter.knex;
-        const rowsQuery = this.adapter
-          .applyQuery(this.adapter.qb(), where)
-          .select(
-            "events.*",
-            knex.raw(
-              "(SELECT min(s.starts_at) FROM sessions s WHERE s.event_id = events.id AND s.status = 'scheduled' AND s.starts_at >= now()) AS next_session_at",
-            ),
-          )
-          // Soonest first; events with nothing coming up last, newest of those first.
-          .orderByRaw("next_session_at ASC NULLS LAST, events.created_at DESC, events.id")
-          .limit(p.pageSize)
-          .offset((p.page - 1) * p.pageSize);
-        const [rows, total] = await Promise.all([rowsQuery, this.adapter.count({ query: where })]);
+        // What everyone is shown alike (no search, no dates: the front page and its filters) is
+        // read once per node for all who ask meanwhile; an organizer's or admin's own is not.
+        const shared = !p.q && !p.from && !p.to && p.pageSize <= LISTING_PAGE_SIZE_KEPT && (await this.seesPublicListing(ctx.meta.user));
+        const { rows, total } = shared
+          ? await this.listings.get(JSON.stringify([p.status, p.category, p.city?.toLowerCase(), p.page, p.pageSize]), () => this.findListed(p, undefined))
+          : await this.findListed(p, ctx.meta.user);
         const language = this.language(ctx);
-        const items = (rows as Record<string, unknown>[]).map((r) => {
-          const e = this.adapter.fromRow(r) as unknown as EventRow & { nextSessionAt: Date | null };
-          return { ...eventJson(e, language), nextSessionAt: e.nextSessionAt ? new Date(e.nextSessionAt).toISOString() : null };
-        });
+        const items = rows.map((e) => ({ ...eventJson(e, language), nextSessionAt: e.nextSessionAt ? new Date(e.nextSessionAt).toISOString() : null }));
         return { items, total, page: p.page, pageSize: p.pageSize };
       },
     },
@@ -268,18 +250,81 @@ const EventsService: ServiceSchema = {
   events: {
     "events.changed"(this: This, ctx: { params: { eventId: string } }) {
       this.views.forget(ctx.params.eventId);
+      this.listings.clear();
+      this.organizers.clear();
     },
-    // A session is part of its event's answer.
+    // A session is part of its event's answer, and its start orders the listings.
     "sessions.changed"(this: This, ctx: { params: { eventId: string } }) {
       this.views.forget(ctx.params.eventId);
+      this.listings.clear();
     },
   },
 
   created(this: Service) {
-    (this as unknown as This).views = catalogReadCache<EventView | null>();
+    const self = this as unknown as This;
+    self.views = catalogReadCache<EventView | null>();
+    self.listings = new ReadCache<Listing>({ ttlMs: CATALOG_READ_TTL_MS, kept: 32 });
+    self.organizers = catalogReadCache<Set<string>>();
   },
 
   methods: {
+    /** A page of the events `user` may see that match `p` (anonymous: what everyone sees). */
+    async findListed(this: This, p: ListParams, user: AuthUser | null | undefined): Promise<Listing> {
+      const visible = listedEvents(user);
+      const where = (qb: Knex.QueryBuilder) => {
+        if (visible) qb.where(visible);
+        if (p.status) qb.where("events.status", p.status);
+        if (p.category) qb.where("events.category", p.category);
+        if (p.city) qb.whereRaw("lower(events.city) = lower(?)", [p.city]);
+        if (p.q) {
+          // Any language: the English fields or any translation's title/description.
+          const like = `%${escapeLike(p.q)}%`;
+          qb.where((b) =>
+            b
+              .whereRaw("events.title ILIKE ? ESCAPE '\\'", [like])
+              .orWhereRaw("events.description ILIKE ? ESCAPE '\\'", [like])
+              .orWhereRaw(
+                "EXISTS (SELECT 1 FROM jsonb_each(events.translations) AS t(lang, tr) WHERE tr->>'title' ILIKE ? ESCAPE '\\' OR tr->>'description' ILIKE ? ESCAPE '\\')",
+                [like, like],
+              ),
+          );
+        }
+        if (p.from || p.to) {
+          qb.whereExists((s) => {
+            s.select(this.adapter.knex.raw("1")).from("sessions").whereRaw("sessions.event_id = events.id").where("sessions.status", "scheduled");
+            if (p.from) s.where("sessions.starts_at", ">=", p.from);
+            if (p.to) s.where("sessions.starts_at", "<=", p.to);
+          });
+        }
+      };
+      const knex = this.adapter.knex;
+      const rowsQuery = this.adapter
+        .applyQuery(this.adapter.qb(), where)
+        .select(
+          "events.*",
+          knex.raw(
+            "(SELECT min(s.starts_at) FROM sessions s WHERE s.event_id = events.id AND s.status = 'scheduled' AND s.starts_at >= now()) AS next_session_at",
+          ),
+        )
+        // Soonest first; events with nothing coming up last, newest of those first.
+        .orderByRaw("next_session_at ASC NULLS LAST, events.created_at DESC, events.id")
+        .limit(p.pageSize)
+        .offset((p.page - 1) * p.pageSize);
+      const [rows, total] = await Promise.all([rowsQuery, this.adapter.count({ query: where })]);
+      return { rows: (rows as Record<string, unknown>[]).map((r) => this.adapter.fromRow(r) as unknown as ListedEvent), total: Number(total) };
+    },
+
+    /** Whether `user` is shown what everyone is: not an admin, and the organizer of no event. */
+    async seesPublicListing(this: This, user: AuthUser | null | undefined): Promise<boolean> {
+      if (!user) return true;
+      if (isAdmin(user)) return false;
+      const organizers = await this.organizers.get("all", async () => {
+        const rows = await this.adapter.knex("events").distinct("organizer_id").whereNotNull("organizer_id");
+        return new Set(rows.map((r: { organizer_id: string }) => r.organizer_id));
+      });
+      return !organizers.has(user.id);
+    },
+
     async readView(this: This, id: string): Promise<EventView | null> {
       const event = (await this.adapter.findById(id)) as EventRow | null;
       if (!event) return null;

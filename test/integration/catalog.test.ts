@@ -289,6 +289,43 @@ describe("catalog", () => {
       }
     });
 
+    it("answers the front page's listing from one read for everyone, while organizers and admins see their own drafts", async () => {
+      const city = `Listhausen-${randomUUID().slice(0, 8)}`;
+      const shown = await createEvent(organizer, { title: "Public Night", city, status: "on_sale" });
+      const draft = await createEvent(organizer, { title: "Quiet Draft", city });
+      const listed = async (c: HttpClient) => {
+        const res = await c.get(`/api/events?city=${city}&pageSize=24`);
+        expect(res.status).toBe(200);
+        return res.body.items.map((e: { id: string }) => e.id).sort();
+      };
+      const newcomerId = randomUUID();
+      const newcomer = as(["buyer", "organizer"], newcomerId);
+      // What one anonymous visitor and one buyer cost the database right after a change.
+      const before = (await rowsRead(db, ["events"])).events;
+      expect(await listed(anon)).toEqual([shown.id]);
+      expect(await listed(buyer)).toEqual([shown.id]);
+      const one = (await rowsRead(db, ["events"])).events - before;
+      expect(one).toBeGreaterThan(0);
+      // Forty visitors at once read the events at most once more.
+      const pages = await Promise.all(Array.from({ length: 40 }, (_, i) => listed(i % 2 ? anon : as(["buyer"]))));
+      for (const ids of pages) expect(ids).toEqual([shown.id]);
+      expect((await rowsRead(db, ["events"])).events - before - one).toBeLessThanOrEqual(one);
+
+      // The draft's organizer and admins see it; a rival organizer does not.
+      expect(await listed(organizer)).toEqual([shown.id, draft.id].sort());
+      expect(await listed(admin)).toEqual([shown.id, draft.id].sort());
+      expect(await listed(rival)).toEqual([shown.id]);
+      // An organizer's first event shows in their own listing at once.
+      expect(await listed(newcomer)).toEqual([shown.id]);
+      const first = await createEvent(newcomer, { title: "Newcomer Draft", city });
+      expect(await listed(newcomer)).toEqual([shown.id, first.id].sort());
+      expect(await listed(anon)).toEqual([shown.id]);
+      // Published, the draft shows for everyone at once.
+      expect((await organizer.put(`/api/events/${draft.id}`, { status: "on_sale" })).status).toBe(200);
+      expect(await listed(anon)).toEqual([shown.id, draft.id].sort());
+      expect(await listed(buyer)).toEqual([shown.id, draft.id].sort());
+    });
+
     it("translates title and description by lang or Accept-Language, falling back to English", async () => {
       const event = await createEvent(organizer, {
         title: "The Magic Flute",
