@@ -7,10 +7,10 @@ import { HttpClient } from "../helpers/node";
 import { NATS_URL, waitFor } from "../helpers/infra";
 
 /**
- * Each catalog node answers `GET /sessions/:id` and `GET /events/:id` from its own short-lived
- * copy of the rows (src/platform/read-cache.ts). A change made through one node reaches the other
- * nodes' copies with its broadcast: a buyer reading through another gateway sees it well before
- * the copies would age out.
+ * Each catalog node answers `GET /sessions/:id`, `GET /events/:id` and the listing everyone is
+ * shown from its own short-lived copy of the rows (src/platform/read-cache.ts). A change made
+ * through one node reaches the other nodes' copies with its broadcast: a buyer reading through
+ * another gateway sees it well before the copies would age out.
  */
 describe("the catalog's read caches across nodes", () => {
   let cluster: Cluster;
@@ -62,9 +62,11 @@ describe("the catalog's read caches across nodes", () => {
     const sessionUrl = `/api/sessions/${session.body.id}`;
     const eventUrl = `/api/events/${event.body.id}`;
 
-    // n2 now holds its copies of both answers.
+    // n2 now holds its copies of the three answers.
+    const listingUrl = "/api/events?city=Graz";
     expect((await buyer.get(sessionUrl)).body.prices).toEqual({ GA: 3000 });
     expect((await buyer.get(eventUrl)).body.title).toBe("Twin Night");
+    expect((await buyer.get(listingUrl)).body.items.map((e: { title: string }) => e.title)).toEqual(["Twin Night"]);
 
     const seenThrough = async (what: string, check: () => Promise<boolean>) => {
       const started = Date.now();
@@ -77,6 +79,7 @@ describe("the catalog's read caches across nodes", () => {
     expect((await n1.put(eventUrl, { title: "Twin Night, sold in two halls" })).status).toBe(200);
     const title = await seenThrough("the new title through n2", async () => (await buyer.get(sessionUrl)).body.event.title === "Twin Night, sold in two halls");
     expect((await buyer.get(eventUrl)).body.title).toBe("Twin Night, sold in two halls");
+    expect((await buyer.get(listingUrl)).body.items.map((e: { title: string }) => e.title)).toEqual(["Twin Night, sold in two halls"]);
     // The broadcast, not the copies' age: a fraction of the TTL.
     expect(Math.max(prices, title)).toBeLessThan(CATALOG_READ_TTL_MS / 2);
   });
