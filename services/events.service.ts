@@ -9,11 +9,10 @@ import type { Service, ServiceSchema } from "moleculer";
 import { escapeLike, FOREIGN_KEY_VIOLATION, KnexDbMixin, KnexDbThis } from "../mixins/knex-db.mixin";
 import { AuthContext, AuthUser, currentUser } from "../src/platform/auth";
 import { badRequest, conflict, notFound } from "../src/platform/errors";
-import { EventStatus, Translation } from "../src/domain/catalog";
+import { CATALOG_READ_TTL_MS, EventStatus, Translation } from "../src/domain/catalog";
 import {
   canManageEvent,
   canSeeEvent,
-  CATALOG_READ_TTL_MS,
   catalogReadCache,
   eventJson,
   EventRow,

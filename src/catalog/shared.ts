@@ -6,18 +6,11 @@ import type { Knex } from "knex";
 import { toSnake } from "../../mixins/knex-db.mixin";
 import type { AuthUser } from "../platform/auth";
 import { ReadCache } from "../platform/read-cache";
-import { chooseLanguage, EventStatus, isOnSale, localize, SessionStatus, Translation } from "../domain/catalog";
+import { CATALOG_READ_TTL_MS, chooseLanguage, EventStatus, isOnSale, localize, SessionStatus, Translation } from "../domain/catalog";
 
 export const idParam = { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ } as const;
 export { pageParams } from "../platform/pagination";
 export const langParam = { type: "string", optional: true, max: 10, pattern: /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$/ } as const;
-
-/**
- * How old the catalog rows a node answers from may be: `GET /sessions/:id` and `GET /events/:id`
- * from their read caches, and the seat actor's sale window, limits and prices. A change is seen
- * at once by the node that made it and by every node its broadcast reaches; this bounds the rest.
- */
-export const CATALOG_READ_TTL_MS = 2_000;
 
 /**
  * A catalog service's read cache for its `get` route (see src/platform/read-cache.ts). A sale's

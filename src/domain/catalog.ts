@@ -6,6 +6,14 @@
 export type EventStatus = "draft" | "on_sale" | "cancelled";
 export type SessionStatus = "scheduled" | "cancelled";
 
+/**
+ * How old the catalog rows a node answers from may be: `GET /sessions/:id`, `GET /events/:id` and
+ * the public listing from their read caches, and the seat actor's sale window, limits and prices.
+ * A change is seen at once by the node that made it and by every node its broadcast reaches; this
+ * bounds the rest.
+ */
+export const CATALOG_READ_TTL_MS = 2_000;
+
 /** English is the language of an event's own title and description; translations add others. */
 export const BASE_LANGUAGE = "en";
 

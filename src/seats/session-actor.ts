@@ -14,7 +14,7 @@
 import type { Knex } from "knex";
 import { HoldRequest, HoldView, SeatMap, SeatMapError, SeatPlan } from "../domain/seat-map";
 import { commitBatch, FencedError, loadSessionInfo, SeatCommitter, SessionInfo, takeOwnership } from "./store";
-import { CATALOG_READ_TTL_MS } from "../catalog/shared";
+import { CATALOG_READ_TTL_MS } from "../domain/catalog";
 
 export interface ActorEvents {
   changed(payload: { sessionId: string; version: number; changes: Array<{ seatId: string; status: string }> }): void;

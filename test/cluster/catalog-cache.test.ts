@@ -1,7 +1,7 @@
 import { randomUUID } from "crypto";
 import { ServiceBroker } from "moleculer";
 import { signAccessToken } from "../../src/platform/auth";
-import { CATALOG_READ_TTL_MS } from "../../src/catalog/shared";
+import { CATALOG_READ_TTL_MS } from "../../src/domain/catalog";
 import { Cluster, startCluster } from "../helpers/cluster";
 import { HttpClient } from "../helpers/node";
 import { NATS_URL, waitFor } from "../helpers/infra";
