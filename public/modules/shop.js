@@ -30,14 +30,18 @@ function statusBadge(onSale) {
 }
 
 /**
- * When a session not on sale yet goes on sale by itself (its event on sale, the session
- * scheduled, its sales window ahead): that moment on the server's clock, else null.
+ * A session's sales window ({opens, closes} in ms; opens -Infinity without salesOpenAt), or null
+ * when its event or the session itself is not for sale (the rule of the API's `onSale`).
  */
+function salesWindow(ev, s) {
+  if ((ev && ev.status && ev.status !== "on_sale") || (s.status && s.status !== "scheduled")) return null;
+  return { opens: s.salesOpenAt ? Date.parse(s.salesOpenAt) : -Infinity, closes: s.salesCloseAt ? Date.parse(s.salesCloseAt) : Date.parse(s.startsAt) };
+}
+
+/** When a session not on sale yet goes on sale by itself: that moment on the server's clock, else null. */
 function saleOpensAt(ev, s) {
-  if (!s.salesOpenAt || (ev && ev.status && ev.status !== "on_sale") || (s.status && s.status !== "scheduled")) return null;
-  const at = Date.parse(s.salesOpenAt);
-  const close = s.salesCloseAt ? Date.parse(s.salesCloseAt) : Date.parse(s.startsAt);
-  return at > serverNow() && !(close <= at) ? at : null;
+  const w = salesWindow(ev, s);
+  return w && w.opens > serverNow() && !(w.closes <= w.opens) ? w.opens : null;
 }
 
 /** "1:02:03" / "4:05" until `at`. */
@@ -160,12 +164,9 @@ function venue(id) {
 
 function sessionOnSale(ev, s) {
   if (typeof s.onSale === "boolean") return s.onSale;
-  if (ev && ev.status && ev.status !== "on_sale") return false;
-  if (s.status && s.status !== "scheduled") return false;
-  const now = Date.now();
-  if (s.salesOpenAt && Date.parse(s.salesOpenAt) > now) return false;
-  const close = s.salesCloseAt ? Date.parse(s.salesCloseAt) : Date.parse(s.startsAt);
-  return !(close <= now);
+  const w = salesWindow(ev, s);
+  const now = serverNow();
+  return !!w && w.opens <= now && !(w.closes <= now);
 }
 
 function minPrice(s) {
