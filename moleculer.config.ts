@@ -17,6 +17,8 @@
  *   is ~10 s / 30 s), so the sessions of a killed node move within a few seconds.
  * - requestTimeout is 10 s (Moleculer's default is none) and retryable errors (a node that just
  *   left, a service not yet started) are retried a few times with backoff.
+ * - A gateway answers the seat maps of sessions another node owns from its copy of the owner's
+ *   last answer, until the session's next `seats.changed` broadcast (src/seats/seat-map-copies.ts).
  * - Metrics are on (Prometheus text on the gateway's /metrics, the REPL's `metrics`), but action
  *   calls are tallied in plain numbers and written to the registry once a second: Moleculer's own
  *   Metrics middleware writes the registry on every call, and that halved a route's rate.
@@ -26,6 +28,7 @@ import { Middleware, ServiceBroker, Validators } from "moleculer";
 import type { Config } from "./src/platform/config";
 import { loadConfig } from "./src/platform/config";
 import { SessionRoutingMiddleware } from "./src/seats/routing";
+import { SeatMapCopiesMiddleware } from "./src/seats/seat-map-copies";
 import { channelMiddlewares } from "./channels/adapter";
 import { RequestMetricsMiddleware } from "./src/platform/request-metrics";
 
@@ -81,7 +84,7 @@ export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
     // @moleculer/channels (NATS JetStream in cluster, in-process when embedded) + the outbox relay,
     // then Moleculer's own middlewares in their usual order, with request metrics that tally
     // instead of writing the registry on every call (src/platform/request-metrics.ts).
-    middlewares: [SessionRoutingMiddleware(), ...channelMiddlewares(config), ...internalMiddlewares()],
+    middlewares: [SeatMapCopiesMiddleware(), SessionRoutingMiddleware(), ...channelMiddlewares(config), ...internalMiddlewares()],
     internalMiddlewares: false,
     errorRegenerator: undefined,
   };

@@ -17,6 +17,7 @@ import { buildOpenApi, openApiPage } from "../src/platform/openapi";
 import { Realtime } from "../src/platform/realtime";
 import { talliesOf } from "../src/platform/request-metrics";
 import { plainQuery } from "../src/platform/query-string";
+import { seatMapCopiesOf } from "../src/seats/seat-map-copies";
 
 type Req = IncomingMessage & {
   $params?: Record<string, unknown>;
@@ -135,7 +136,7 @@ function registerHttpMetrics(broker: ServiceBroker): HttpMetrics {
 }
 
 type EventCtx<P> = { params: P };
-type GatewayThis = { realtime?: Realtime };
+type GatewayThis = { realtime?: Realtime; broker: ServiceBroker };
 
 const ApiService: ServiceSchema = {
   name: "api",
@@ -231,13 +232,21 @@ const ApiService: ServiceSchema = {
     "$broker.started"(this: { routes: Array<{ opts: { autoAliases?: boolean } }>; regenerateAutoAliases(route: unknown): void }) {
       for (const route of this.routes) if (route.opts.autoAliases) this.regenerateAutoAliases(route);
     },
+    // The seat map's copies are forgotten before the sockets hear of the change: a page that
+    // refreshes its map on an event is answered by the owner (src/seats/seat-map-copies.ts).
     "seats.changed"(this: GatewayThis, ctx: EventCtx<{ sessionId?: unknown; version?: unknown; changes?: unknown }>) {
       const { sessionId, version, changes } = ctx.params ?? {};
+      seatMapCopiesOf(this.broker)?.forget(sessionId);
       this.realtime?.toSession(sessionId, "seats", { sessionId, version, changes });
     },
     "seats.stock"(this: GatewayThis, ctx: EventCtx<Record<string, unknown>>) {
       const p = ctx.params ?? {};
+      seatMapCopiesOf(this.broker)?.forget(p.sessionId);
       this.realtime?.toSession(p.sessionId, "stock", { ...p });
+    },
+    // Prices and the sale's window are in the seat map too.
+    "sessions.changed"(this: GatewayThis, ctx: EventCtx<{ sessionId?: unknown }>) {
+      seatMapCopiesOf(this.broker)?.forget(ctx.params?.sessionId);
     },
     "orders.status"(this: GatewayThis, ctx: EventCtx<{ orderId?: unknown; userId?: unknown; status?: unknown; reason?: unknown }>) {
       const { orderId, userId, status, reason } = ctx.params ?? {};

@@ -39,11 +39,7 @@ export class EncodedAnswer {
 
   /** `If-None-Match` names this answer (a list, weak validators and `*` included). */
   matches(ifNoneMatch: string | undefined): boolean {
-    if (!ifNoneMatch) return false;
-    return ifNoneMatch.split(",").some((tag) => {
-      const t = tag.trim();
-      return t === "*" || t.replace(/^W\//, "") === this.etag;
-    });
+    return etagMatches(ifNoneMatch, this.etag);
   }
 
   /**
@@ -70,6 +66,15 @@ export class EncodedAnswer {
     }
     return this.gzip;
   }
+}
+
+/** `If-None-Match` names `etag` (a list, weak validators and `*` included). */
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(",").some((tag) => {
+    const t = tag.trim();
+    return t === "*" || t.replace(/^W\//, "") === etag;
+  });
 }
 
 /** `Accept-Encoding` allows gzip (and does not refuse it with `q=0`). */

@@ -12,6 +12,7 @@ import { Cluster, startCluster } from "../helpers/cluster";
 import { waitFor } from "../helpers/infra";
 import { createSession, gridLayout, tokenFor } from "../helpers/seat-fixtures";
 import { seatNodes, SessionRoutingMiddleware } from "../../src/seats/routing";
+import { SEAT_MAP_COPY_TTL_MS } from "../../src/seats/seat-map-copies";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -219,8 +220,9 @@ describe("seat actors in a cluster", () => {
     expect(gzipped.headers.etag).not.toBe(etag);
     expect((await get("?statusOnly=1", { "accept-encoding": "gzip", "if-none-match": gzipped.headers.etag! })).status).toBe(304);
 
-    // Every read reached the owner: no other node woke an actor for the session (it would take a
-    // new epoch, fence the owner out, and answer from a copy that misses the owner's later holds).
+    // Every read that the gateway did not answer from its copy of the owner's answer reached the
+    // owner: no other node woke an actor for the session (it would take a new epoch, fence the
+    // owner out, and answer from a memory that misses the owner's later holds).
     const owner = (await observer.call("seats.summary", { sessionId: session.sessionId })) as { nodeID: string; epoch: number };
     for (let i = 0; i < 6; i++) expect((await get("?statusOnly=1", {})).status).toBe(200);
     // So did every hold (seats.hold is the route itself, called on the owner from the gateway).
@@ -233,6 +235,50 @@ describe("seat actors in a cluster", () => {
     const live = (await observer.call("seats.owners", {})) as Array<{ nodeID: string; sessions: Array<{ sessionId: string }> }>;
     expect(live.filter((n) => n.sessions.some((s) => s.sessionId === session.sessionId)).map((n) => n.nodeID)).toEqual([owner.nodeID]);
     expect(((await observer.call("seats.summary", { sessionId: session.sessionId })) as { epoch: number }).epoch).toBe(owner.epoch);
+  });
+
+  it("answers a hot seat map from the gateway's copy until the seats change, through this gateway or any other", async () => {
+    const session = await createSession(db, { layout: gridLayout(1, 5) });
+    const gw = cluster.node("gw");
+    const url = `/api/sessions/${session.sessionId}/seat-map?statusOnly=1`;
+    const answers = async () => {
+      const text = (await gw.http.get("/metrics")).text;
+      const value = (from: string) => Number(new RegExp(`^seats_map_answers_total\\{from="${from}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+      return { copy: value("copy"), owner: value("owner") };
+    };
+    const status = async () => {
+      const res = await gw.http.get(url);
+      expect(res.status).toBe(200);
+      return res.body.status as string;
+    };
+    const before = await answers();
+    expect(await status()).toBe("aaaaa");
+    // A sale's opening: many buyers read the map at once; the owner is asked once more at most.
+    const statuses = await Promise.all(Array.from({ length: 30 }, status));
+    expect(new Set(statuses)).toEqual(new Set(["aaaaa"]));
+    const hot = await answers();
+    expect(hot.owner - before.owner).toBeLessThanOrEqual(2);
+    expect(hot.copy - before.copy).toBeGreaterThanOrEqual(29);
+
+    // A hold made elsewhere (here on the owner, as another gateway would): its broadcast reaches
+    // this gateway well before the copy would age out.
+    const ann = tokenFor(cluster.env.JWT_SECRET);
+    await observer.call("seats.hold", { id: session.sessionId, seats: [session.seatIds[1]] }, { meta: { user: ann.user } });
+    const started = Date.now();
+    await waitFor("the hold in the gateway's seat map", async () => (await status()) === "ahaaa", SEAT_MAP_COPY_TTL_MS, 20);
+    expect(Date.now() - started).toBeLessThan(SEAT_MAP_COPY_TTL_MS / 2);
+
+    // A hold made through this gateway shows in its buyer's very next read.
+    const held = await gw.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[2]] });
+    expect(held.status).toBe(201);
+    expect(await status()).toBe("ahhaa");
+
+    // Revalidation is answered from the copy too.
+    const current = await gw.http.get(url);
+    const asked = (await answers()).owner;
+    const revalidated = await gw.http.get(url, { "if-none-match": current.headers.get("etag")! });
+    expect(revalidated.status).toBe(304);
+    expect((await answers()).owner).toBe(asked);
   });
 
   it("refuses a seats call without a session key instead of routing it at random", async () => {
