@@ -69,6 +69,9 @@ export class SessionActor {
   private stockDirty = false;
   private committedVersion: number;
   private eventTimer?: NodeJS.Timeout;
+  /** The epoch check running (verifyEpoch), and the one calls arriving meanwhile wait for. */
+  private epochCheck?: Promise<void>;
+  private nextEpochCheck?: Promise<void>;
   private readonly clock: () => number;
 
   private constructor(
@@ -166,8 +169,31 @@ export class SessionActor {
    * (their commit is fenced), but a read answered from memory would be stale if another node took
    * the session over, so while membership is settling the service checks before serving.
    */
-  async verifyEpoch(): Promise<void> {
+  verifyEpoch(): Promise<void> {
     this.assertActive();
+    if (!this.epochCheck) {
+      const check: Promise<void> = this.readEpoch().finally(() => {
+        if (this.epochCheck === check) this.epochCheck = undefined;
+      });
+      return (this.epochCheck = check);
+    }
+    // A check is running, but it may have read the row before this call arrived: share the next
+    // one instead, which every call arriving meanwhile shares too. So each call is still answered
+    // after a read of the row made after it arrived, and a hot session under a changing membership
+    // reads its row once per round trip, not once per call (a sale's seat map reads, a pair per
+    // round trip: bench/fixes.md, twenty-first round).
+    return (this.nextEpochCheck ??= this.epochCheck.then(
+      () => this.afterEpochCheck(),
+      () => this.afterEpochCheck(),
+    ));
+  }
+
+  private afterEpochCheck(): Promise<void> {
+    this.nextEpochCheck = undefined;
+    return this.verifyEpoch();
+  }
+
+  private async readEpoch(): Promise<void> {
     const row = await this.opts.knex("seat_actors").where({ session_id: this.sessionId }).first("epoch");
     if (!row || Number(row.epoch) !== this.epoch) {
       this.stop("fenced: another node took the session over");

@@ -250,6 +250,30 @@ describe("seats and holds (one node)", () => {
     await usurper.passivate();
   });
 
+  it("epoch checks while membership settles: calls at once share a read of the row, and a takeover still fences every one", async () => {
+    const session = await createSession(db);
+    const opts = { knex: db, sessionId: session.sessionId };
+    const old = (await SessionActor.activate({ ...opts, nodeID: "old-owner" }))!;
+    let reads = 0;
+    const count = (q: { sql: string }) => void (/seat_actors/.test(q.sql) && /^select/i.test(q.sql) && reads++);
+    db.on("query", count);
+    try {
+      await Promise.all(Array.from({ length: 40 }, () => old.verifyEpoch()));
+      // The first call's read, and one read after it for the 39 that arrived while it ran.
+      expect(reads).toBeLessThanOrEqual(2);
+      expect(old.active).toBe(true);
+      const usurper = (await SessionActor.activate({ ...opts, nodeID: "new-owner" }))!;
+      reads = 0;
+      const checks = await Promise.allSettled(Array.from({ length: 40 }, () => old.verifyEpoch()));
+      expect(checks.every((c) => c.status === "rejected" && (c.reason as Error).name === "ActorUnavailable")).toBe(true);
+      expect(reads).toBeLessThanOrEqual(2);
+      expect(old.active).toBe(false);
+      await usurper.passivate();
+    } finally {
+      db.off("query", count);
+    }
+  });
+
   it("several sessions' commits share one call, and a fenced session's batch fails alone", async () => {
     const [a, b, c] = await Promise.all([createSession(db), createSession(db), createSession(db)]);
     const calls: number[] = [];
