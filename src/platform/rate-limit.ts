@@ -83,11 +83,24 @@ const SCRIPT = `local c = redis.call('INCR', KEYS[1])
 if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {c, redis.call('PTTL', KEYS[1])}`;
 
+/**
+ * Every request counts once in Redis, so this is the gateway's one Redis call per request. The
+ * script goes by its SHA (EVALSHA; ioredis sends the script again only if Redis answers
+ * NOSCRIPT), not as 150 bytes of text that Redis looks up on every call; and the client pipelines
+ * the calls of one event-loop turn into one write (`enableAutoPipelining`, platform.ts): a write
+ * per request was a tenth of a gateway's CPU in a cluster's hot hold (bench/fixes.md,
+ * twenty-first round).
+ */
 export class RedisRateLimiter implements RateLimiter {
-  constructor(private redis: Redis, private prefix = "tf:rl:") {}
+  private readonly redis: Redis & { tfRateHit(key: string, windowMs: string): Promise<[number, number]> };
+
+  constructor(redis: Redis, private prefix = "tf:rl:") {
+    if (!("tfRateHit" in redis)) redis.defineCommand("tfRateHit", { numberOfKeys: 1, lua: SCRIPT });
+    this.redis = redis as RedisRateLimiter["redis"];
+  }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateDecision> {
-    const [count, ttl] = (await this.redis.eval(SCRIPT, 1, this.prefix + key, String(windowMs))) as [number, number];
+    const [count, ttl] = await this.redis.tfRateHit(this.prefix + key, String(windowMs));
     return decide(count, limit, ttl > 0 ? ttl : windowMs);
   }
 }
