@@ -38,8 +38,12 @@ export const SEAT_MAP_COPY_TTL_MS = 2_000;
 /** Reads by who answered them (Prometheus: `seats_map_answers_total{from="copy"|"owner"}`). */
 const ANSWERS_METRIC = "seats_map_answers_total";
 
-/** Copies per gateway: four per session (two variants, two encodings), so 64 sessions. */
-const KEPT = 256;
+/**
+ * Copies per gateway: four per session (two variants, two encodings), so the 16 sessions read
+ * most recently. A flash sale's readers ask for a handful; a 100,000-seat session's four copies
+ * are about 2 MB (its full map as plain JSON is most of it), so at most about 32 MB.
+ */
+const KEPT = 64;
 
 const STATUS_ONLY = new Set(["1", "true"]);
 const VARIANTS = new Set(["0", "1", "true", "false"]);
