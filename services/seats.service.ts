@@ -174,21 +174,23 @@ const SeatsService: ServiceSchema = {
       params: { id: sessionId, statusOnly: { type: "enum", values: ["0", "1", "true", "false"], optional: true } },
       async handler(this: SeatsThis, ctx: Ctx<{ id: string; statusOnly?: string }>) {
         const statusOnly = ctx.params.statusOnly === "1" || ctx.params.statusOnly === "true";
-        const answer = await this.serve(ctx.params.id, (actor) =>
-          actor.read((map) => {
+        const answer = await this.serve(ctx.params.id, async (actor) => {
+          // Prices and currency are in the answer: re-read after a change or the TTL.
+          const info = await actor.freshInfo();
+          return actor.read((map) => {
             let answers = this.answers.get(actor);
             if (!answers) this.answers.set(actor, (answers = new SeatMapAnswers()));
-            return answers.answer(map.version, actor.info, statusOnly, () => ({
+            return answers.answer(map.version, info, statusOnly, () => ({
               sessionId: actor.sessionId,
               version: map.version,
               ...(statusOnly ? {} : { seatIds: map.plan.ids }),
               status: map.encodeStatus(),
-              prices: actor.info.prices,
-              currency: actor.info.currency,
+              prices: info.prices,
+              currency: info.currency,
               areas: map.areaAvailability(),
             }));
-          }),
-        );
+          });
+        });
         return answer.send(ctx, this.broker.nodeID);
       },
     },
@@ -277,6 +279,12 @@ const SeatsService: ServiceSchema = {
   },
 
   events: {
+    // An organizer changed the session (prices, the sale's window, limits) or cancelled its
+    // event: its actor, if it lives here, re-reads the session on its next call.
+    "sessions.changed"(this: SeatsThis, ctx: { params?: { sessionId?: unknown } }) {
+      const sid = ctx.params?.sessionId;
+      if (typeof sid === "string") this.live.get(sid)?.infoChanged();
+    },
     // Membership changed: sessions this node no longer owns go to their new owner.
     "$services.changed"(this: SeatsThis) {
       this.membershipChangedAt = Date.now();

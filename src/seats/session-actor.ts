@@ -65,6 +65,8 @@ export class SessionActor {
   private expiryAt = Infinity;
   private infoLoadedAt: number;
   private infoRefresh?: Promise<void>;
+  /** Changes announced for the session (infoChanged), so that a read begun before one is not taken as fresh. */
+  private infoChanges = 0;
   private pendingChanges = new Map<string, string>();
   private stockDirty = false;
   private committedVersion: number;
@@ -146,22 +148,40 @@ export class SessionActor {
     return fn(this.map);
   }
 
-  /** Re-reads the catalog's session data when it is older than the TTL (sale window, limits, prices). */
+  /**
+   * Re-reads the catalog's session data (sale window, limits, prices) when it is older than the
+   * TTL or the session has changed since (`infoChanged`). Holds and seat map reads call it.
+   */
   async freshInfo(): Promise<SessionInfo> {
     this.use();
-    if (this.clock() - this.infoLoadedAt > (this.opts.infoTtlMs ?? CATALOG_READ_TTL_MS)) {
+    if (!this.infoStale()) return this.info;
+    // A read already running may have begun before the change that made the data stale.
+    if (this.infoRefresh) await this.infoRefresh;
+    if (this.infoStale()) {
+      const changes = this.infoChanges;
       this.infoRefresh ??= loadSessionInfo(this.opts.knex, this.sessionId, false)
         .then((info) => {
           if (info) {
             this.info = info;
             this.map.rules = rulesOf(info);
           }
-          this.infoLoadedAt = this.clock();
+          // A change announced while the row was read may not be in what was read: stay stale.
+          if (this.infoChanges === changes) this.infoLoadedAt = this.clock();
         })
         .finally(() => (this.infoRefresh = undefined));
       await this.infoRefresh;
     }
     return this.info;
+  }
+
+  /** The catalog says the session changed (`sessions.changed`): the next call re-reads its data. */
+  infoChanged(): void {
+    this.infoChanges++;
+    this.infoLoadedAt = -Infinity;
+  }
+
+  private infoStale(): boolean {
+    return this.clock() - this.infoLoadedAt > (this.opts.infoTtlMs ?? CATALOG_READ_TTL_MS);
   }
 
   /**

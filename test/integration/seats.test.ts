@@ -9,6 +9,7 @@ import { createSession, gridLayout, tokenFor } from "../helpers/seat-fixtures";
 import { SessionActor } from "../../src/seats/session-actor";
 import { SeatCommitter, sessionsWithHoldsDue } from "../../src/seats/store";
 import { ownerOf } from "../../src/seats/routing";
+import { CATALOG_READ_TTL_MS } from "../../src/domain/catalog";
 
 const SERVICES = ["api", "seats", "holds"];
 
@@ -113,6 +114,24 @@ describe("seats and holds (one node)", () => {
     expect(JSON.parse(zlib.gunzipSync(raw.body).toString()).status).toBe("aahaa");
 
     await eventually("seats.changed event", async () => changes.some((c) => c.sessionId === session.sessionId && c.changes.some((x) => x.seatId === session.seatIds[2] && x.status === "h")));
+  });
+
+  it("shows a session's new prices in its seat map: at once on the session's change, within the TTL without it", async () => {
+    const session = await createSession(db, { layout: gridLayout(1, 5) });
+    const url = `/api/sessions/${session.sessionId}/seat-map?statusOnly=1`;
+    const prices = async () => (await node.http.get(url)).body.prices;
+    expect(await prices()).toEqual({ premium: 9900, standard: 4900, floor: 2900 });
+    // What the sessions service does on an organizer's change: the row, then the broadcast.
+    await db("sessions").where({ id: session.sessionId }).update({ prices: JSON.stringify({ premium: 12000, standard: 4900, floor: 2900 }) });
+    await node.broker.broadcast("sessions.changed", { sessionId: session.sessionId, eventId: session.eventId, status: "scheduled" });
+    const started = Date.now();
+    await eventually("the new price in the seat map", async () => (await prices()).premium === 12000);
+    expect(Date.now() - started).toBeLessThan(CATALOG_READ_TTL_MS / 2);
+    // A change whose broadcast was lost (a node's connection dropped) shows once the TTL has run,
+    // though nobody holds a seat meanwhile: readers alone keep the actor alive.
+    await db("sessions").where({ id: session.sessionId }).update({ prices: JSON.stringify({ premium: 15000, standard: 4900, floor: 2900 }) });
+    await new Promise((r) => setTimeout(r, CATALOG_READ_TTL_MS + 100));
+    await eventually("the unannounced price in the seat map", async () => (await prices()).premium === 15000);
   });
 
   it("lets only the holder (or an admin) read, extend or release a hold", async () => {
