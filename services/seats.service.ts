@@ -200,8 +200,9 @@ const SeatsService: ServiceSchema = {
       sessionKey: "sessionId",
       params: { sessionId },
       async handler(this: SeatsThis, ctx: Ctx<{ sessionId: string }>) {
-        return this.serve(ctx.params.sessionId, (actor) =>
-          actor.read((map) => ({
+        return this.serve(ctx.params.sessionId, async (actor) => {
+          const info = await actor.freshInfo();
+          return actor.read((map) => ({
             sessionId: actor.sessionId,
             nodeID: this.broker.nodeID,
             epoch: actor.epoch,
@@ -209,9 +210,9 @@ const SeatsService: ServiceSchema = {
             ...map.summary(),
             activeHolds: map.activeHolds,
             nextExpiry: map.nextExpiry() ? new Date(map.nextExpiry()!).toISOString() : null,
-            onSale: onSale(actor.info, Date.now()),
-          })),
-        );
+            onSale: onSale(info, Date.now()),
+          }));
+        });
       },
     },
 

@@ -116,7 +116,7 @@ describe("seats and holds (one node)", () => {
     await eventually("seats.changed event", async () => changes.some((c) => c.sessionId === session.sessionId && c.changes.some((x) => x.seatId === session.seatIds[2] && x.status === "h")));
   });
 
-  it("shows a session's new prices in its seat map: at once on the session's change, within the TTL without it", async () => {
+  it("follows an organizer's change of a session (prices, the sale's window) at once on its broadcast, within the TTL without it", async () => {
     const session = await createSession(db, { layout: gridLayout(1, 5) });
     const url = `/api/sessions/${session.sessionId}/seat-map?statusOnly=1`;
     const prices = async () => (await node.http.get(url)).body.prices;
@@ -132,6 +132,18 @@ describe("seats and holds (one node)", () => {
     await db("sessions").where({ id: session.sessionId }).update({ prices: JSON.stringify({ premium: 15000, standard: 4900, floor: 2900 }) });
     await new Promise((r) => setTimeout(r, CATALOG_READ_TTL_MS + 100));
     await eventually("the unannounced price in the seat map", async () => (await prices()).premium === 15000);
+
+    // A sale put off by its organizer stops at once: the next hold is refused, operators see it.
+    const { token } = tokenFor(secret);
+    await db("sessions").where({ id: session.sessionId }).update({ sales_open_at: new Date(Date.now() + 3_600_000) });
+    await node.broker.broadcast("sessions.changed", { sessionId: session.sessionId, eventId: session.eventId, status: "scheduled" });
+    await eventually("the put-off sale in the summary", async () => {
+      const summary = (await node.broker.call("seats.summary", { sessionId: session.sessionId })) as { onSale: boolean };
+      return !summary.onSale;
+    });
+    const refused = await node.http.as(token).post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[0]] });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.code).toBe("SALES_CLOSED");
   });
 
   it("lets only the holder (or an admin) read, extend or release a hold", async () => {
