@@ -168,6 +168,9 @@ export class SessionActor {
           // A change announced while the row was read may not be in what was read: stay stale.
           if (this.infoChanges === changes) this.infoLoadedAt = this.clock();
         })
+        // The database did not answer: go on with what is known (a seat map is answered from
+        // memory, a hold's commit will fail on its own) and read again on the next call.
+        .catch((err: Error) => this.opts.logger?.warn(`seat actor ${this.sessionId}: session data not re-read:`, err.message))
         .finally(() => (this.infoRefresh = undefined));
       await this.infoRefresh;
     }

@@ -281,6 +281,35 @@ describe("seats and holds (one node)", () => {
     await usurper.passivate();
   });
 
+  it("a session's data that cannot be re-read (the database not answering) leaves the actor answering with what it knows", async () => {
+    const session = await createSession(db, { layout: gridLayout(1, 5) });
+    let refuse = false;
+    // The node's database, refusing the session's row while `refuse` is set.
+    const flaky = new Proxy(db, {
+      apply(target, self, args: [string]) {
+        if (refuse && args[0] === "sessions as s") throw new Error("connection terminated");
+        return Reflect.apply(target, self, args);
+      },
+      get(target, key) {
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const actor = (await SessionActor.activate({ knex: flaky, sessionId: session.sessionId, nodeID: "flaky" }))!;
+    try {
+      refuse = true;
+      await db("sessions").where({ id: session.sessionId }).update({ prices: JSON.stringify({ premium: 11000, standard: 4900, floor: 2900 }) });
+      actor.infoChanged();
+      expect((await actor.freshInfo()).prices).toEqual({ premium: 9900, standard: 4900, floor: 2900 });
+      expect(await actor.read((map) => map.encodeStatus())).toBe("aaaaa");
+      // Once the database answers, the next call reads the change.
+      refuse = false;
+      expect((await actor.freshInfo()).prices.premium).toBe(11000);
+    } finally {
+      await actor.passivate();
+    }
+  });
+
   it("epoch checks while membership settles: calls at once share a read of the row, and a takeover still fences every one", async () => {
     const session = await createSession(db);
     const opts = { knex: db, sessionId: session.sessionId };
