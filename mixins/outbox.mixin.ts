@@ -13,7 +13,9 @@
  * waits while an earlier one is pending. Across keys, the channels a buyer waits on
  * (`RELAYED_FIRST`: orders confirmed and cancelled, which issue and revoke tickets) go ahead of
  * the rest (PDFs stored, mail), which go by commit order again once they waited
- * RELAY_AFTER_MAX_WAIT_S.
+ * RELAY_AFTER_MAX_WAIT_S. The rest hold at most three quarters of the publishing slots, and
+ * each of them half, so that a slow consumer (mail, with its SMTP server down) holds up neither
+ * the other channels (PDFs) nor the tickets.
  *
  * Consuming: `channels: { [name]: durable(handler, opts) }` in a service that uses OutboxMixin.
  * The handler runs in a transaction that also inserts (message id, consumer group) into
@@ -90,6 +92,17 @@ const RELAY_BATCH = 100;
  * with 32 and 4.0-5.8 s with 48, for 2,692-3,723, 3,136-3,289 and 2,517-3,020 orders/min.
  */
 const RELAY_CONCURRENCY = 32;
+/**
+ * Slots the channels not in RELAYED_FIRST may hold: each at most CHANNEL_SLOTS, together at most
+ * OTHER_SLOTS. A slow consumer (mails over an SMTP server that does not answer, with its 10-30 s
+ * timeouts) would otherwise take every slot, and hold up the channels behind it: the PDFs, and
+ * even the tickets a buyer waits for. What a buyer waits on (RELAYED_FIRST) may take them all.
+ * Rows waiting for a slot still count against RELAY_BATCH: with more than RELAY_BATCH -
+ * RELAY_CONCURRENCY of them claimed, no new claim is made until some finish.
+ */
+const CHANNEL_SLOTS = RELAY_CONCURRENCY / 2;
+const OTHER_SLOTS = (RELAY_CONCURRENCY * 3) / 4;
+const FIRST = new Set<string>(RELAYED_FIRST);
 /**
  * A row of a channel not in RELAYED_FIRST that has waited this long goes by commit order again,
  * so mail and PDFs are late under a sale that outruns the relay, never starved.
@@ -188,6 +201,12 @@ interface OutboxRow {
   first: boolean;
 }
 
+/** A lane waiting for a publishing slot for its next row, of that channel. */
+interface SlotWaiter {
+  channel: string;
+  resolve: () => void;
+}
+
 interface FailedRow {
   id: string;
   message_id: string;
@@ -280,9 +299,12 @@ export class DurableRuntime {
   /** The relay's pipeline: rows claimed and not yet finished, lanes running, publishing slots. */
   private relayInFlight = 0;
   private relayLanes = new Set<Promise<void>>();
+  /** Publishing slots in use, in all and per channel, and the lanes waiting for one. */
   private slotsInUse = 0;
-  /** Lanes waiting for a publishing slot: RELAYED_FIRST rows are let in before the others. */
-  private slotWaiters = { first: [] as Array<() => void>, after: [] as Array<() => void> };
+  private otherSlotsInUse = 0;
+  private channelSlots = new Map<string, number>();
+  /** Lanes waiting for a publishing slot: RELAYED_FIRST rows (and rows that waited) are let in before the others. */
+  private slotWaiters = { first: [] as SlotWaiter[], after: [] as SlotWaiter[] };
   /** Embedded mode: rows claimed and not yet marked or let go (message id -> seq). */
   private held = new Map<string, number>();
   private toMark: string[] = [];
@@ -464,7 +486,7 @@ export class DurableRuntime {
   /** Publishes one key's rows in order, each when a publishing slot is free. */
   private async runLane(db: Knex, lane: OutboxRow[]) {
     for (const [i, row] of lane.entries()) {
-      await this.publishSlot(row.first);
+      await this.publishSlot(row);
       try {
         // Checked once the slot is ours: the relay may have been paused or stopped meanwhile.
         if (!this.running || this.relayPaused) {
@@ -490,24 +512,51 @@ export class DurableRuntime {
         this.markLater([], lane.slice(i + 1).map((r) => r.id));
         return;
       } finally {
-        this.freeSlot();
+        this.freeSlot(row);
       }
       this.markLater([row.id], []);
     }
   }
 
-  private publishSlot(first: boolean): Promise<void> {
-    if (this.slotsInUse < RELAY_CONCURRENCY) {
-      this.slotsInUse++;
+  /**
+   * A publishing slot for the row: at once if one is free and its channel may take one (see
+   * CHANNEL_SLOTS), else in turn (RELAYED_FIRST rows and rows that waited first).
+   */
+  private publishSlot(row: OutboxRow): Promise<void> {
+    if (this.slotsInUse < RELAY_CONCURRENCY && this.mayTake(row.channel)) {
+      this.takeSlot(row.channel);
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.slotWaiters[first ? "first" : "after"].push(resolve));
+    return new Promise((resolve) => this.slotWaiters[row.first ? "first" : "after"].push({ channel: row.channel, resolve }));
   }
 
-  private freeSlot() {
-    const next = this.slotWaiters.first.shift() ?? this.slotWaiters.after.shift();
-    if (next) next();
-    else this.slotsInUse--;
+  /** Frees the row's slot and lets in the first lane waiting whose channel may take one. */
+  private freeSlot(row: OutboxRow) {
+    this.slotsInUse--;
+    if (!FIRST.has(row.channel)) this.otherSlotsInUse--;
+    this.channelSlots.set(row.channel, this.slotsOf(row.channel) - 1);
+    for (const waiters of [this.slotWaiters.first, this.slotWaiters.after]) {
+      const i = waiters.findIndex((w) => this.mayTake(w.channel));
+      if (i < 0) continue;
+      const [next] = waiters.splice(i, 1);
+      this.takeSlot(next.channel);
+      next.resolve();
+      return;
+    }
+  }
+
+  private slotsOf(channel: string) {
+    return this.channelSlots.get(channel) ?? 0;
+  }
+
+  private mayTake(channel: string) {
+    return FIRST.has(channel) || (this.slotsOf(channel) < CHANNEL_SLOTS && this.otherSlotsInUse < OTHER_SLOTS);
+  }
+
+  private takeSlot(channel: string) {
+    this.slotsInUse++;
+    if (!FIRST.has(channel)) this.otherSlotsInUse++;
+    this.channelSlots.set(channel, this.slotsOf(channel) + 1);
   }
 
   /** The relay no longer holds these rows (embedded mode's claim leaves held rows out). */

@@ -5,7 +5,7 @@
 import { randomUUID } from "crypto";
 import type { Knex } from "knex";
 import type { ServiceSchema } from "moleculer";
-import { Channels, OrdersCancelled, OrdersFailed, RELAYED_FIRST } from "../../channels";
+import { Channels, OrdersCancelled, OrdersFailed, RELAYED_FIRST, TicketsRendered } from "../../channels";
 import { DbMixin } from "../../mixins/db.mixin";
 import { durable, durableRuntime, MessageInfo, NOTHING_TO_DO, OutboxMixin, writeOutbox } from "../../mixins/outbox.mixin";
 import { startTestNode, TestNode } from "./node";
@@ -85,6 +85,22 @@ export function preparer(received: Prepared[], failFirst: Set<string>): ServiceS
 }
 
 /**
+ * A consumer of `tickets.rendered` and `tickets.issued` (no inbox) that records each order it
+ * starts on and finishes only once the order's promise in `stalled` settles: a consumer that is slow.
+ */
+export function slowConsumer(started: string[], stalled: Map<string, Promise<void>>): ServiceSchema {
+  const handler = durable<TicketsRendered>(async function (payload: TicketsRendered) {
+    started.push(payload.orderId);
+    await stalled.get(payload.orderId);
+  }, { inbox: false });
+  return {
+    name: "slow-consumer",
+    mixins: [DbMixin, OutboxMixin],
+    channels: { [Channels.TICKETS_RENDERED]: handler, [Channels.TICKETS_ISSUED]: handler },
+  };
+}
+
+/**
  * The relay's order across channels: what a buyer waits on (RELAYED_FIRST) ahead of a backlog of
  * other events, and the rest by commit order again once it waited 30 s. `database` gives the node
  * its DATABASE_URL (PostgreSQL) and drops it after, or nothing for the embedded database.
@@ -95,10 +111,13 @@ export function describeRelayOrder(mode: string, database?: () => Promise<TestDa
     let server: TestDatabase | undefined;
     const deliveries: Delivery[] = [];
     const cancelled: Prepared[] = [];
+    const rendered: string[] = [];
+    const stalled = new Map<string, Promise<void>>();
 
     beforeAll(async () => {
       server = await database?.();
-      node = await startTestNode({ services: ["outbox"], env: server ? { DATABASE_URL: server.url } : {}, schemas: [probe(deliveries, new Map()), preparer(cancelled, new Set())] });
+      const schemas = [probe(deliveries, new Map()), preparer(cancelled, new Set()), slowConsumer(rendered, stalled)];
+      node = await startTestNode({ services: ["outbox"], env: server ? { DATABASE_URL: server.url } : {}, schemas });
     });
     afterAll(async () => {
       await node.stop();
@@ -129,6 +148,58 @@ export function describeRelayOrder(mode: string, database?: () => Promise<TestDa
       // runs, so the mails of that batch and of the next can be delivered first on a busy machine
       // (32 of them once in CI): fewer than two batches' worth.
       expect(deliveries.filter((d) => mail.includes(d.orderId) && d.n < at).length).toBeLessThan(64);
+    });
+
+    it("keeps delivering the other channels while one channel's consumer is slow: it holds half the publishing slots at most", async () => {
+      const db = await node.platform.db();
+      // Forty orders whose `tickets.rendered` consumer does not finish (more than the relay's 32
+      // slots: mails over an SMTP server that does not answer) ...
+      let finish!: () => void;
+      const slow = new Promise<void>((resolve) => (finish = resolve));
+      const orders: string[] = Array.from({ length: 40 }, () => randomUUID());
+      for (const id of orders) stalled.set(id, slow);
+      try {
+        await db.transaction(async (trx) => {
+          for (const orderId of orders) await writeOutbox(trx, Channels.TICKETS_RENDERED, { orderId, userId: "u1", ticketIds: [] }, { key: orderId });
+        });
+        await waitFor("the slow consumer holding its slots", async () => orders.filter((id) => rendered.includes(id)).length >= 16, 15_000);
+        // ... then mail on another channel: it is delivered while they wait. With every slot open
+        // to every channel, the slow one took them all and the mail waited for it.
+        const mail = await backlog(10);
+        await waitFor("the mail delivered while the slow consumer waits", async () => mail.every((id) => deliveries.some((d) => d.orderId === id)), 15_000);
+        expect(orders.filter((id) => rendered.includes(id))).toHaveLength(16);
+      } finally {
+        finish();
+      }
+      await waitFor("every order's event handled once the slow consumer goes on", async () => orders.every((id) => rendered.filter((r) => r === id).length === 1), 30_000);
+    });
+
+    it("keeps a quarter of the publishing slots for what a buyer waits on while the other channels are slow", async () => {
+      const db = await node.platform.db();
+      let finish!: () => void;
+      const slow = new Promise<void>((resolve) => (finish = resolve));
+      // Twenty orders' tickets.rendered and twenty others' tickets.issued whose consumer does not
+      // finish (more than the relay's 32 slots) ...
+      const orders: Array<[string, typeof Channels.TICKETS_RENDERED | typeof Channels.TICKETS_ISSUED]> = Array.from({ length: 40 }, (_, i) => [randomUUID(), i % 2 ? Channels.TICKETS_RENDERED : Channels.TICKETS_ISSUED]);
+      for (const [id] of orders) stalled.set(id, slow);
+      const refunds: string[] = Array.from({ length: 5 }, () => randomUUID());
+      try {
+        await db.transaction(async (trx) => {
+          for (const [orderId, channel] of orders) await writeOutbox(trx, channel, { orderId, userId: "u1", ticketIds: [] }, { key: orderId });
+        });
+        const held = () => orders.filter(([id]) => rendered.includes(id)).length;
+        await waitFor("the slow consumer holding its slots", async () => held() >= 24, 15_000);
+        // ... then refunds: their ticket cancellations are delivered while the rest wait. With
+        // every slot open to every channel, the slow ones took them all.
+        await db.transaction(async (trx) => {
+          for (const orderId of refunds) await writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId, userId: "u1", email: "u1@example.com", refundedCents: 500 }, { key: orderId });
+        });
+        await waitFor("the refunds delivered while the slow consumer waits", async () => refunds.every((id) => cancelled.some((p) => p.orderId === id)), 15_000);
+        expect(held()).toBe(24);
+      } finally {
+        finish();
+      }
+      await waitFor("every order's event handled once the slow consumer goes on", async () => orders.every(([id]) => rendered.filter((r) => r === id).length === 1), 30_000);
     });
 
     it("has the index the claim reads the channels relayed first from, with the same channels", async () => {
