@@ -97,8 +97,8 @@ const RELAY_CONCURRENCY = 32;
  * OTHER_SLOTS. A slow consumer (mails over an SMTP server that does not answer, with its 10-30 s
  * timeouts) would otherwise take every slot, and hold up the channels behind it: the PDFs, and
  * even the tickets a buyer waits for. What a buyer waits on (RELAYED_FIRST) may take them all.
- * Rows waiting for a slot still count against RELAY_BATCH: with more than RELAY_BATCH -
- * RELAY_CONCURRENCY of them claimed, no new claim is made until some finish.
+ * Rows waiting for a slot count against RELAY_BATCH; with the batch full of them, the relay still
+ * claims rows of the RELAYED_FIRST channels (relayOnce).
  */
 const CHANNEL_SLOTS = RELAY_CONCURRENCY / 2;
 const OTHER_SLOTS = (RELAY_CONCURRENCY * 3) / 4;
@@ -142,14 +142,15 @@ const CLAIMABLE_SERVER = `
  * leaves out the ones it holds (claimed and not yet marked), passed as an array of seqs. With the
  * lease (a new version of every claimed row), a claim took 3.9 ms on the PGlite thread in a sale,
  * 3.1 without (bench/fixes.md, eleventh round); reading each list in commit order with a limit,
- * as the server's claim does, took no less (5.3). Bindings: the wait, the held seqs, `room`.
+ * as the server's claim does, took no less (5.3). Bindings: the wait, the held seqs, whether
+ * to claim the other channels too, `room`.
  * Its comment keeps it unnamed on the PGlite thread, with a plan made for its values each time
  * (src/platform/pglite-worker.mjs): a generic plan took 61 ms per claim.
  */
 const CLAIM_EMBEDDED = `/* custom plan */
   SELECT o.seq, o.id, o.channel, o.key, o.payload, o.attempts,
          (o.${FIRST_CHANNELS} OR o.created_at < now() - make_interval(secs => ?)) AS first
-    FROM outbox o WHERE ${CLAIMABLE} AND NOT (o.seq = ANY(?::bigint[]))
+    FROM outbox o WHERE ${CLAIMABLE} AND NOT (o.seq = ANY(?::bigint[])) AND (?::boolean OR o.${FIRST_CHANNELS})
    ORDER BY first DESC, o.seq
    LIMIT ?`;
 /**
@@ -280,7 +281,7 @@ export async function changeWithOutbox<C extends ChannelName>(
 
 /** Tells this process's relays that outbox rows were just committed (outside `writeOutbox`). */
 export function wakeRelays() {
-  live.forEach((rt) => rt.wake());
+  live.forEach((rt) => rt.wake(true));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -298,6 +299,10 @@ export class DurableRuntime {
   private lastCleanup = 0;
   /** The relay's pipeline: rows claimed and not yet finished, lanes running, publishing slots. */
   private relayInFlight = 0;
+  /** Of those, rows of the RELAYED_FIRST channels. */
+  private firstInFlight = 0;
+  /** Rows may have been written since the last claim (a commit here, or a poll for other nodes'). */
+  private rowsWritten = true;
   private relayLanes = new Set<Promise<void>>();
   /** Publishing slots in use, in all and per channel, and the lanes waiting for one. */
   private slotsInUse = 0;
@@ -346,8 +351,10 @@ export class DurableRuntime {
     this.maybeStart();
   }
 
-  wake() {
+  /** `committed`: rows were just written (not only a lane finished), see relayOnce. */
+  wake(committed = false) {
     this.woken = true;
+    if (committed) this.rowsWritten = true;
     this.wakeUp?.();
   }
 
@@ -419,6 +426,7 @@ export class DurableRuntime {
         this.wakeUp = undefined;
         this.woken = false;
         if (wokenUp) await sleep(this.relayGatherMs);
+        else this.rowsWritten = true;
       }
     }
     if (name === "relay") await this.drainRelay();
@@ -447,19 +455,28 @@ export class DurableRuntime {
    */
   async relayOnce(): Promise<number> {
     if (this.relayPaused) return 0;
-    const room = RELAY_BATCH - this.relayInFlight;
+    let room = RELAY_BATCH - this.relayInFlight;
+    let onlyFirst = false;
     // While rows are in flight, claim again only once there is room for a publishing round:
     // a claim per finished row would cost a statement per row.
-    if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) return 0;
+    if (room <= 0 || (this.relayInFlight > 0 && room < RELAY_CONCURRENCY)) {
+      // The rows claimed are mostly PDFs and mail waiting for their slots (see OTHER_SLOTS): what
+      // a buyer waits on is still claimed, a round of slots at most, when rows were written since.
+      room = RELAY_CONCURRENCY - this.firstInFlight;
+      if (room <= 0 || !this.rowsWritten) return 0;
+      onlyFirst = true;
+    }
+    this.rowsWritten = false;
     const db = await this.db();
     const claimed = platformOf(this.broker).embedded
-      ? await db.raw<{ rows: OutboxRow[] }>(CLAIM_EMBEDDED, [RELAY_AFTER_MAX_WAIT_S, [...this.held.values()], room])
+      ? await db.raw<{ rows: OutboxRow[] }>(CLAIM_EMBEDDED, [RELAY_AFTER_MAX_WAIT_S, [...this.held.values()], !onlyFirst, room])
       : await db.raw<{ rows: OutboxRow[] }>(
           `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
              FROM (${CLAIMABLE_SERVER}) AS c
             WHERE outbox.seq = c.seq
             RETURNING outbox.seq, outbox.id, outbox.channel, outbox.key, outbox.payload, outbox.attempts, c.first`,
-          [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, room, room, room],
+          // Only the first channels: none from the list of all channels.
+          [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, room, onlyFirst ? 0 : room, room],
         );
     for (const row of claimed.rows) this.held.set(row.id, row.seq);
     // RELAYED_FIRST rows start first, then by commit order.
@@ -472,9 +489,11 @@ export class DurableRuntime {
       lanes.set(lane, [...(lanes.get(lane) ?? []), row]);
     }
     this.relayInFlight += rows.length;
+    this.firstInFlight += rows.filter((r) => FIRST.has(r.channel)).length;
     for (const lane of lanes.values()) {
       const run = this.runLane(db, lane).finally(() => {
         this.relayInFlight -= lane.length;
+        this.firstInFlight -= lane.filter((r) => FIRST.has(r.channel)).length;
         this.relayLanes.delete(run);
         this.wake();
       });

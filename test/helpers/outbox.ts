@@ -178,9 +178,9 @@ export function describeRelayOrder(mode: string, database?: () => Promise<TestDa
       const db = await node.platform.db();
       let finish!: () => void;
       const slow = new Promise<void>((resolve) => (finish = resolve));
-      // Twenty orders' tickets.rendered and twenty others' tickets.issued whose consumer does not
-      // finish (more than the relay's 32 slots) ...
-      const orders: Array<[string, typeof Channels.TICKETS_RENDERED | typeof Channels.TICKETS_ISSUED]> = Array.from({ length: 40 }, (_, i) => [randomUUID(), i % 2 ? Channels.TICKETS_RENDERED : Channels.TICKETS_ISSUED]);
+      // Fifty orders' tickets.rendered and fifty others' tickets.issued whose consumer does not
+      // finish (more than the relay's 32 slots, and as many as it claims at once) ...
+      const orders: Array<[string, typeof Channels.TICKETS_RENDERED | typeof Channels.TICKETS_ISSUED]> = Array.from({ length: 100 }, (_, i) => [randomUUID(), i % 2 ? Channels.TICKETS_RENDERED : Channels.TICKETS_ISSUED]);
       for (const [id] of orders) stalled.set(id, slow);
       const refunds: string[] = Array.from({ length: 5 }, () => randomUUID());
       try {
@@ -189,8 +189,9 @@ export function describeRelayOrder(mode: string, database?: () => Promise<TestDa
         });
         const held = () => orders.filter(([id]) => rendered.includes(id)).length;
         await waitFor("the slow consumer holding its slots", async () => held() >= 24, 15_000);
-        // ... then refunds: their ticket cancellations are delivered while the rest wait. With
-        // every slot open to every channel, the slow ones took them all.
+        // ... then refunds: their ticket cancellations are claimed and delivered while the rest
+        // wait. With every slot open to every channel, the slow ones took them all; with the
+        // claimed rows counted whatever their channel, the refunds were not even claimed.
         await db.transaction(async (trx) => {
           for (const orderId of refunds) await writeOutbox(trx, Channels.ORDERS_CANCELLED, { orderId, userId: "u1", email: "u1@example.com", refundedCents: 500 }, { key: orderId });
         });
