@@ -216,7 +216,7 @@ export function renderMarkdown(r: Results, flameGraphPrefix = ""): string {
     if (p.loadCpu) out.push("", loadCpuLine(p, r.machine.cpus, "confirmed order", "orders/min", 60));
     const below = p.belowCapacity;
     if (below?.confirmed) {
-      out.push("", `After that load, on a session of its own, a new buyer ${fmt(below.offeredPerMinute)} times a minute, ${below.share} of the rate above, whatever the platform's pace (an open loop, at most ${p.buyers} purchases in progress; ${fmt(below.arrivals?.turnedAway ?? 0)} of ${fmt(below.arrivals?.offered ?? 0)} arrivals found them all busy): the latency of a node with room to spare, without the closed loop's opening burst and queue.`, "");
+      out.push("", `After that load, on a session of its own, a new buyer ${fmt(below.offeredPerMinute)} times a minute, ${below.share} of ${below.basis ?? "the rate above"}, whatever the platform's pace (an open loop, at most ${p.buyers} purchases in progress; ${fmt(below.arrivals?.turnedAway ?? 0)} of ${fmt(below.arrivals?.offered ?? 0)} arrivals found them all busy): the latency of a node with room to spare, without the closed loop's opening burst and queue.`, "");
       out.push(table(["offered/min", "confirmed", "confirmed/min", "hold p50 / p99 ms", "CONFIRMED p50 / p99 ms", "inside the node p50 / p99 ms", "PDF p50 / p99 ms", "stuck PENDING"], [[
         fmt(below.offeredPerMinute), fmt(below.confirmed), fmt(below.confirmedPerMinute),
         `${fmt(below.holdLatencyMs?.p50)} / ${fmt(below.holdLatencyMs?.p99)}`,
