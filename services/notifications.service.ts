@@ -4,8 +4,9 @@
  *   `tickets.rendered` then sends it with every ticket of the order attached;
  * - `orders.failed` and `orders.cancelled` send at once.
  * Each email is one `notifications` row, UNIQUE(order_id, kind): a redelivered message never
- * mails twice. A failed send throws: the consumer's transaction rolls back and the durable
- * channel retries it with backoff (then dead-letters it for an operator to replay).
+ * mails twice. A failed send throws, and the durable channel retries it with backoff (then
+ * dead-letters it for an operator to replay). No send runs inside a transaction: on the embedded
+ * database that would hold up every other statement of the node while the SMTP server answers.
  *
  * Transport (nodemailer): SMTP when SMTP_URL is set (e.g. Mailpit: smtp://localhost:1025);
  * otherwise the message is written as DATA_DIR/mail/<notification id>.eml, or, with
@@ -39,7 +40,7 @@ interface NotificationRow {
   channel: string;
   recipient: string;
   subject: string | null;
-  status: "WAITING" | "PENDING" | "SENT";
+  status: "WAITING" | "PENDING" | "SENDING" | "SENT";
   context: Record<string, unknown>;
   attachments: number;
   message_id: string | null;
@@ -82,6 +83,17 @@ class ConfirmationNotRecorded extends Error {
   retryable = true;
 }
 
+/** Thrown when another delivery is sending the same mail: the channel tries again later, when it is SENT or its claim ran out. */
+class BeingSent extends Error {
+  retryable = true;
+}
+
+/**
+ * How long a claim to send a mail over SMTP lasts: longer than a send can take with the
+ * transport's timeouts (10 s to connect, 10 s for the greeting, 30 s of silence).
+ */
+const SEND_CLAIM_SECONDS = 120;
+
 const NotificationsService: ServiceSchema = {
   name: "notifications",
   mixins: [DbMixin, OutboxMixin],
@@ -97,12 +109,14 @@ const NotificationsService: ServiceSchema = {
     [Channels.TICKETS_RENDERED]: durable<TicketsRendered>(async function (this: any, p, db) {
       await this.sendConfirmation(db, p.orderId);
     }, { group: "notifications", inbox: false, maxAttempts: 12, backoff: { baseMs: 500, maxMs: 60_000 } }),
-    [Channels.ORDERS_FAILED]: durable<OrdersFailed>(async function (this: any, p, trx) {
-      await this.sendOnce(trx, "order_failed", p.orderId, p.userId, p.email, { reason: p.reason });
-    }, { group: "notifications" }),
-    [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(async function (this: any, p, trx) {
-      await this.sendOnce(trx, "order_cancelled", p.orderId, p.userId, p.email, { refundedCents: p.refundedCents });
-    }, { group: "notifications" }),
+    // Idempotent by UNIQUE(order_id, kind) and the row's move to SENT: no inbox (and no
+    // transaction around the send).
+    [Channels.ORDERS_FAILED]: durable<OrdersFailed>(async function (this: any, p, db) {
+      await this.sendOnce(db, "order_failed", p.orderId, p.userId, p.email, { reason: p.reason });
+    }, { group: "notifications", inbox: false }),
+    [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(async function (this: any, p, db) {
+      await this.sendOnce(db, "order_cancelled", p.orderId, p.userId, p.email, { refundedCents: p.refundedCents });
+    }, { group: "notifications", inbox: false }),
   },
 
   actions: {
@@ -139,10 +153,8 @@ const NotificationsService: ServiceSchema = {
     },
 
     /**
-     * The confirmation with every ticket attached, once. Everything is read and the message
-     * composed before the transaction; in it, the row moves to SENT (only from another status:
-     * this is what makes a repeated delivery send nothing) and the message is sent, so a failed
-     * send rolls the move back and the delivery is retried.
+     * The confirmation with every ticket attached, once: everything is read and the message
+     * composed, then `deliver` sends it once.
      */
     async sendConfirmation(this: any, db: Knex, orderId: string) {
       const row: NotificationRow | undefined = await db("notifications").where({ order_id: orderId, kind: "order_confirmed" }).first();
@@ -173,11 +185,7 @@ const NotificationsService: ServiceSchema = {
         content: f.content,
         contentType: "application/pdf",
       }));
-      const composed = await this.compose(row, mail, attachments);
-      // A transaction only over SMTP (see `deliver`): on the embedded database one holds up every
-      // other statement, and this one, once per order, stalled the relay (bench/fixes.md, seventh round).
-      if (this.transport) await db.transaction((trx) => this.deliver(trx, row, composed));
-      else await this.deliver(db, row, composed);
+      await this.deliver(db, row, await this.compose(row, mail, attachments));
     },
 
     /** The whole message, built without sending it (CPU only: done outside any transaction where it can). */
@@ -196,9 +204,8 @@ const NotificationsService: ServiceSchema = {
       return { message: built.message, messageId: built.messageId ?? null, envelope: built.envelope, subject: mail.subject, attachments: attachments.length };
     },
 
-    /** Failure and cancellation mails: recorded and sent in one step, once per order. */
-    async sendOnce(this: any, trx: Knex.Transaction, kind: NotificationKind, orderId: string, userId: string, email: string, context: Record<string, unknown>) {
-      const db = trx;
+    /** Failure and cancellation mails: recorded, then sent, once per order. */
+    async sendOnce(this: any, db: Knex, kind: NotificationKind, orderId: string, userId: string, email: string, context: Record<string, unknown>) {
       await db("notifications")
         .insert({ id: randomUUID(), user_id: userId, order_id: orderId, kind, recipient: email, status: "PENDING", context: JSON.stringify(context) })
         .onConflict(["order_id", "kind"]).ignore();
@@ -206,31 +213,61 @@ const NotificationsService: ServiceSchema = {
       if (row.status === "SENT") return;
       let mail: RenderedMail;
       if (kind === "order_failed") mail = renderOrderFailed({ orderId, reason: String(row.context.reason ?? "") });
-      else mail = renderOrderCancelled({ orderId, currency: await this.orderCurrency(trx, orderId), refundedCents: Number(row.context.refundedCents ?? 0) });
-      await this.deliver(trx, row, await this.compose(row, mail, []));
+      else mail = renderOrderCancelled({ orderId, currency: await this.orderCurrency(db, orderId), refundedCents: Number(row.context.refundedCents ?? 0) });
+      await this.deliver(db, row, await this.compose(row, mail, []));
     },
 
-    async orderCurrency(this: any, trx: Knex.Transaction, orderId: string): Promise<string | null> {
-      const order = await trx("orders").where({ id: orderId }).first("currency");
+    async orderCurrency(this: any, db: Knex, orderId: string): Promise<string | null> {
+      const order = await db("orders").where({ id: orderId }).first("currency");
       return order?.currency ?? null;
     },
 
     /**
-     * Sends once: moves the row to SENT (only from another status, so a repeated delivery sends
-     * nothing) and sends, over SMTP, as DATA_DIR/mail/<id>.eml, or kept in the row. Over SMTP,
-     * `db` is a transaction: the move comes first and a failed send rolls it back. A file is
-     * written before the move, with no transaction needed: writing it again replaces it (one
-     * file per notification, whatever the repeats), and a failed write throws before the move.
-     * Kept in the row, the message goes in with the move, in one statement. Either way a failure
-     * throws, and the delivery is retried.
+     * Sends once: over SMTP, as DATA_DIR/mail/<id>.eml, or kept in the row, and moves the row to
+     * SENT only from another status, so a repeated delivery sends nothing. A file is written
+     * before the move: writing it again replaces it (one file per notification, whatever the
+     * repeats), and a failed write throws before the move. Kept in the row, the message goes in
+     * with the move, in one statement. Over SMTP, see `sendBySmtp`. A failure throws, and the
+     * delivery is retried.
      */
     async deliver(this: any, db: Knex, row: NotificationRow, mail: ComposedMail) {
-      if (!this.transport && this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), mail.message);
-      const claimed = await db("notifications").where({ id: row.id }).whereNot({ status: "SENT" }).update({
-        status: "SENT", subject: mail.subject, sent_at: db.fn.now(), message_id: mail.messageId, attachments: mail.attachments,
-        raw: this.transport || this.mailDir ? null : mail.message,
-      }).returning("id");
-      if (claimed.length && this.transport) await this.transport.sendMail({ envelope: mail.envelope, raw: mail.message });
+      if (this.transport) return this.sendBySmtp(db, row, mail);
+      if (this.mailDir) fs.writeFileSync(path.join(this.mailDir, `${row.id}.eml`), mail.message);
+      await db("notifications").where({ id: row.id }).whereNot({ status: "SENT" })
+        .update({ ...this.sentColumns(db, mail), raw: this.mailDir ? null : mail.message });
+    },
+
+    /**
+     * Over SMTP, with no transaction held while the server answers: the row is claimed (SENDING
+     * for SEND_CLAIM_SECONDS, from any status but SENT and a live claim), the mail sent, and the
+     * row marked SENT. A refused send gives the row its status back; a delivery that finds the
+     * mail being sent by another tries again later (the claim runs out if that delivery died).
+     * A node that dies after the send and before the mark sends the mail again once its claim
+     * runs out: at least once, as with any SMTP client that can die before the server's answer.
+     */
+    async sendBySmtp(this: any, db: Knex, row: NotificationRow, mail: ComposedMail) {
+      const claimed = await db("notifications").where({ id: row.id }).whereNot({ status: "SENT" })
+        .andWhere((q) => q.whereNot({ status: "SENDING" }).orWhere("sending_until", "<", db.fn.now()))
+        .update({ status: "SENDING", sending_until: db.raw("now() + make_interval(secs => ?)", [SEND_CLAIM_SECONDS]) })
+        .returning("id");
+      if (!claimed.length) {
+        const now = await db("notifications").where({ id: row.id }).first("status");
+        if (now?.status === "SENT") return;
+        throw new BeingSent(`notification ${row.id} is being sent by another delivery`);
+      }
+      const back = row.status === "SENDING" ? "PENDING" : row.status;
+      try {
+        await this.transport.sendMail({ envelope: mail.envelope, raw: mail.message });
+      } catch (err) {
+        await db("notifications").where({ id: row.id, status: "SENDING" }).update({ status: back, sending_until: null })
+          .catch((e: Error) => this.logger.warn(`Notification ${row.id}: could not give back its claim (it runs out):`, e.message));
+        throw err;
+      }
+      await db("notifications").where({ id: row.id }).update({ ...this.sentColumns(db, mail), sending_until: null });
+    },
+
+    sentColumns(db: Knex, mail: ComposedMail) {
+      return { status: "SENT", subject: mail.subject, sent_at: db.fn.now(), message_id: mail.messageId, attachments: mail.attachments };
     },
   },
 
@@ -239,8 +276,7 @@ const NotificationsService: ServiceSchema = {
     // Builds messages without sending them (a stream transport); `deliver` sends them.
     this.composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
     if (config.smtpUrl) {
-      // Short timeouts: a send runs inside a transaction (on the embedded database that holds up
-      // every other statement), so an unreachable server must fail fast and be retried later.
+      // Short timeouts: an unreachable server must fail fast, and the mail be retried later.
       this.transport = nodemailer.createTransport({ url: config.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
       this.mailDir = undefined;
     } else {

@@ -12,14 +12,19 @@ import path from "path";
 import { Channels } from "../../channels";
 import { startTestNode, TestNode } from "../helpers/node";
 import { decodeQrFromPdf } from "../helpers/qr";
-import { CatalogFixture, confirm, confirmedOrder, createCatalog, delivered, mimeAttachments, processed, publish, TestUser, userOf, waitFor } from "../helpers/fulfilment";
+import { CatalogFixture, confirm, confirmedOrder, createCatalog, delivered, mimeAttachments, publish, TestUser, userOf, waitFor } from "../helpers/fulfilment";
 
 const SERVICES = ["api", "tickets", "ticket-pdf", "notifications"];
 
-/** Just enough SMTP for nodemailer; answers 451 to the first `failFirst` messages. */
+/**
+ * Just enough SMTP for nodemailer; answers 451 to the first `failFirst` messages. While `hold()`
+ * is on, it keeps each message's answer until `release()` (a server that takes its time).
+ */
 function smtpServer(failFirst: number) {
   const accepted: string[] = [];
   let attempts = 0;
+  let holding = false;
+  let held: Array<() => void> = [];
   const server = net.createServer((socket) => {
     socket.write("220 test ESMTP\r\n");
     let buffer = "";
@@ -36,11 +41,16 @@ function smtpServer(failFirst: number) {
             continue;
           }
           attempts++;
-          if (attempts <= failFirst) socket.write("451 4.3.0 try again later\r\n");
-          else {
-            accepted.push(data.join("\r\n"));
-            socket.write("250 2.0.0 queued\r\n");
-          }
+          const message = data.join("\r\n");
+          const answer = () => {
+            if (attempts <= failFirst) socket.write("451 4.3.0 try again later\r\n");
+            else {
+              accepted.push(message);
+              socket.write("250 2.0.0 queued\r\n");
+            }
+          };
+          if (holding) held.push(answer);
+          else answer();
           data = undefined;
           continue;
         }
@@ -58,6 +68,15 @@ function smtpServer(failFirst: number) {
   return {
     accepted,
     attempts: () => attempts,
+    hold: () => (holding = true),
+    /** Messages received and not yet answered. */
+    waiting: () => held.length,
+    release: () => {
+      holding = false;
+      const answers = held;
+      held = [];
+      answers.forEach((a) => a());
+    },
     listen: () => new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port))),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -138,10 +157,10 @@ describe("notifications (in memory: the message is kept in its row)", () => {
 
   it("mails failures and cancellations once, however often the event is delivered", async () => {
     const failed = { orderId: confirmedOrder(buyer, catalog, [1]).orderId, userId: buyer.id, email: buyer.email, reason: "PAYMENT_DECLINED" };
-    const before = await processed(node, "notifications", Channels.ORDERS_FAILED);
     await publish(node, Channels.ORDERS_FAILED, failed);
     await publish(node, Channels.ORDERS_FAILED, failed);
-    await waitFor("both deliveries handled", async () => (await processed(node, "notifications", Channels.ORDERS_FAILED)) === before + 2);
+    // Embedded, an event is marked sent once its consumers have handled it.
+    await waitFor("both deliveries handled", async () => (await delivered(node, Channels.ORDERS_FAILED, failed.orderId)) === 2);
     const mine = await buyer.http.get("/api/notifications/my?pageSize=100");
     const failures = mine.body.items.filter((n: any) => n.orderId === failed.orderId);
     expect(failures).toHaveLength(1);
@@ -258,5 +277,45 @@ describe("notifications (SMTP_URL)", () => {
     const failure = await db("failed_messages").where({ consumer_group: "notifications", channel: Channels.TICKETS_RENDERED }).first();
     expect(failure).toMatchObject({ status: "DONE", attempts: 3 });
     expect(failure.last_error).toMatch(/451/);
+  });
+
+  it("answers the node's other requests while the SMTP server takes its time: no send holds a transaction", async () => {
+    const buyer = userOf(node, ["buyer"], "Dorothy Vaughan");
+    const order = confirmedOrder(buyer, await createCatalog(node), [2]);
+    smtp.hold();
+    try {
+      await confirm(node, order);
+      await waitFor("the confirmation at the SMTP server", async () => smtp.waiting() === 1);
+      // On the embedded database a transaction around the send held up every statement until
+      // the server answered: this request waited for it.
+      const listed = await Promise.race([
+        buyer.http.get("/api/notifications/my"),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer while the mail was being sent")), 10_000)),
+      ]);
+      expect(listed.status).toBe(200);
+      expect(listed.body.items).toEqual([expect.objectContaining({ orderId: order.orderId, kind: "order_confirmed", status: "SENDING" })]);
+    } finally {
+      smtp.release();
+    }
+    const n = await sentNotification(buyer, order.orderId, "order_confirmed");
+    expect(smtp.accepted.filter((m) => m.toLowerCase().includes(`x-ticketflash-notification: ${n.id}`))).toHaveLength(1);
+  });
+
+  it("sends a mail once when two deliveries of it run at once: the second is retried, and then sends nothing", async () => {
+    const buyer = userOf(node, ["buyer"], "Mary Jackson");
+    const order = confirmedOrder(buyer, await createCatalog(node), [3]);
+    const notifications = node.broker.getLocalService("notifications") as any;
+    const db = await node.platform.db();
+    smtp.hold();
+    try {
+      await confirm(node, order);
+      await waitFor("the confirmation at the SMTP server", async () => smtp.waiting() === 1);
+      await expect(notifications.sendConfirmation(db, order.orderId)).rejects.toThrow(/being sent by another delivery/);
+    } finally {
+      smtp.release();
+    }
+    const n = await sentNotification(buyer, order.orderId, "order_confirmed");
+    await notifications.sendConfirmation(db, order.orderId);
+    expect(smtp.accepted.filter((m) => m.toLowerCase().includes(`x-ticketflash-notification: ${n.id}`))).toHaveLength(1);
   });
 });
