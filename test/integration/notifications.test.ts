@@ -318,4 +318,18 @@ describe("notifications (SMTP_URL)", () => {
     await notifications.sendConfirmation(db, order.orderId);
     expect(smtp.accepted.filter((m) => m.toLowerCase().includes(`x-ticketflash-notification: ${n.id}`))).toHaveLength(1);
   });
+
+  it("sends a mail whose claim ran out: the node that claimed it died before marking it sent", async () => {
+    const buyer = userOf(node, ["buyer"], "Annie Easley");
+    const order = confirmedOrder(buyer, await createCatalog(node), [4]);
+    await confirm(node, order);
+    const n = await sentNotification(buyer, order.orderId, "order_confirmed");
+    const db = await node.platform.db();
+    // As a node that claimed the mail and died would leave it, its claim over.
+    await db("notifications").where({ id: n.id }).update({ status: "SENDING", sending_until: db.raw("now() - interval '1 second'") });
+    const ticketIds = (await db("tickets").where({ order_id: order.orderId }).pluck("id")) as string[];
+    await publish(node, Channels.TICKETS_RENDERED, { orderId: order.orderId, userId: buyer.id, ticketIds });
+    await waitFor("the mail sent again", async () => smtp.accepted.filter((m) => m.toLowerCase().includes(`x-ticketflash-notification: ${n.id}`)).length === 2);
+    await waitFor("the mail marked sent", async () => (await db("notifications").where({ id: n.id }).first()).status === "SENT");
+  });
 });
