@@ -94,6 +94,14 @@ class BeingSent extends Error {
  */
 const SEND_CLAIM_SECONDS = 120;
 
+/**
+ * Retries of the consumers that send: patient enough (about five minutes over twelve attempts)
+ * to outlast a claim of SEND_CLAIM_SECONDS left by a node that died, and the confirmation's wait
+ * for `orders.confirmed` when `tickets.rendered` overtook it. With the channel's default (six
+ * attempts over about eight seconds) such a mail was dead-lettered instead.
+ */
+const SENDING_RETRIES = { maxAttempts: 12, backoff: { baseMs: 500, maxMs: 60_000 } };
+
 const NotificationsService: ServiceSchema = {
   name: "notifications",
   mixins: [DbMixin, OutboxMixin],
@@ -105,18 +113,18 @@ const NotificationsService: ServiceSchema = {
       await this.recordConfirmation(db, p);
     }, { group: "notifications", inbox: false }),
     // Idempotent by the row's move to SENT, which happens once. Waits for orders.confirmed to be
-    // recorded if it overtook it: more patient retries.
+    // recorded if it overtook it.
     [Channels.TICKETS_RENDERED]: durable<TicketsRendered>(async function (this: any, p, db) {
       await this.sendConfirmation(db, p.orderId);
-    }, { group: "notifications", inbox: false, maxAttempts: 12, backoff: { baseMs: 500, maxMs: 60_000 } }),
+    }, { group: "notifications", inbox: false, ...SENDING_RETRIES }),
     // Idempotent by UNIQUE(order_id, kind) and the row's move to SENT: no inbox (and no
     // transaction around the send).
     [Channels.ORDERS_FAILED]: durable<OrdersFailed>(async function (this: any, p, db) {
       await this.sendOnce(db, "order_failed", p.orderId, p.userId, p.email, { reason: p.reason });
-    }, { group: "notifications", inbox: false }),
+    }, { group: "notifications", inbox: false, ...SENDING_RETRIES }),
     [Channels.ORDERS_CANCELLED]: durable<OrdersCancelled>(async function (this: any, p, db) {
       await this.sendOnce(db, "order_cancelled", p.orderId, p.userId, p.email, { refundedCents: p.refundedCents });
-    }, { group: "notifications", inbox: false }),
+    }, { group: "notifications", inbox: false, ...SENDING_RETRIES }),
   },
 
   actions: {

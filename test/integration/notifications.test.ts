@@ -332,4 +332,21 @@ describe("notifications (SMTP_URL)", () => {
     await waitFor("the mail sent again", async () => smtp.accepted.filter((m) => m.toLowerCase().includes(`x-ticketflash-notification: ${n.id}`)).length === 2);
     await waitFor("the mail marked sent", async () => (await db("notifications").where({ id: n.id }).first()).status === "SENT");
   });
+
+  it("retries a failure mail claimed by a node that died until the claim runs out, then sends it", async () => {
+    const buyer = userOf(node, ["buyer"], "Christine Darden");
+    const orderId = confirmedOrder(buyer, await createCatalog(node), [5]).orderId;
+    const db = await node.platform.db();
+    // As a node that claimed the mail and died would leave the row, with 12 s of its claim left:
+    // longer than the channel's default retries (six attempts over about 8 s) would wait.
+    await db("notifications").insert({
+      id: `dead-claim-${orderId}`, user_id: buyer.id, order_id: orderId, kind: "order_failed", recipient: buyer.email,
+      status: "SENDING", sending_until: db.raw("now() + interval '12 seconds'"), context: JSON.stringify({ reason: "PAYMENT_DECLINED" }),
+    });
+    await publish(node, Channels.ORDERS_FAILED, { orderId, userId: buyer.id, email: buyer.email, reason: "PAYMENT_DECLINED" });
+    await waitFor("the mail sent once the claim ran out", async () => smtp.accepted.some((m) => m.toLowerCase().includes(`x-ticketflash-notification: dead-claim-${orderId}`)), 45_000);
+    expect((await db("notifications").where({ order_id: orderId, kind: "order_failed" }).first()).status).toBe("SENT");
+    const [{ c }] = await db("failed_messages").where({ channel: Channels.ORDERS_FAILED, consumer_group: "notifications", status: "DEAD" }).count<{ c: number }[]>({ c: "*" });
+    expect(Number(c)).toBe(0);
+  }, 60_000);
 });
