@@ -21,6 +21,12 @@ export interface TicketDocument {
   seatLabel: string;
   category?: string | null;
   holderName: string;
+  /**
+   * When the ticket was issued: the PDF's creation date. With it, two renderings of one ticket
+   * are the same bytes (pdfkit otherwise dates each with its rendering), so a buyer who downloads
+   * a ticket before and after its file is stored gets the same file.
+   */
+  issuedAt?: string | Date | null;
 }
 
 /** M: the code survives a scuffed print or a cracked phone screen, and stays small. */
@@ -111,13 +117,18 @@ class TicketPdfDocument extends PDFDocument {
   }
 }
 
+function creationDate(issuedAt: TicketDocument["issuedAt"]): { CreationDate?: Date } {
+  const at = issuedAt ? new Date(issuedAt) : undefined;
+  return at && !Number.isNaN(at.getTime()) ? { CreationDate: at } : {};
+}
+
 export function renderTicketPdf(t: TicketDocument): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // A6 portrait: prints on any printer, reads well on a phone.
     const doc = new TicketPdfDocument({
       size: "A6",
       margin: 20,
-      info: { Title: `Ticket ${t.ticketId}`, Author: "TicketFlash", Subject: t.eventTitle },
+      info: { Title: `Ticket ${t.ticketId}`, Author: "TicketFlash", Subject: t.eventTitle, ...creationDate(t.issuedAt) },
     });
     const chunks: Buffer[] = [];
     doc.on("data", (c: Buffer) => chunks.push(c));

@@ -64,6 +64,18 @@ describe("ticket PDF", () => {
     expect(verifyTicketCode(scanned, keys.publicKey).valid).toBe(true);
   });
 
+  it("is the same file each time a ticket is rendered, dated at its issuance", async () => {
+    const issued = { ...doc, issuedAt: "2027-01-02T03:04:05.000Z" };
+    const first = await renderTicketPdf(issued);
+    // pdfkit dates a document with its rendering unless told otherwise: a second later, the same bytes.
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await renderTicketPdf(issued);
+    expect(Buffer.compare(first, second)).toBe(0);
+    expect(first.toString("latin1")).toContain("(D:20270102030405Z)");
+    // Another ticket's issuance is another file.
+    expect(Buffer.compare(first, await renderTicketPdf({ ...issued, issuedAt: "2027-01-02T03:04:06.000Z" }))).not.toBe(0);
+  });
+
   it("renders without optional catalog details", async () => {
     const pdf = await renderTicketPdf({ ticketId, code, eventTitle: "Gig", seatLabel: "GA", holderName: "" , startsAt: "not a date" });
     expect(pdf.subarray(0, 5).toString("latin1")).toBe("%PDF-");
