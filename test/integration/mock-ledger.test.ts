@@ -112,4 +112,49 @@ describe("mock provider ledger in PostgreSQL", () => {
       expect(voided.status).toBe("fulfilled");
     }
   });
+
+  describe("the authorizations a ledger keeps", () => {
+    it("captures what it authorized without reading the authorization back", async () => {
+      const ledger = new KnexMockLedger(knex);
+      const own = new MockPaymentProvider({ ledger, latencyMs: () => 0 });
+      const auth = await own.authorize({ idempotencyKey: "kept:auth", amountCents: 3_000, currency: "EUR", card: card(TEST_CARDS.success) });
+      if (auth.status !== "authorized") throw new Error("declined");
+      await own.capture({ idempotencyKey: "kept:cap", authorizationId: auth.authorizationId, amountCents: 3_000 });
+      expect(ledger.reads).toBe(0);
+      expect(await authorization(auth.authorizationId)).toMatchObject({ status: "captured", captured_cents: 3_000 });
+    });
+
+    it("does not trust a kept authorization that another node changed since", async () => {
+      const ledger = new KnexMockLedger(knex);
+      const here = new MockPaymentProvider({ ledger, latencyMs: () => 0 });
+      // Another node, with a ledger of its own over the same tables.
+      const elsewhere = new MockPaymentProvider({ ledger: new KnexMockLedger(knex), latencyMs: () => 0 });
+      const auth = await here.authorize({ idempotencyKey: "moved:auth", amountCents: 5_000, currency: "EUR", card: card(TEST_CARDS.success) });
+      if (auth.status !== "authorized") throw new Error("declined");
+      await elsewhere.void({ idempotencyKey: "moved:void", authorizationId: auth.authorizationId });
+      // Kept as authorized here, voided in the database: the capture is refused, nothing is written.
+      await expect(here.capture({ idempotencyKey: "moved:cap", authorizationId: auth.authorizationId, amountCents: 5_000 })).rejects.toMatchObject({ code: "authorization_voided" });
+      expect(ledger.reads).toBe(1);
+      expect(await authorization(auth.authorizationId)).toMatchObject({ status: "voided", captured_cents: 0 });
+      expect(await knex("mock_provider_operations").where({ idempotency_key: "moved:cap" }).first()).toBeUndefined();
+
+      // Captured elsewhere, then refunded here from the kept (stale) row: the refund counts what
+      // the database holds.
+      const auth2 = await here.authorize({ idempotencyKey: "moved2:auth", amountCents: 5_000, currency: "EUR", card: card(TEST_CARDS.success) });
+      if (auth2.status !== "authorized") throw new Error("declined");
+      await here.capture({ idempotencyKey: "moved2:cap", authorizationId: auth2.authorizationId, amountCents: 5_000 });
+      await elsewhere.refund({ idempotencyKey: "moved2:re1", authorizationId: auth2.authorizationId, amountCents: 4_000 });
+      await expect(here.refund({ idempotencyKey: "moved2:re2", authorizationId: auth2.authorizationId, amountCents: 2_000 })).rejects.toMatchObject({ code: "amount_too_large" });
+      await here.refund({ idempotencyKey: "moved2:re3", authorizationId: auth2.authorizationId, amountCents: 1_000 });
+      expect(await authorization(auth2.authorizationId)).toMatchObject({ status: "refunded", captured_cents: 5_000, refunded_cents: 5_000 });
+
+      // Kept here as authorized, captured elsewhere (the saga moved to another node): a refund
+      // made here is not refused as "not captured".
+      const auth3 = await here.authorize({ idempotencyKey: "moved3:auth", amountCents: 5_000, currency: "EUR", card: card(TEST_CARDS.success) });
+      if (auth3.status !== "authorized") throw new Error("declined");
+      await elsewhere.capture({ idempotencyKey: "moved3:cap", authorizationId: auth3.authorizationId, amountCents: 5_000 });
+      await here.refund({ idempotencyKey: "moved3:re", authorizationId: auth3.authorizationId, amountCents: 5_000 });
+      expect(await authorization(auth3.authorizationId)).toMatchObject({ status: "refunded", captured_cents: 5_000, refunded_cents: 5_000 });
+    });
+  });
 });
