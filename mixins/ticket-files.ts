@@ -92,16 +92,7 @@ export async function loadUnrenderedTicketDocuments(db: Knex, ticketIds: string[
 
 /** How long a finished render stays shared: the PDF worker stores its files a moment after rendering them. */
 export const SHARED_RENDER_GRACE_MS = 2000;
-/**
- * How long a render that a buyer's GET made and did not store waits for the PDF worker, which
- * stores it (see `renderTicketPdfNow`), and how many such renders a process keeps at most (a
- * ticket's PDF is about 2-3 KB). One that is dropped is rendered again by the worker, to the
- * same bytes.
- */
-export const UNSTORED_RENDER_KEEP_MS = 60_000;
-export const UNSTORED_RENDERS_MAX = 4096;
 const sharedRenders = new Map<string, Promise<Buffer>>();
-const unstored = new Map<string, { rendering: Promise<Buffer>; timer: NodeJS.Timeout }>();
 
 /**
  * One rendering of a ticket at a time in this process. A buyer is told of a ticket when it is
@@ -109,12 +100,11 @@ const unstored = new Map<string, { rendering: Promise<Buffer>; timer: NodeJS.Tim
  * race for the same ticket: in the purchase benchmark, 1.20 renders were made per ticket, a
  * second rendering of a ticket whose first was still running or not stored yet (bench/fixes.md,
  * eighteenth round). A render asked for while one is running, or within SHARED_RENDER_GRACE_MS
- * after it finished, gets that one's PDF; so does one of a ticket whose render waits for the
- * worker (`renderTicketPdfNow`). A failed render is forgotten at once. Across nodes nothing is
- * shared: the first insert still wins (`storePdfsQuery`).
+ * after it finished, gets that one's PDF. A failed render is forgotten at once. Across nodes
+ * nothing is shared: the first insert still wins (`storePdfsQuery`).
  */
 export function renderShared(ticketId: string, render: () => Promise<Buffer>): Promise<Buffer> {
-  const running = sharedRenders.get(ticketId) ?? unstored.get(ticketId)?.rendering;
+  const running = sharedRenders.get(ticketId);
   if (running) return running;
   const rendering = render();
   sharedRenders.set(ticketId, rendering);
@@ -123,33 +113,6 @@ export function renderShared(ticketId: string, render: () => Promise<Buffer>): P
   };
   rendering.then(() => setTimeout(forget, SHARED_RENDER_GRACE_MS).unref(), forget);
   return rendering;
-}
-
-/** Keeps a finished render for the PDF worker, which stores it (`forgetUnstored` once stored). */
-function keepUnstored(ticketId: string, rendering: Promise<Buffer>) {
-  forgetUnstored([ticketId]);
-  // The timer holds the id only: a render let go is not kept alive until it fires.
-  const timer = setTimeout(() => forgetUnstored([ticketId]), UNSTORED_RENDER_KEEP_MS).unref();
-  unstored.set(ticketId, { rendering, timer });
-  for (const oldest of unstored.keys()) {
-    if (unstored.size <= UNSTORED_RENDERS_MAX) break;
-    forgetUnstored([oldest]);
-  }
-}
-
-/** The worker stored these tickets' files: their renders need not be kept. */
-export function forgetUnstored(ticketIds: string[]) {
-  for (const id of ticketIds) {
-    const kept = unstored.get(id);
-    if (!kept) continue;
-    clearTimeout(kept.timer);
-    unstored.delete(id);
-  }
-}
-
-/** For tests: how many renders wait for the worker. */
-export function unstoredRenders(): number {
-  return unstored.size;
 }
 
 export interface RenderedPdf {
@@ -176,25 +139,11 @@ export function storePdfsQuery(db: Knex, rendered: RenderedPdf[]) {
 
 /**
  * The on-demand render of one ticket the caller has already read (GET /tickets/:id/pdf before
- * the worker got there).
- *
- * `store`: the render is stored, and the stored file is answered (this render, unless another
- * node's was stored first). Otherwise, where this process's own PDF worker will take the
- * ticket's `tickets.issued` (embedded mode), the render is answered and kept for the worker,
- * which stores it with the order's other files and `tickets.rendered` in its one statement.
- * Buyers ask for their PDFs as soon as they are told of their tickets, so in a sale nearly every
- * PDF was stored by a statement of its own (bench/fixes.md, twenty-third round). Renders of one
- * ticket are the same bytes (its creation date is its issuance), so a buyer gets the same file
- * before and after it is stored, even if the kept render was dropped and the worker rendered it
- * again.
+ * the worker got there): renders it and stores it; answers the stored file, which is this
+ * rendering unless another one was stored first.
  */
-export async function renderTicketPdfNow(db: Knex, ticket: TicketPrintRow, opts: { store: boolean } = { store: true }): Promise<Buffer | undefined> {
-  const rendering = renderShared(ticket.id, async () => renderPdf(await ticketDocument(db, ticket)));
-  const rendered = { ticketId: ticket.id, pdf: await rendering };
-  if (!opts.store) {
-    keepUnstored(ticket.id, rendering);
-    return rendered.pdf;
-  }
+export async function renderTicketPdfNow(db: Knex, ticket: TicketPrintRow): Promise<Buffer | undefined> {
+  const rendered = { ticketId: ticket.id, pdf: await renderShared(ticket.id, async () => renderPdf(await ticketDocument(db, ticket))) };
   const stored = await storePdfsQuery(db, [rendered]);
   return stored.length ? rendered.pdf : readTicketPdf(db, ticket.id);
 }

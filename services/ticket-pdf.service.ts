@@ -3,9 +3,7 @@
  * (`npm run node -- ticket-pdf`). It consumes the durable `tickets.issued` event, renders each
  * ticket's PDF (before its transaction opens), stores it by ticket id in `ticket_files` (any node can then serve it) and publishes
  * `tickets.rendered` for the order (the confirmation mail waits for it). The buyer's socket was
- * told at issuance (services/tickets.service.ts): a PDF not stored yet renders on demand, and in
- * embedded mode that render is left for this worker to store (mixins/ticket-files.ts
- * `renderTicketPdfNow`).
+ * told at issuance (services/tickets.service.ts): a PDF not stored yet renders on demand.
  *
  * A redelivered `tickets.issued` renders nothing twice (the stored files are skipped) but
  * publishes `tickets.rendered` again; its consumers are idempotent. So this consumer needs no
@@ -14,7 +12,7 @@
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
 import { durable, OutboxMixin, outboxInsert, wakeRelays } from "../mixins/outbox.mixin";
-import { forgetUnstored, PdfRendererMixin, RenderedPdf, renderPdfs, storePdfsQuery } from "../mixins/ticket-files";
+import { PdfRendererMixin, RenderedPdf, renderPdfs, storePdfsQuery } from "../mixins/ticket-files";
 import { Channels, TicketsIssued } from "../channels";
 
 const TicketPdfService: ServiceSchema = {
@@ -30,7 +28,6 @@ const TicketPdfService: ServiceSchema = {
         const files = storePdfsQuery(db, rendered).toSQL();
         const outbox = event.toSQL();
         await db.raw(`WITH stored AS (${files.sql}) ${outbox.sql}`, [...files.bindings, ...outbox.bindings]);
-        forgetUnstored(rendered.map((r) => r.ticketId));
       } else await event;
       wakeRelays();
     }, {

@@ -132,9 +132,8 @@ const TicketsService: ServiceSchema = {
         const ticket: TicketRow & { pdf?: Buffer | null } = await this.ownTicket(ctx, { withPdf: true });
         if (ticket.status === "REVOKED") throw ticketRevoked(ticket.id);
         let pdf: Buffer | undefined = ticket.pdf ?? undefined;
-        // Not rendered yet: render it here, from the row just read. The one node of embedded mode
-        // runs the PDF worker, which will take this ticket's `tickets.issued`: it stores the render.
-        if (!pdf) pdf = await renderTicketPdfNow(this.db, ticket, { store: !(this.platform.embedded && this.broker.getLocalService("ticket-pdf")) });
+        // Not rendered yet: render it here, from the row just read.
+        if (!pdf) pdf = await renderTicketPdfNow(this.db, ticket);
         ctx.meta.$responseType = "application/pdf";
         ctx.meta.$responseHeaders = {
           "Content-Disposition": `inline; filename="ticket-${ticket.id}.pdf"`,

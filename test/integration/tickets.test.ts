@@ -8,8 +8,7 @@ import type { ServiceSchema } from "moleculer";
 import { Channels } from "../../channels";
 import { signTicketCode, verifyTicketCode } from "../../src/domain/ticket-code";
 import { pdfRendererState } from "../../src/platform/pdf-renderer";
-import { durableRuntime } from "../../mixins/outbox.mixin";
-import { unstoredRenders } from "../../mixins/ticket-files";
+import { loadUnrenderedTicketDocuments } from "../../mixins/ticket-files";
 import { startTestNode, TestNode } from "../helpers/node";
 import { decodeQrFromPdf, decodeQrPng, pdfInfo, pdfText } from "../helpers/qr";
 import { CatalogFixture, confirm, confirmedOrder, createCatalog, delivered, publish, TestUser, userOf, waitFor, getBinary } from "../helpers/fulfilment";
@@ -244,8 +243,13 @@ describe("tickets", () => {
       // The buyer's page is told with no worker running: the file is not needed to say so.
       await waitFor("tickets.ready with no PDF worker", async () => ready.some((r) => r.ticketId === t.id && r.orderId === order.orderId && r.userId === other.id));
       expect(await db("ticket_files").where({ ticket_id: t.id })).toHaveLength(0);
+      // Every rendering of a ticket, the worker's or a GET's, is dated at its issuance (the same bytes).
+      await db("tickets").where({ id: t.id }).update({ created_at: new Date("2026-01-02T03:04:05.000Z") });
+      const [doc] = await loadUnrenderedTicketDocuments(db, [t.id]);
+      expect(new Date(doc.issuedAt!).toISOString()).toBe("2026-01-02T03:04:05.000Z");
       const res = await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, other.token);
       expect(res.status).toBe(200);
+      expect(res.body.toString("latin1")).toContain("(D:20260102030405Z)");
       expect(decodeQrFromPdf(res.body)).toBe(t.code);
       const stored = await db("ticket_files").where({ ticket_id: t.id });
       expect(stored).toHaveLength(1);
@@ -265,48 +269,6 @@ describe("tickets", () => {
       }
     } finally {
       node.broker.createService(require("../../services/ticket-pdf.service").default);
-    }
-  });
-
-  it("leaves a PDF rendered on demand for the node's own worker to store, and the buyer gets the same file before and after", async () => {
-    const order = confirmedOrder(other, catalog, [1, 4], "Mallory M.");
-    const db = await node.platform.db();
-    // A lagging worker that is still running on this node: its deliveries wait at the gate.
-    const worker = node.broker.getLocalService("ticket-pdf")!;
-    const consumer = durableRuntime(node.broker).consumerFor(worker, Channels.TICKETS_ISSUED)!;
-    const prepare = consumer.prepare!;
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const waiting: string[] = [];
-    consumer.prepare = async function (this: any, issued: any, message: any) {
-      waiting.push(issued.orderId);
-      await gate;
-      return prepare.call(this, issued, message);
-    };
-    try {
-      await confirm(node, order);
-      const tickets = await ticketsOf(other, order.orderId, 2);
-      await waitFor("the worker to take the order", async () => waiting.includes(order.orderId));
-      const before = await Promise.all(tickets.map((t: any) => getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, other.token)));
-      for (const [i, res] of before.entries()) {
-        expect(res.status).toBe(200);
-        expect(decodeQrFromPdf(res.body)).toBe(tickets[i].code);
-      }
-      // Answered, not stored: the worker stores the renders with the order's other files.
-      expect(await db("ticket_files").whereIn("ticket_id", tickets.map((t: any) => t.id))).toHaveLength(0);
-      expect(unstoredRenders()).toBeGreaterThanOrEqual(2);
-      open();
-      await pdfsStored(tickets.map((t: any) => t.id));
-      for (const [i, t] of tickets.entries()) {
-        const [file] = await db("ticket_files").where({ ticket_id: t.id });
-        expect(Buffer.compare(file.content, before[i].body)).toBe(0);
-        const after = await getBinary(`${node.baseUrl}/api/tickets/${t.id}/pdf`, other.token);
-        expect(Buffer.compare(after.body, before[i].body)).toBe(0);
-      }
-      await waitFor("the kept renders to be let go once stored", async () => unstoredRenders() === 0);
-    } finally {
-      consumer.prepare = prepare;
-      open();
     }
   });
 
