@@ -22,9 +22,9 @@ export interface TicketDocument {
   category?: string | null;
   holderName: string;
   /**
-   * When the ticket was issued: the PDF's creation date. With it, two renderings of one ticket
-   * are the same bytes (pdfkit otherwise dates each with its rendering), so a buyer who downloads
-   * a ticket before and after its file is stored gets the same file.
+   * When the ticket was issued: the PDF's creation date. With it, a ticket's PDF is the same
+   * bytes whoever renders it and when (the worker, a buyer's GET, another node, a render after
+   * its file was lost); pdfkit otherwise dates each document with its rendering.
    */
   issuedAt?: string | Date | null;
 }
