@@ -103,8 +103,6 @@ export class KnexMockLedger implements MockLedger {
 
   private async runOnce<T>(work: (tx: MockLedgerTx) => Promise<T>): Promise<T> {
     const db = this.db;
-    const kept = this.kept;
-    const counted = () => this.reads++;
     /** Authorizations this unit took from `kept` rather than read. */
     const fromKept: string[] = [];
     /** Authorizations as read, by id (null: read and not found). */
@@ -115,11 +113,11 @@ export class KnexMockLedger implements MockLedger {
       async insertOperation(op) {
         operations.push(op);
       },
-      async authorization(id) {
-        let row: AuthRow | undefined = kept.get(id);
+      authorization: async (id) => {
+        let row: AuthRow | undefined = this.kept.get(id);
         if (row) fromKept.push(id);
         else {
-          counted();
+          this.reads++;
           row = await db(AUTHORIZATIONS).where({ id }).first();
         }
         read.set(id, row ?? null);
@@ -135,7 +133,7 @@ export class KnexMockLedger implements MockLedger {
     } catch (err) {
       if (!fromKept.length) throw err;
       // Refused on what this node kept: decided again on what the database holds.
-      for (const id of fromKept) kept.delete(id);
+      for (const id of fromKept) this.kept.delete(id);
       throw new Stale(`authorization ${fromKept.join(", ")} read again`);
     }
     // Every unit of the provider records one operation and changes at most one authorization.
