@@ -7,7 +7,9 @@
  * on every node that runs a service with this mixin claims pending rows (FOR UPDATE SKIP LOCKED
  * plus a short lease, so several nodes share the work and a dead node's claim runs out), publishes
  * them with `broker.sendToChannel` outside any transaction, and only then marks them sent (the
- * batch in one statement). A crash between commit and publish, or between publish and marking,
+ * batch in one statement). On the embedded database (one node, so one relay) the writer hands its
+ * committed rows to the relay, which claims them from memory (DurableRuntime.handOff) and reads
+ * the table only for what it could not have been handed. A crash between commit and publish, or between publish and marking,
  * leaves the rows pending: they are published again and the consumers' inbox drops the
  * duplicates. Rows with the same `key` (an order id) are published in commit order: a later one
  * waits while an earlier one is pending. Across keys, the channels a buyer waits on
@@ -134,7 +136,9 @@ const CLAIMABLE_SERVER = `
    ORDER BY first DESC, u.seq
    LIMIT ?`;
 /**
- * On the embedded database, which keeps no planner statistics and sees a backlog of hundreds of
+ * On the embedded database the relay claims from memory (DurableRuntime.handOff), and from the
+ * table only while it does not know every pending row (more than RELAY_MEMORY_ROWS of them).
+ * There, which keeps no planner statistics and sees a backlog of hundreds of
  * rows in a sale (a row stays pending for long only while its in-process publish fails), one
  * sort is the cheaper claim: alternating 30 s sales at 256 buyers gave PDF available p99 3.6-6.9
  * s (median 3.8) with it against 5.5-8.2 s (median 6.0) with a first version of the form above.
@@ -148,11 +152,27 @@ const CLAIMABLE_SERVER = `
  * (src/platform/pglite-worker.mjs): a generic plan took 61 ms per claim.
  */
 const CLAIM_EMBEDDED = `/* custom plan */
-  SELECT o.seq, o.id, o.channel, o.key, o.payload, o.attempts,
+  SELECT o.seq, o.id, o.channel, o.key, o.payload, o.attempts, (extract(epoch FROM o.created_at) * 1000)::float8 AS "createdMs",
          (o.${FIRST_CHANNELS} OR o.created_at < now() - make_interval(secs => ?)) AS first
     FROM outbox o WHERE ${CLAIMABLE} AND NOT (o.seq = ANY(?::bigint[])) AND (?::boolean OR o.${FIRST_CHANNELS})
    ORDER BY first DESC, o.seq
    LIMIT ?`;
+/**
+ * The embedded relay's reading of what it does not know: every pending row it does not hold, due
+ * or not (a row waiting for its retry still holds up the rest of its key). Bindings: the held
+ * seqs, RELAY_MEMORY_ROWS + 1.
+ */
+const LOAD_EMBEDDED = `
+  SELECT seq, id, channel, key, payload, attempts, (extract(epoch FROM created_at) * 1000)::float8 AS "createdMs",
+         (extract(epoch FROM next_attempt_at) * 1000)::float8 AS "dueMs"
+    FROM outbox WHERE status = 'PENDING' AND NOT (seq = ANY(?::bigint[]))
+   ORDER BY seq
+   LIMIT ?`;
+/**
+ * The most pending rows the embedded relay keeps in memory (a few KB each). Past it (an outage's
+ * backlog) it claims from the table, and reads the outbox into memory again once that fits.
+ */
+const RELAY_MEMORY_ROWS = 10_000;
 /**
  * Every commit that writes to the outbox wakes this process's relay at once, so polling only
  * catches rows written by other nodes (cluster) or due for a retry. Embedded mode has no other
@@ -192,7 +212,7 @@ interface Consumer {
 }
 
 interface OutboxRow {
-  seq: number;
+  seq: number | string;
   id: string;
   channel: string;
   key: string | null;
@@ -200,6 +220,14 @@ interface OutboxRow {
   attempts: number;
   /** Relayed ahead of the rest: its channel is in RELAYED_FIRST, or it waited RELAY_AFTER_MAX_WAIT_S. */
   first: boolean;
+  /** When it was written (ms since the epoch); embedded mode only. */
+  createdMs?: number;
+}
+
+/** Embedded mode: a pending row the relay knows of and does not hold; due at `dueMs`. */
+interface QueuedRow extends Omit<OutboxRow, "first" | "createdMs"> {
+  createdMs: number;
+  dueMs: number;
 }
 
 /** A lane waiting for a publishing slot for its next row, of that channel. */
@@ -241,18 +269,23 @@ export async function writeOutbox<C extends ChannelName>(
   opts: { key?: string } = {},
 ): Promise<string> {
   const insert = outboxInsert(trx, channel, payload, opts);
-  await insert;
-  trx.executionPromise.then(wakeRelays, () => undefined);
+  const [{ seq }] = await insert;
+  trx.executionPromise.then(() => insert.committed(seq), () => undefined);
   return insert.id;
 }
 
 /**
- * The insert of one event into the outbox, not yet run (`id` is its message id): for a caller that
- * writes it in a statement together with its change (a CTE); wake the relays once it committed.
+ * The insert of one event into the outbox, not yet run (`id` is its message id; it returns the
+ * row's `seq`): for a caller that writes it in a statement together with its change (a CTE).
+ * Once that committed, the caller calls `committed(seq)`, which hands the row to this process's
+ * relay (see DurableRuntime.handOff).
  */
 export function outboxInsert<C extends ChannelName>(db: Knex, channel: C, payload: ChannelPayloads[C], opts: { key?: string } = {}) {
-  const id = randomUUID();
-  return Object.assign(db("outbox").insert({ id, channel, key: opts.key ?? null, payload: JSON.stringify(payload) }), { id });
+  const row = { id: randomUUID(), channel, key: opts.key ?? null, payload: JSON.stringify(payload) };
+  return Object.assign(db("outbox").insert(row).returning<Array<{ seq: string }>>("seq"), {
+    id: row.id,
+    committed: (seq: string | number) => outboxCommitted(db, [{ ...row, seq }]),
+  });
 }
 
 /**
@@ -269,19 +302,33 @@ export async function changeWithOutbox<C extends ChannelName>(
   opts: { key?: string } = {},
 ): Promise<boolean> {
   const { sql, bindings } = change.toSQL();
-  const written = await db.raw<{ rows: unknown[] }>(
+  const row = { id: randomUUID(), channel, key: opts.key ?? null, payload: JSON.stringify(payload) };
+  const written = await db.raw<{ rows: Array<{ seq: string }> }>(
     `WITH changed AS (${sql})
      INSERT INTO outbox (id, channel, key, payload) SELECT ?, ?, ?, ?::jsonb FROM changed LIMIT 1 RETURNING seq`,
-    [...bindings, randomUUID(), channel, opts.key ?? null, JSON.stringify(payload)],
+    [...bindings, row.id, row.channel, row.key, row.payload],
   );
   if (!written.rows.length) return false;
-  wakeRelays();
+  outboxCommitted(db, [{ ...row, seq: written.rows[0].seq }]);
   return true;
 }
 
-/** Tells this process's relays that outbox rows were just committed (outside `writeOutbox`). */
-export function wakeRelays() {
-  live.forEach((rt) => rt.wake(true));
+/** An outbox row as its writer knows it once committed: `payload` is its JSON text. */
+export interface CommittedRow {
+  seq: string | number;
+  id: string;
+  channel: string;
+  key: string | null;
+  payload: string;
+}
+
+/**
+ * Tells this process's relays that these outbox rows were just committed through `db` (the
+ * database or one of its transactions): each wakes, and the embedded relay of that database takes
+ * the rows as they are, with no claim to read them back (DurableRuntime.handOff).
+ */
+export function outboxCommitted(db: Knex, rows: CommittedRow[]) {
+  live.forEach((rt) => rt.handOff(db, rows));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -310,8 +357,33 @@ export class DurableRuntime {
   private channelSlots = new Map<string, number>();
   /** Lanes waiting for a publishing slot: RELAYED_FIRST rows (and rows that waited) are let in before the others. */
   private slotWaiters = { first: [] as SlotWaiter[], after: [] as SlotWaiter[] };
-  /** Embedded mode: rows claimed and not yet marked or let go (message id -> seq). */
-  private held = new Map<string, number>();
+  /** Rows claimed and not yet marked or let go, by message id (embedded mode's claim leaves them out). */
+  private held = new Map<string, OutboxRow>();
+  /** Of those, how many per key: a held row holds up the later rows of its key. */
+  private heldKeys = new Map<string, number>();
+  /**
+   * Embedded mode, while `known`: every pending row the relay does not hold, by message id in
+   * commit (seq) order. The relay claims from here, with no statement. See handOff.
+   */
+  private queued = new Map<string, QueuedRow>();
+  /** Embedded mode: every pending row is held or queued. */
+  private known = false;
+  /** Embedded mode: committed rows are taken into `queued` (known, or being read). */
+  private accepting = false;
+  /** A row was queued out of commit order (`queued` is sorted before the next claim). */
+  private queueUnsorted = false;
+  private lastQueuedSeq = 0;
+  /** Embedded mode: read the outbox into `queued` before the next claim (at start, after a pause, when idle). */
+  private loadWanted = true;
+  private lastLoadMs = 0;
+  /** Embedded mode, not `known`: the last claim from the table took less than it had room for. */
+  private lastClaimShort = false;
+  /** The embedded database's knex config: rows committed through another database are not ours. */
+  private dbConfig?: unknown;
+  /** The most pending rows kept in memory (RELAY_MEMORY_ROWS; tests lower it). */
+  relayMemoryRows = RELAY_MEMORY_ROWS;
+  /** Claims that took rows (from memory or the table): for tests of the gathering. */
+  relayClaims = 0;
   private toMark: string[] = [];
   private toUnlock: string[] = [];
   private marking?: Promise<void>;
@@ -351,6 +423,41 @@ export class DurableRuntime {
     this.maybeStart();
   }
 
+  /**
+   * Rows committed through `db` (the database or a transaction of it) in this process: the relay
+   * wakes, and on the embedded database, rows of its own database join `queued` while it accepts
+   * them. So the embedded relay claims with no statement: a sale's relay never reads back what
+   * this process just wrote. Its claim had been the largest statement per order on the embedded
+   * database's one thread (bench/fixes.md, twenty-fourth round). What it cannot learn this way
+   * (rows committed before it started or while it did not accept them, and changes made to the
+   * table while it was paused) it reads with LOAD_EMBEDDED: at start, after a pause, whenever it
+   * sat idle for RELAY_POLL_MS, and after a backlog larger than `relayMemoryRows` drained. Until
+   * then it claims from the table. Every row is in the table first, so a crash loses nothing.
+   */
+  handOff(db: Knex, rows: CommittedRow[]) {
+    if (this.accepting && (db as { client?: { config?: unknown } }).client?.config === this.dbConfig) {
+      const now = Date.now();
+      for (const r of rows) {
+        if (this.held.has(r.id) || this.queued.has(r.id)) continue;
+        this.queued.set(r.id, { seq: r.seq, id: r.id, channel: r.channel, key: r.key, payload: r.payload, attempts: 0, createdMs: now, dueMs: 0 });
+        const seq = Number(r.seq);
+        if (seq < this.lastQueuedSeq) this.queueUnsorted = true;
+        else this.lastQueuedSeq = seq;
+      }
+      if (this.queued.size > this.relayMemoryRows) this.forgetQueue();
+    }
+    this.wake(true);
+  }
+
+  /** Embedded mode: the relay no longer knows every pending row; it claims from the table. */
+  private forgetQueue() {
+    this.known = false;
+    this.accepting = false;
+    this.queued.clear();
+    this.queueUnsorted = false;
+    this.lastQueuedSeq = 0;
+  }
+
   /** `committed`: rows were just written (not only a lane finished), see relayOnce. */
   wake(committed = false) {
     this.woken = true;
@@ -364,7 +471,10 @@ export class DurableRuntime {
   /** For tests that simulate a crash between commit and publish: nothing is relayed while paused. */
   pauseRelay(paused = true) {
     this.relayPaused = paused;
-    if (!paused) this.wake();
+    if (paused) return;
+    // The table may have been changed meanwhile (a test's retry or a row that waited): read it again.
+    this.loadWanted = true;
+    this.wake();
   }
 
   async stop() {
@@ -375,11 +485,13 @@ export class DurableRuntime {
     this.wake();
     await Promise.all(this.loops);
     this.loops = [];
+    this.forgetQueue();
   }
 
   private maybeStart() {
     if (this.running || !this.isReady || this.users === 0) return;
     this.running = true;
+    this.loadWanted = true;
     live.add(this);
     const mode = platformOf(this.broker).embedded ? "embedded" : "cluster";
     this.loops = [this.loop("relay", () => this.relayOnce(), RELAY_POLL_MS[mode]), this.loop("retry", () => this.retryOnce(), RETRY_POLL_MS[mode])];
@@ -390,6 +502,7 @@ export class DurableRuntime {
       // One node in embedded mode: leases left by a previous run of this process are stale.
       if (name === "relay" && platformOf(this.broker).embedded) {
         const db = await this.db();
+        this.dbConfig = (db as { client?: { config?: unknown } }).client?.config;
         await db("outbox").where({ status: "PENDING" }).whereNotNull("locked_until").update({ locked_until: null, locked_by: null });
         await db("failed_messages").whereNotNull("locked_until").update({ locked_until: null });
       }
@@ -426,7 +539,11 @@ export class DurableRuntime {
         this.wakeUp = undefined;
         this.woken = false;
         if (wokenUp) await sleep(this.relayGatherMs);
-        else this.rowsWritten = true;
+        else {
+          this.rowsWritten = true;
+          // Idle: whatever was written here without a hand-off is read at once.
+          this.loadWanted = true;
+        }
       }
     }
     if (name === "relay") await this.drainRelay();
@@ -468,8 +585,14 @@ export class DurableRuntime {
     }
     this.rowsWritten = false;
     const db = await this.db();
-    const claimed = platformOf(this.broker).embedded
-      ? await db.raw<{ rows: OutboxRow[] }>(CLAIM_EMBEDDED, [RELAY_AFTER_MAX_WAIT_S, [...this.held.values()], !onlyFirst, room])
+    const embedded = platformOf(this.broker).embedded;
+    if (embedded && (this.loadWanted || (!this.known && this.lastClaimShort && Date.now() - this.lastLoadMs >= RELAY_POLL_MS.embedded))) {
+      await this.loadQueue(db);
+    }
+    const claimed = embedded
+      ? this.known
+        ? { rows: this.takeQueued(room, onlyFirst) }
+        : await db.raw<{ rows: OutboxRow[] }>(CLAIM_EMBEDDED, [RELAY_AFTER_MAX_WAIT_S, [...this.held.values()].map((r) => String(r.seq)), !onlyFirst, room])
       : await db.raw<{ rows: OutboxRow[] }>(
           `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
              FROM (${CLAIMABLE_SERVER}) AS c
@@ -478,10 +601,12 @@ export class DurableRuntime {
           // Only the first channels: none from the list of all channels.
           [LEASE_SECONDS, this.broker.nodeID, RELAY_AFTER_MAX_WAIT_S, room, onlyFirst ? 0 : room, room],
         );
-    for (const row of claimed.rows) this.held.set(row.id, row.seq);
+    if (embedded && !this.known) this.lastClaimShort = claimed.rows.length < room;
+    for (const row of claimed.rows) this.hold(row);
     // RELAYED_FIRST rows start first, then by commit order.
     const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));
     if (!rows.length) return 0;
+    this.relayClaims++;
     // Rows of one key go out one after the other; different keys in parallel.
     const lanes = new Map<string, OutboxRow[]>();
     for (const row of rows) {
@@ -500,6 +625,74 @@ export class DurableRuntime {
       this.relayLanes.add(run);
     }
     return rows.length;
+  }
+
+  /**
+   * Embedded mode: reads every pending row it does not hold into `queued`, and from then on claims
+   * from memory; with more than `relayMemoryRows` of them, it goes on claiming from the table.
+   * Rows committed while the statement runs are taken by handOff (accepting from before it).
+   */
+  private async loadQueue(db: Knex) {
+    this.loadWanted = false;
+    this.lastLoadMs = Date.now();
+    this.accepting = true;
+    let rows: QueuedRow[];
+    try {
+      ({ rows } = await db.raw<{ rows: QueuedRow[] }>(LOAD_EMBEDDED, [[...this.held.values()].map((r) => String(r.seq)), this.relayMemoryRows + 1]));
+    } catch (err) {
+      if (!this.known) this.forgetQueue();
+      throw err;
+    }
+    if (rows.length > this.relayMemoryRows) {
+      this.forgetQueue();
+      return;
+    }
+    // The table's version of a row queued already is the newer one (a pause may have changed it).
+    for (const row of rows) if (!this.held.has(row.id)) this.queued.set(row.id, row);
+    this.queueUnsorted = true;
+    this.known = true;
+  }
+
+  /**
+   * Embedded mode: CLAIM_EMBEDDED over `queued`. Up to `room` rows, each the first pending row of
+   * its key (none held), due, RELAYED_FIRST channels and rows that waited first, then by commit
+   * order; with `onlyFirst`, RELAYED_FIRST channels only. They leave `queued` (the caller holds them).
+   */
+  private takeQueued(room: number, onlyFirst: boolean): OutboxRow[] {
+    if (this.queueUnsorted) {
+      const sorted = [...this.queued.values()].sort((a, b) => Number(a.seq) - Number(b.seq));
+      this.queued = new Map(sorted.map((r) => [r.id, r]));
+      this.lastQueuedSeq = sorted.length ? Number(sorted[sorted.length - 1].seq) : 0;
+      this.queueUnsorted = false;
+    }
+    const now = Date.now();
+    const waitedBefore = now - RELAY_AFTER_MAX_WAIT_S * 1000;
+    const keys = new Set<string>();
+    const first: QueuedRow[] = [];
+    const rest: QueuedRow[] = [];
+    for (const row of this.queued.values()) {
+      if (row.key !== null) {
+        // Only the first pending row of a key, and not while one of its key is held.
+        if (keys.has(row.key)) continue;
+        keys.add(row.key);
+        if (this.heldKeys.has(row.key)) continue;
+      }
+      if (row.dueMs > now || (onlyFirst && !FIRST.has(row.channel))) continue;
+      if (FIRST.has(row.channel) || row.createdMs < waitedBefore) {
+        first.push(row);
+        if (first.length >= room) break;
+      } else if (rest.length < room) rest.push(row);
+    }
+    return [...first, ...rest].slice(0, room).map((row) => {
+      this.queued.delete(row.id);
+      const { dueMs: _due, ...claimed } = row;
+      return { ...claimed, first: FIRST.has(row.channel) || row.createdMs < waitedBefore };
+    });
+  }
+
+  private hold(row: OutboxRow) {
+    this.held.set(row.id, row);
+    if (row.key !== null) this.heldKeys.set(row.key, (this.heldKeys.get(row.key) ?? 0) + 1);
   }
 
   /** Publishes one key's rows in order, each when a publishing slot is free. */
@@ -526,7 +719,7 @@ export class DurableRuntime {
             locked_by: null,
           })
           .catch((e) => this.logger.warn("Outbox: could not record a failed publish", (e as Error).message))
-          .finally(() => this.letGo([row.id]));
+          .finally(() => this.letGo([row.id], { attempts: row.attempts + 1, dueMs: Date.now() + delay }));
         // The rest of this key waits behind the failed row.
         this.markLater([], lane.slice(i + 1).map((r) => r.id));
         return;
@@ -578,9 +771,26 @@ export class DurableRuntime {
     this.channelSlots.set(channel, this.slotsOf(channel) + 1);
   }
 
-  /** The relay no longer holds these rows (embedded mode's claim leaves held rows out). */
-  private letGo(ids: string[]) {
-    for (const id of ids) this.held.delete(id);
+  /**
+   * The relay no longer holds these rows. `pending`: they are still pending (not published, or
+   * not marked), due at `dueMs`; the embedded relay queues them again if it knows every pending row.
+   */
+  private letGo(ids: string[], pending?: { attempts?: number; dueMs: number }) {
+    for (const id of ids) {
+      const row = this.held.get(id);
+      if (!row) continue;
+      this.held.delete(id);
+      if (row.key !== null) {
+        const n = (this.heldKeys.get(row.key) ?? 1) - 1;
+        if (n > 0) this.heldKeys.set(row.key, n);
+        else this.heldKeys.delete(row.key);
+      }
+      if (pending && this.accepting) {
+        const { first: _first, createdMs, ...rest } = row;
+        this.queued.set(id, { ...rest, createdMs: createdMs ?? Date.now(), attempts: pending.attempts ?? row.attempts, dueMs: pending.dueMs });
+        this.queueUnsorted = true;
+      }
+    }
   }
 
   /** Marks published rows SENT and unlocks skipped ones, in one statement each per round. */
@@ -596,8 +806,10 @@ export class DurableRuntime {
       const sent = this.toMark.splice(0);
       const skipped = this.toUnlock.splice(0);
       const embedded = platformOf(this.broker).embedded;
+      let marked = !sent.length;
       try {
         if (sent.length) await db("outbox").whereIn("id", sent).update({ status: "SENT", sent_at: db.fn.now(), locked_until: null, locked_by: null });
+        marked = true;
         // Embedded, the relay wrote no lease: letting go of the rows is enough.
         if (skipped.length && !embedded) await db("outbox").whereIn("id", skipped).update({ locked_until: null, locked_by: null });
       } catch (err) {
@@ -605,7 +817,8 @@ export class DurableRuntime {
         // out, or at the next claim when embedded.
         this.logger.warn("Outbox: could not mark published rows", (err as Error).message);
       }
-      this.letGo([...sent, ...skipped]);
+      this.letGo(sent, marked ? undefined : { dueMs: 0 });
+      this.letGo(skipped, { dueMs: 0 });
       // A marked row may free the next row of its key.
       if (sent.length) this.wake();
     }

@@ -11,7 +11,7 @@
  */
 import type { ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin";
-import { durable, OutboxMixin, outboxInsert, wakeRelays } from "../mixins/outbox.mixin";
+import { durable, OutboxMixin, outboxInsert } from "../mixins/outbox.mixin";
 import { PdfRendererMixin, RenderedPdf, renderPdfs, storePdfsQuery } from "../mixins/ticket-files";
 import { Channels, TicketsIssued } from "../channels";
 
@@ -24,12 +24,14 @@ const TicketPdfService: ServiceSchema = {
       // The files and `tickets.rendered` in one statement (no inbox, no transaction): a stored
       // file is never stored twice, and a repeated `tickets.rendered` changes nothing downstream.
       const event = outboxInsert(db, Channels.TICKETS_RENDERED, { orderId: issued.orderId, userId: issued.userId, ticketIds: issued.ticketIds }, { key: issued.orderId });
+      let seq: string;
       if (rendered.length) {
         const files = storePdfsQuery(db, rendered).toSQL();
         const outbox = event.toSQL();
-        await db.raw(`WITH stored AS (${files.sql}) ${outbox.sql}`, [...files.bindings, ...outbox.bindings]);
-      } else await event;
-      wakeRelays();
+        const { rows } = await db.raw<{ rows: Array<{ seq: string }> }>(`WITH stored AS (${files.sql}) ${outbox.sql}`, [...files.bindings, ...outbox.bindings]);
+        seq = rows[0].seq;
+      } else [{ seq }] = await event;
+      event.committed(seq);
     }, {
       group: "ticket-pdf",
       inbox: false,
