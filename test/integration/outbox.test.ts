@@ -237,6 +237,17 @@ describe("durable events (embedded)", () => {
     }
   });
 
+  it("relays a row written to the outbox without its writer's hand-off (by hand, say) once it is idle", async () => {
+    const db = await node.platform.db();
+    // The relay has read the outbox and relays from memory.
+    const first = randomUUID();
+    await publish(node, first);
+    await waitFor("delivered", async () => of(first).length === 1);
+    const orderId = randomUUID();
+    await db("outbox").insert({ id: randomUUID(), channel: Channels.ORDERS_FAILED, key: orderId, payload: JSON.stringify({ orderId, userId: "u1", email: "u1@example.com", reason: "PAYMENT_DECLINED" }) });
+    await waitFor("delivered", async () => of(orderId).length === 1, 10_000);
+  });
+
   it("claims from the table while more rows are pending than it keeps in memory, each once and in key order, then from memory again", async () => {
     const db = await node.platform.db();
     const runtime = durableRuntime(node.broker);
