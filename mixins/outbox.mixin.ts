@@ -37,6 +37,7 @@ import type { Knex } from "knex";
 import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { CHANNEL_HEADER, ChannelName, ChannelPayloads, MESSAGE_ID_HEADER, RELAYED_FIRST } from "../channels";
 import { backoffDelay, BackoffPolicy } from "../src/domain/backoff";
+import { PendingRows } from "../src/platform/pending-rows";
 import { platformOf } from "../src/platform/platform";
 
 export interface MessageInfo {
@@ -229,6 +230,7 @@ interface QueuedRow extends Omit<OutboxRow, "first" | "createdMs"> {
   createdMs: number;
   dueMs: number;
 }
+const relayedFirst = (channel: string) => FIRST.has(channel);
 
 /** A lane waiting for a publishing slot for its next row, of that channel. */
 interface SlotWaiter {
@@ -362,17 +364,14 @@ export class DurableRuntime {
   /** Of those, how many per key: a held row holds up the later rows of its key. */
   private heldKeys = new Map<string, number>();
   /**
-   * Embedded mode, while `known`: every pending row the relay does not hold, by message id in
-   * commit (seq) order. The relay claims from here, with no statement. See handOff.
+   * Embedded mode, while `known`: every pending row the relay does not hold. The relay claims
+   * from here, with no statement. See handOff.
    */
-  private queued = new Map<string, QueuedRow>();
+  private queued = new PendingRows<QueuedRow>(relayedFirst);
   /** Embedded mode: every pending row is held or queued. */
   private known = false;
   /** Embedded mode: committed rows are taken into `queued` (known, or being read). */
   private accepting = false;
-  /** A row was queued out of commit order (`queued` is sorted before the next claim). */
-  private queueUnsorted = false;
-  private lastQueuedSeq = 0;
   /** Embedded mode: read the outbox into `queued` before the next claim (at start, after a pause, when idle). */
   private loadWanted = true;
   private lastLoadMs = 0;
@@ -439,10 +438,7 @@ export class DurableRuntime {
       const now = Date.now();
       for (const r of rows) {
         if (this.held.has(r.id) || this.queued.has(r.id)) continue;
-        this.queued.set(r.id, { seq: r.seq, id: r.id, channel: r.channel, key: r.key, payload: r.payload, attempts: 0, createdMs: now, dueMs: 0 });
-        const seq = Number(r.seq);
-        if (seq < this.lastQueuedSeq) this.queueUnsorted = true;
-        else this.lastQueuedSeq = seq;
+        this.queued.put({ seq: r.seq, id: r.id, channel: r.channel, key: r.key, payload: r.payload, attempts: 0, createdMs: now, dueMs: 0 });
       }
       if (this.queued.size > this.relayMemoryRows) this.forgetQueue();
     }
@@ -454,8 +450,6 @@ export class DurableRuntime {
     this.known = false;
     this.accepting = false;
     this.queued.clear();
-    this.queueUnsorted = false;
-    this.lastQueuedSeq = 0;
   }
 
   /** `committed`: rows were just written (not only a lane finished), see relayOnce. */
@@ -648,46 +642,15 @@ export class DurableRuntime {
       return;
     }
     // The table's version of a row queued already is the newer one (a pause may have changed it).
-    for (const row of rows) if (!this.held.has(row.id)) this.queued.set(row.id, row);
-    this.queueUnsorted = true;
+    for (const row of rows) if (!this.held.has(row.id)) this.queued.put(row);
     this.known = true;
   }
 
-  /**
-   * Embedded mode: CLAIM_EMBEDDED over `queued`. Up to `room` rows, each the first pending row of
-   * its key (none held), due, RELAYED_FIRST channels and rows that waited first, then by commit
-   * order; with `onlyFirst`, RELAYED_FIRST channels only. They leave `queued` (the caller holds them).
-   */
+  /** Embedded mode: CLAIM_EMBEDDED over `queued` (src/platform/pending-rows.ts); the rows leave it. */
   private takeQueued(room: number, onlyFirst: boolean): OutboxRow[] {
-    if (this.queueUnsorted) {
-      const sorted = [...this.queued.values()].sort((a, b) => Number(a.seq) - Number(b.seq));
-      this.queued = new Map(sorted.map((r) => [r.id, r]));
-      this.lastQueuedSeq = sorted.length ? Number(sorted[sorted.length - 1].seq) : 0;
-      this.queueUnsorted = false;
-    }
     const now = Date.now();
-    const waitedBefore = now - RELAY_AFTER_MAX_WAIT_S * 1000;
-    const keys = new Set<string>();
-    const first: QueuedRow[] = [];
-    const rest: QueuedRow[] = [];
-    for (const row of this.queued.values()) {
-      if (row.key !== null) {
-        // Only the first pending row of a key, and not while one of its key is held.
-        if (keys.has(row.key)) continue;
-        keys.add(row.key);
-        if (this.heldKeys.has(row.key)) continue;
-      }
-      if (row.dueMs > now || (onlyFirst && !FIRST.has(row.channel))) continue;
-      if (FIRST.has(row.channel) || row.createdMs < waitedBefore) {
-        first.push(row);
-        if (first.length >= room) break;
-      } else if (rest.length < room) rest.push(row);
-    }
-    return [...first, ...rest].slice(0, room).map((row) => {
-      this.queued.delete(row.id);
-      const { dueMs: _due, ...claimed } = row;
-      return { ...claimed, first: FIRST.has(row.channel) || row.createdMs < waitedBefore };
-    });
+    const taken = this.queued.take({ room, onlyFirst, now, waitedBefore: now - RELAY_AFTER_MAX_WAIT_S * 1000, held: (key) => this.heldKeys.has(key) });
+    return taken.map(({ dueMs: _due, ...row }) => row);
   }
 
   private hold(row: OutboxRow) {
@@ -787,8 +750,7 @@ export class DurableRuntime {
       }
       if (pending && this.accepting) {
         const { first: _first, createdMs, ...rest } = row;
-        this.queued.set(id, { ...rest, createdMs: createdMs ?? Date.now(), attempts: pending.attempts ?? row.attempts, dueMs: pending.dueMs });
-        this.queueUnsorted = true;
+        this.queued.put({ ...rest, createdMs: createdMs ?? Date.now(), attempts: pending.attempts ?? row.attempts, dueMs: pending.dueMs });
       }
     }
   }
