@@ -272,7 +272,10 @@ export async function writeOutbox<C extends ChannelName>(
 ): Promise<string> {
   const insert = outboxInsert(trx, channel, payload, opts);
   const [{ seq }] = await insert;
-  trx.executionPromise.then(() => insert.committed(seq), () => undefined);
+  // Committed only with the outermost transaction: a savepoint's release commits nothing.
+  let top = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };
+  while (top.parentTransaction) top = top.parentTransaction;
+  top.executionPromise.then(() => insert.committed(seq), () => undefined);
   return insert.id;
 }
 

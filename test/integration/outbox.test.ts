@@ -8,6 +8,7 @@ import fs from "fs";
 import os from "os";
 import path from "path";
 import { randomUUID } from "crypto";
+import type { Knex } from "knex";
 import { Channels } from "../../channels";
 import { durableRuntime, writeOutbox } from "../../mixins/outbox.mixin";
 import { signAccessToken } from "../../src/platform/auth";
@@ -64,6 +65,26 @@ describe("durable events (embedded)", () => {
     await waitFor("later event", async () => of(marker).length === 1);
     expect(of(orderId)).toHaveLength(0);
     expect(await db("outbox").whereRaw("payload->>'orderId' = ?", [orderId])).toHaveLength(0);
+  });
+
+  it("relays an event written in a nested transaction only once the outermost one commits", async () => {
+    const db = await node.platform.db();
+    const [kept, dropped] = [randomUUID(), randomUUID()];
+    const nested = (orderId: string) => (trx: Knex.Transaction) =>
+      trx.transaction((inner) => writeOutbox(inner, Channels.ORDERS_FAILED, { orderId, userId: "u1", email: "u1@example.com", reason: "PAYMENT_DECLINED" }));
+    await expect(
+      db.transaction(async (trx) => {
+        await nested(dropped)(trx);
+        // The savepoint is released; a relay told of the row now would publish an event that never was.
+        await new Promise((r) => setTimeout(r, 300));
+        throw new Error("business rule failed");
+      }),
+    ).rejects.toThrow("business rule failed");
+    await db.transaction(nested(kept));
+    await waitFor("the committed one", async () => of(kept).length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(of(dropped)).toHaveLength(0);
+    expect(await db("outbox").whereRaw("payload->>'orderId' = ?", [dropped])).toHaveLength(0);
   });
 
   it("drops a redelivered message: the handler's effect happens once", async () => {
