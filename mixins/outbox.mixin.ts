@@ -272,18 +272,15 @@ export async function writeOutbox<C extends ChannelName>(
 ): Promise<string> {
   const insert = outboxInsert(trx, channel, payload, opts);
   const [{ seq }] = await insert;
-  // Committed only with the outermost transaction: a savepoint's release commits nothing.
-  let top = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };
-  while (top.parentTransaction) top = top.parentTransaction;
-  top.executionPromise.then(() => insert.committed(seq), () => undefined);
+  insert.committed(seq);
   return insert.id;
 }
 
 /**
  * The insert of one event into the outbox, not yet run (`id` is its message id; it returns the
  * row's `seq`): for a caller that writes it in a statement together with its change (a CTE).
- * Once that committed, the caller calls `committed(seq)`, which hands the row to this process's
- * relay (see DurableRuntime.handOff).
+ * Once that ran, the caller calls `committed(seq)`, which hands the row to this process's relay
+ * once it has committed (see outboxCommitted).
  */
 export function outboxInsert<C extends ChannelName>(db: Knex, channel: C, payload: ChannelPayloads[C], opts: { key?: string } = {}) {
   const row = { id: randomUUID(), channel, key: opts.key ?? null, payload: JSON.stringify(payload) };
@@ -328,12 +325,17 @@ export interface CommittedRow {
 }
 
 /**
- * Tells this process's relays that these outbox rows were just committed through `db` (the
- * database or one of its transactions): each wakes, and the embedded relay of that database takes
- * the rows as they are, with no claim to read them back (DurableRuntime.handOff).
+ * Tells this process's relays of these outbox rows, written through `db`: at once, or, written in
+ * a transaction, once the outermost transaction has committed (a savepoint's release commits
+ * nothing; a rollback tells nothing). Each relay wakes, and the embedded relay of that database
+ * takes the rows as they are, with no claim to read them back (DurableRuntime.handOff).
  */
 export function outboxCommitted(db: Knex, rows: CommittedRow[]) {
-  live.forEach((rt) => rt.handOff(db, rows));
+  const handOff = () => live.forEach((rt) => rt.handOff(db, rows));
+  let top = db as Knex & { isTransaction?: boolean; parentTransaction?: Knex.Transaction; executionPromise?: Promise<unknown> };
+  if (!top.isTransaction) return handOff();
+  while (top.parentTransaction) top = top.parentTransaction;
+  top.executionPromise?.then(handOff, () => undefined);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

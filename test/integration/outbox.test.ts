@@ -10,7 +10,7 @@ import path from "path";
 import { randomUUID } from "crypto";
 import type { Knex } from "knex";
 import { Channels } from "../../channels";
-import { durableRuntime, writeOutbox } from "../../mixins/outbox.mixin";
+import { changeWithOutbox, durableRuntime, writeOutbox } from "../../mixins/outbox.mixin";
 import { signAccessToken } from "../../src/platform/auth";
 import { startTestNode, TestNode } from "../helpers/node";
 import { waitFor } from "../helpers/infra";
@@ -67,7 +67,7 @@ describe("durable events (embedded)", () => {
     expect(await db("outbox").whereRaw("payload->>'orderId' = ?", [orderId])).toHaveLength(0);
   });
 
-  it("relays an event written in a nested transaction only once the outermost one commits", async () => {
+  it("relays an event written in a transaction, nested or not, only once the outermost one commits", async () => {
     const db = await node.platform.db();
     const [kept, dropped] = [randomUUID(), randomUUID()];
     const nested = (orderId: string) => (trx: Knex.Transaction) =>
@@ -80,11 +80,22 @@ describe("durable events (embedded)", () => {
         throw new Error("business rule failed");
       }),
     ).rejects.toThrow("business rule failed");
+    // A change and its event in one statement, made inside a transaction that then rolls back.
+    const alsoDropped = randomUUID();
+    await expect(
+      db.transaction(async (trx) => {
+        const change = trx("channel_inbox").insert({ message_id: randomUUID(), consumer_group: "test", channel: "test" }).returning("message_id");
+        await changeWithOutbox(trx, change, Channels.ORDERS_FAILED, { orderId: alsoDropped, userId: "u1", email: "u1@example.com", reason: "PAYMENT_DECLINED" });
+        await new Promise((r) => setTimeout(r, 300));
+        throw new Error("business rule failed");
+      }),
+    ).rejects.toThrow("business rule failed");
     await db.transaction(nested(kept));
     await waitFor("the committed one", async () => of(kept).length === 1);
     await new Promise((r) => setTimeout(r, 300));
     expect(of(dropped)).toHaveLength(0);
-    expect(await db("outbox").whereRaw("payload->>'orderId' = ?", [dropped])).toHaveLength(0);
+    expect(of(alsoDropped)).toHaveLength(0);
+    expect(await db("outbox").whereRaw("payload->>'orderId' = ANY(?)", [[dropped, alsoDropped]])).toHaveLength(0);
   });
 
   it("drops a redelivered message: the handler's effect happens once", async () => {
