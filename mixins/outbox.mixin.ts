@@ -37,7 +37,7 @@ import type { Knex } from "knex";
 import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { CHANNEL_HEADER, ChannelName, ChannelPayloads, MESSAGE_ID_HEADER, RELAYED_FIRST } from "../channels";
 import { backoffDelay, BackoffPolicy } from "../src/domain/backoff";
-import { PendingRows } from "../src/platform/pending-rows";
+import { PendingRow, PendingRows } from "../src/platform/pending-rows";
 import { platformOf } from "../src/platform/platform";
 
 export interface MessageInfo {
@@ -213,7 +213,7 @@ interface Consumer {
 }
 
 interface OutboxRow {
-  seq: number | string;
+  seq: number;
   id: string;
   channel: string;
   key: string | null;
@@ -225,10 +225,10 @@ interface OutboxRow {
   createdMs?: number;
 }
 
-/** Embedded mode: a pending row the relay knows of and does not hold; due at `dueMs`. */
-interface QueuedRow extends Omit<OutboxRow, "first" | "createdMs"> {
-  createdMs: number;
-  dueMs: number;
+/** Embedded mode: a pending row the relay knows of and does not hold. */
+interface QueuedRow extends PendingRow {
+  payload: unknown;
+  attempts: number;
 }
 const relayedFirst = (channel: string) => FIRST.has(channel);
 
@@ -284,9 +284,9 @@ export async function writeOutbox<C extends ChannelName>(
  */
 export function outboxInsert<C extends ChannelName>(db: Knex, channel: C, payload: ChannelPayloads[C], opts: { key?: string } = {}) {
   const row = { id: randomUUID(), channel, key: opts.key ?? null, payload: JSON.stringify(payload) };
-  return Object.assign(db("outbox").insert(row).returning<Array<{ seq: string }>>("seq"), {
+  return Object.assign(db("outbox").insert(row).returning<Array<{ seq: number }>>("seq"), {
     id: row.id,
-    committed: (seq: string | number) => outboxCommitted(db, [{ ...row, seq }]),
+    committed: (seq: number) => outboxCommitted(db, [{ ...row, seq }]),
   });
 }
 
@@ -305,7 +305,7 @@ export async function changeWithOutbox<C extends ChannelName>(
 ): Promise<boolean> {
   const { sql, bindings } = change.toSQL();
   const row = { id: randomUUID(), channel, key: opts.key ?? null, payload: JSON.stringify(payload) };
-  const written = await db.raw<{ rows: Array<{ seq: string }> }>(
+  const written = await db.raw<{ rows: Array<{ seq: number }> }>(
     `WITH changed AS (${sql})
      INSERT INTO outbox (id, channel, key, payload) SELECT ?, ?, ?, ?::jsonb FROM changed LIMIT 1 RETURNING seq`,
     [...bindings, row.id, row.channel, row.key, row.payload],
@@ -317,7 +317,7 @@ export async function changeWithOutbox<C extends ChannelName>(
 
 /** An outbox row as its writer knows it once committed: `payload` is its JSON text. */
 export interface CommittedRow {
-  seq: string | number;
+  seq: number;
   id: string;
   channel: string;
   key: string | null;
@@ -591,7 +591,7 @@ export class DurableRuntime {
     const claimed = embedded
       ? this.known
         ? { rows: this.takeQueued(room, onlyFirst) }
-        : await db.raw<{ rows: OutboxRow[] }>(CLAIM_EMBEDDED, [RELAY_AFTER_MAX_WAIT_S, [...this.held.values()].map((r) => String(r.seq)), !onlyFirst, room])
+        : await db.raw<{ rows: OutboxRow[] }>(CLAIM_EMBEDDED, [RELAY_AFTER_MAX_WAIT_S, [...this.held.values()].map((r) => r.seq), !onlyFirst, room])
       : await db.raw<{ rows: OutboxRow[] }>(
           `UPDATE outbox SET locked_until = now() + make_interval(secs => ?), locked_by = ?
              FROM (${CLAIMABLE_SERVER}) AS c
@@ -603,7 +603,7 @@ export class DurableRuntime {
     if (embedded && !this.known) this.lastClaimShort = claimed.rows.length < room;
     for (const row of claimed.rows) this.hold(row);
     // RELAYED_FIRST rows start first, then by commit order.
-    const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || Number(a.seq) - Number(b.seq));
+    const rows = claimed.rows.sort((a, b) => Number(b.first) - Number(a.first) || a.seq - b.seq);
     if (!rows.length) return 0;
     this.relayClaims++;
     // Rows of one key go out one after the other; different keys in parallel.
@@ -637,7 +637,7 @@ export class DurableRuntime {
     this.accepting = true;
     let rows: QueuedRow[];
     try {
-      ({ rows } = await db.raw<{ rows: QueuedRow[] }>(LOAD_EMBEDDED, [[...this.held.values()].map((r) => String(r.seq)), this.relayMemoryRows + 1]));
+      ({ rows } = await db.raw<{ rows: QueuedRow[] }>(LOAD_EMBEDDED, [[...this.held.values()].map((r) => r.seq), this.relayMemoryRows + 1]));
     } catch (err) {
       if (!this.known) this.forgetQueue();
       throw err;

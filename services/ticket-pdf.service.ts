@@ -24,11 +24,11 @@ const TicketPdfService: ServiceSchema = {
       // The files and `tickets.rendered` in one statement (no inbox, no transaction): a stored
       // file is never stored twice, and a repeated `tickets.rendered` changes nothing downstream.
       const event = outboxInsert(db, Channels.TICKETS_RENDERED, { orderId: issued.orderId, userId: issued.userId, ticketIds: issued.ticketIds }, { key: issued.orderId });
-      let seq: string;
+      let seq: number;
       if (rendered.length) {
         const files = storePdfsQuery(db, rendered).toSQL();
         const outbox = event.toSQL();
-        const { rows } = await db.raw<{ rows: Array<{ seq: string }> }>(`WITH stored AS (${files.sql}) ${outbox.sql}`, [...files.bindings, ...outbox.bindings]);
+        const { rows } = await db.raw<{ rows: Array<{ seq: number }> }>(`WITH stored AS (${files.sql}) ${outbox.sql}`, [...files.bindings, ...outbox.bindings]);
         seq = rows[0].seq;
       } else [{ seq }] = await event;
       event.committed(seq);

@@ -10,7 +10,8 @@
  * key: a claim reads as many rows as it takes, plus those it must skip, not the whole backlog.
  */
 export interface PendingRow {
-  seq: number | string;
+  /** The row's place in commit order (bigint, read as a number: src/platform/database.ts). */
+  seq: number;
   id: string;
   channel: string;
   key: string | null;
@@ -31,7 +32,7 @@ export interface TakeOptions {
   held(key: string): boolean;
 }
 
-const bySeq = (a: PendingRow, b: PendingRow) => Number(a.seq) - Number(b.seq);
+const bySeq = (a: PendingRow, b: PendingRow) => a.seq - b.seq;
 
 export class PendingRows<R extends PendingRow> {
   private all = new Map<string, R>();
@@ -59,9 +60,8 @@ export class PendingRows<R extends PendingRow> {
     this.all.set(row.id, row);
     const lane = this.relayedFirst(row.channel) ? "first" : "rest";
     this[lane].set(row.id, row);
-    const seq = Number(row.seq);
-    if (seq < this.lastSeq[lane]) this.unsorted = true;
-    else this.lastSeq[lane] = seq;
+    if (row.seq < this.lastSeq[lane]) this.unsorted = true;
+    else this.lastSeq[lane] = row.seq;
     if (row.key !== null) {
       const rows = this.byKey.get(row.key);
       if (!rows) this.byKey.set(row.key, [row]);
@@ -107,9 +107,9 @@ export class PendingRows<R extends PendingRow> {
       if (waited.length) ahead.push(...waited.splice(0));
     }
     ahead.sort(bySeq);
-    const taken = [...ahead.map((row) => ({ ...row, first: true })), ...after.map((row) => ({ ...row, first: false }))].slice(0, room);
-    for (const row of taken) this.remove(this.all.get(row.id)!);
-    return taken;
+    const taken = [...ahead, ...after].slice(0, room);
+    for (const row of taken) this.remove(row);
+    return taken.map((row, i) => ({ ...row, first: i < ahead.length }));
   }
 
   private remove(row: R) {
@@ -126,7 +126,7 @@ export class PendingRows<R extends PendingRow> {
     for (const lane of ["first", "rest"] as const) {
       const rows = [...this[lane].values()].sort(bySeq);
       this[lane] = new Map(rows.map((r) => [r.id, r]));
-      this.lastSeq[lane] = rows.length ? Number(rows[rows.length - 1].seq) : -Infinity;
+      this.lastSeq[lane] = rows.length ? rows[rows.length - 1].seq : -Infinity;
     }
     this.unsorted = false;
   }
