@@ -31,17 +31,30 @@ import { SessionRoutingMiddleware } from "./src/seats/routing";
 import { SeatMapCopiesMiddleware } from "./src/seats/seat-map-copies";
 import { channelMiddlewares } from "./channels/adapter";
 import { RequestMetricsMiddleware } from "./src/platform/request-metrics";
+import { nullParamsCheck } from "./src/platform/null-params";
 
 type ParamSchema = Record<string, unknown>;
 
+type ParamCheck = ((params: unknown, opts?: unknown) => unknown) & { async?: boolean };
+
 /**
  * fastest-validator that rejects unknown fields by default (`$$strict: true`), so that
- * `{"price": 1}` sent to a route that does not take a price is a 400, not silently ignored.
+ * `{"price": 1}` sent to a route that does not take a price is a 400, not silently ignored; and
+ * null on a field that does not allow it (src/platform/null-params.ts).
  */
 class StrictValidator extends Validators.Fastest {
   compile(schema: ParamSchema) {
     const strict = schema && typeof schema === "object" && !("$$strict" in schema) ? { $$strict: true, ...schema } : schema;
-    return super.compile(strict);
+    const check = super.compile(strict) as ParamCheck;
+    const nulls = nullParamsCheck(schema);
+    if (!nulls) return check;
+    const checked: ParamCheck = (params, opts) => {
+      const refused = nulls(params);
+      if (!refused.length) return check(params, opts);
+      return check.async ? Promise.resolve(refused) : refused;
+    };
+    checked.async = check.async;
+    return checked;
   }
 }
 

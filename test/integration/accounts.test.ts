@@ -188,6 +188,12 @@ describe("accounts", () => {
       const named = await u.http.put("/api/users/me", { name: "  New Name  " });
       expect(named.status).toBe(200);
       expect(named.body).toMatchObject({ id: u.user.id, name: "New Name", email: u.email });
+      // null is not a name or an email: a 400 naming the field, and the profile as it was.
+      for (const field of ["name", "email"]) {
+        const res = await u.http.put("/api/users/me", { [field]: null, currentPassword: u.password });
+        expect(res).toMatchObject({ status: 400, body: { error: { code: "VALIDATION_ERROR", details: { fields: [{ field, type: "notNull" }] } } } });
+      }
+      expect((await u.http.get("/api/users/me")).body).toMatchObject({ name: "New Name", email: u.email });
 
       const newEmail = `moved-${crypto.randomUUID()}@example.test`;
       expect((await u.http.put("/api/users/me", { email: newEmail })).status).toBe(400);

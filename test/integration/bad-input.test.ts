@@ -1,7 +1,7 @@
 /**
  * Bad input to every route: a node with ALL services, its routes read from /api/openapi.json at
  * run time (so routes added later are covered too), and for each one invalid JSON, a wrong
- * content type, wrong types, missing and unknown fields, an over-limit body, and hostile path
+ * content type, wrong types, null, missing and unknown fields, an over-limit body, and hostile path
  * ids, anonymous and with an admin's token (admin passes every role check, so the input reaches
  * validation and the handler). Every answer must be a 4xx in the API error shape; a failure
  * names the route and the case.
@@ -130,6 +130,8 @@ function casesFor(op: Operation, token: string | undefined): Case[] {
       if (v !== undefined) wrong[name] = v;
     }
     if (Object.keys(wrong).length) add(`wrong types for ${Object.keys(wrong).join(", ")}`, json(wrong));
+    // Validation reads null on an optional field as "not sent" unless told otherwise: it must not reach the handler.
+    for (const name of Object.keys(props).filter((n) => !required.includes(n))) add(`${name} null`, json({ [name]: null }));
     const strings = Object.entries(props).filter(([, s]) => s.type === "string").map(([n]) => n);
     const huge = Object.fromEntries((strings.length ? strings : ["payload"]).map((n) => [n, "x".repeat(100 * 1024)]));
     add("100 KB strings (over the body limit)", json(huge));

@@ -399,6 +399,9 @@ describe("catalog", () => {
         organizer.put(`/api/events/${event.id}`, { status: "published" }),
         organizer.put(`/api/events/${event.id}`, { title: "" }),
         organizer.put(`/api/events/${event.id}`, { organizerId: randomUUID() }),
+        organizer.put(`/api/events/${event.id}`, { title: null }),
+        organizer.put(`/api/events/${event.id}`, { city: "Bonn", status: null }),
+        organizer.put(`/api/events/${event.id}`, { translations: { de: { title: null } } }),
         organizer.put(`/api/events/${encodeURIComponent("x' OR 1=1 --")}`, { title: "X" }),
         organizer.delete(`/api/events/${encodeURIComponent("../venues")}`),
         anon.get("/api/events?pageSize=1000"),
@@ -419,7 +422,11 @@ describe("catalog", () => {
         else expect(code).toBe("INVALID_JSON");
       }
       expect(await counts()).toEqual(before);
-      expect((await db("events").where({ id: event.id }).first()).status).toBe("draft");
+      expect(await db("events").where({ id: event.id }).first()).toMatchObject({ status: "draft", title: event.title, city: event.city });
+      // null where a field cannot be null names the field.
+      expect((await organizer.put(`/api/events/${event.id}`, { description: "New", title: null })).body.error.details.fields).toEqual([
+        { field: "title", message: "The 'title' field must not be null.", type: "notNull" },
+      ]);
     });
   });
 
@@ -520,6 +527,10 @@ describe("catalog", () => {
       expect(later.body).toMatchObject({ onSale: false, prices: { premium: 6000, standard: 3000, standing: 1000 } });
       const reopened = await organizer.put(`/api/sessions/${session.id}`, { salesOpenAt: null });
       expect(reopened.body).toMatchObject({ onSale: true, salesOpenAt: null });
+      // A sales window's end may be cleared with null; prices and the hold time may not.
+      const cleared = await organizer.put(`/api/sessions/${session.id}`, { prices: null, holdSeconds: null });
+      expect(cleared.status).toBe(400);
+      expect(cleared.body.error.details.fields.map((f: { field: string }) => f.field).sort()).toEqual(["holdSeconds", "prices"]);
       expect((await rival.put(`/api/sessions/${session.id}`, { holdSeconds: 120 })).status).toBe(404);
       expect((await buyer.put(`/api/sessions/${session.id}`, { holdSeconds: 120 })).status).toBe(403);
       const bad = await organizer.put(`/api/sessions/${session.id}`, { endsAt: days(1) });
