@@ -162,7 +162,8 @@ const UsersService: ServiceSchema = {
         const { name, password, currentPassword } = ctx.params;
         const email = ctx.params.email === undefined ? undefined : normaliseEmail(ctx.params.email);
         if (name === undefined && email === undefined && password === undefined) {
-          throw badRequest("Send at least one of name, email, password.", { fields: [] });
+          const message = "Send at least one of name, email, password.";
+          throw badRequest(message, { fields: ["name", "email", "password"].map((field) => ({ field, message, type: "required" })) });
         }
         const row = await this.findRow(currentUser(ctx).id);
         if (!row) throw notFound("User");

@@ -462,12 +462,18 @@ export class SeatMap {
     assert(req.holdId && !this.byId.has(req.holdId), `hold id ${req.holdId} reused`);
     assert(req.userId, "hold without user");
     const modes = (req.seats ? 1 : 0) + (req.area !== undefined ? 1 : 0) + (req.quantity !== undefined && req.area === undefined ? 1 : 0);
-    if (modes !== 1) throw new SeatMapError("VALIDATION_ERROR", "Send either seats, or a quantity (with an optional category), or a quantity and a GA area.");
+    if (modes !== 1) {
+      const sent = (["seats", "quantity", "area"] as const).filter((f) => req[f] !== undefined);
+      const fields = sent.length > 1 ? sent.map((field) => ({ field, message: "Send only one way of choosing seats.", type: "conflict" })) : [{ field: "seats", message: "Send seats or a quantity.", type: "required" }, { field: "quantity", message: "Send seats or a quantity.", type: "required" }];
+      throw new SeatMapError("VALIDATION_ERROR", "Send either seats, or a quantity (with an optional category), or a quantity and a GA area.", { fields });
+    }
     let slots: number[];
     if (req.seats) slots = this.explicitSeats(req.seats);
     else {
       const quantity = req.quantity;
-      if (!Number.isInteger(quantity) || quantity! < 1) throw new SeatMapError("VALIDATION_ERROR", "The quantity must be a whole number of at least 1.");
+      if (!Number.isInteger(quantity) || quantity! < 1) {
+        throw new SeatMapError("VALIDATION_ERROR", "The quantity must be a whole number of at least 1.", { fields: [{ field: "quantity", message: "must be a whole number of at least 1", type: "required" }] });
+      }
       this.checkLimit(req.userId, quantity!);
       slots = req.area !== undefined ? this.gaPlaces(req.area, quantity!) : this.bestAvailable(quantity!, req.category, req.adjacent === true);
     }
@@ -769,7 +775,7 @@ export class SeatMap {
   }
 
   private knownSeats(seatIds: string[]): number[] {
-    if (seatIds.length === 0) throw new SeatMapError("VALIDATION_ERROR", "Name at least one seat.");
+    if (seatIds.length === 0) throw new SeatMapError("VALIDATION_ERROR", "Name at least one seat.", { fields: [{ field: "seats", message: "Name at least one seat.", type: "arrayMin" }] });
     const slots: number[] = [];
     const unknown: string[] = [];
     const seen = new Set<number>();

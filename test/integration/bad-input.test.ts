@@ -8,8 +8,11 @@
  */
 import crypto from "crypto";
 import http from "http";
+import { TEST_CARDS } from "../../src/domain/payments";
 import { randomLoopbackAddress, signUp } from "../helpers/accounts";
+import { waitFor } from "../helpers/infra";
 import { startTestNode, TestNode } from "../helpers/node";
+import { createSession } from "../helpers/seat-fixtures";
 
 interface Schema {
   type?: string;
@@ -205,6 +208,21 @@ function problem(c: Case, a: Answer): string | undefined {
   return undefined;
 }
 
+/** Values a field of this schema may be sent with that are wrong, or right at its edges. */
+function oddValues(schema: Schema): unknown[] {
+  const out: unknown[] = [null, wrongType(schema)];
+  if (schema.type === "string") {
+    out.push("", " ", "\u0000x", "'; DROP TABLE users; --");
+    if (schema.maxLength !== undefined && schema.maxLength < 16 * 1024) out.push("é".repeat(schema.maxLength), "😀".repeat(Math.floor(schema.maxLength / 2)));
+  }
+  if (schema.type === "number") out.push(schema.minimum, schema.maximum, 1.5, -1, 0);
+  if (schema.type === "array") out.push([], [null], [{}]);
+  if (schema.type === "object") out.push({}, { __unknown_field__: 1 });
+  if (schema.type === "boolean") out.push(true, false);
+  out.push(...(schema.enum ?? []));
+  return out.filter((v) => v !== undefined);
+}
+
 async function runAll<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) {
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -267,6 +285,63 @@ describe("bad input to every route", () => {
     });
     expect(failures).toEqual([]);
     // The node survived all of it.
+    expect((await node.http.get("/ready")).status).toBe(200);
+  });
+
+  it("answers odd values for the fields of resources that exist with a 4xx or a success, never a 5xx", async () => {
+    // Resources of every kind a route names, so the input gets past "not found" to the handler.
+    const session = await createSession(await node.platform.db());
+    const buyer = await signUp(node);
+    const card = { method: "card", card: { number: TEST_CARDS.success, expMonth: 12, expYear: new Date().getUTCFullYear() + 2, cvc: "123" } };
+    const sold = await buyer.http.post(`/api/sessions/${session.sessionId}/holds`, { seats: session.seatIds.slice(0, 2) });
+    const placed = await buyer.http.post("/api/orders", { holdId: sold.body.holdId, payment: card }, { "idempotency-key": crypto.randomUUID() });
+    expect(placed.status).toBe(202);
+    const order = await waitFor("the order confirmed", async () => {
+      const res = await buyer.http.get(`/api/orders/${placed.body.orderId}`);
+      return res.body.status === "CONFIRMED" && res.body;
+    });
+    const tickets = await waitFor("its tickets", async () => (await buyer.http.get(`/api/tickets/my?orderId=${order.id}`)).body.items?.length === 2 && (await buyer.http.get(`/api/tickets/my?orderId=${order.id}`)).body.items);
+    const open = await buyer.http.post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[2]] });
+    const webhook = await node.http.as(adminToken).post("/api/webhooks", { url: "https://example.com/hooks/ticketflash", events: ["orders.confirmed"] });
+    expect([sold.status, open.status, webhook.status]).toEqual([201, 201, 201]);
+    const ids: Record<string, string> = {
+      events: session.eventId,
+      sessions: session.sessionId,
+      venues: session.venueId,
+      holds: open.body.holdId,
+      orders: order.id,
+      tickets: tickets[0].id,
+      payments: order.paymentId,
+      webhooks: webhook.body.id,
+      users: buyer.user.id,
+    };
+    // The id for a path is the one of the collection it names ("/api/orders/{id}/cancel": the order).
+    const realPath = (op: Operation) => op.path.replace(/\/([a-z-]+)\/\{[^}]+\}/g, (_, collection: string) => `/${collection}/${encodeURIComponent(ids[collection] ?? crypto.randomUUID())}`);
+
+    const cases: Case[] = [];
+    for (const op of ops.filter((o) => o.body?.properties)) {
+      const route = `${op.method} ${op.path}`;
+      for (const [name, schema] of Object.entries(op.body!.properties!)) {
+        const bodies: unknown[] = oddValues(schema).map((v) => ({ [name]: v }));
+        for (const [inner, innerSchema] of Object.entries(schema.properties ?? {})) bodies.push(...oddValues(innerSchema).map((v) => ({ [name]: { [inner]: v } })));
+        for (const body of bodies) {
+          for (const token of [adminToken, buyer.accessToken]) {
+            cases.push({ route, what: `${JSON.stringify(body).slice(0, 60)}${token === adminToken ? ", admin" : ", buyer"}`, method: op.method, url: realPath(op), token, body: JSON.stringify(body), contentType: "application/json" });
+          }
+        }
+      }
+    }
+    expect(cases.length).toBeGreaterThan(200);
+    const failures: string[] = [];
+    await runAll(cases, 4, async (c) => {
+      const answer = await send(node.baseUrl, c);
+      const p = answer.status < 400 ? undefined : problem(c, answer);
+      if (p) failures.push(`${c.route} [${c.what}] ${c.method} ${c.url}: ${p}`);
+    });
+    expect(failures).toEqual([]);
+    // What was not changed on purpose still reads as before.
+    expect((await buyer.http.get(`/api/tickets/${tickets[1].id}`)).status).toBe(200);
+    expect((await node.http.get(`/api/sessions/${session.sessionId}`)).status).toBe(200);
     expect((await node.http.get("/ready")).status).toBe(200);
   });
 });

@@ -96,6 +96,18 @@ describe("SeatMap", () => {
     expect(codeOf(() => map.hold({ holdId: "h2", userId: "bob", quantity: 2, category: "vip" }, T0))).toBe("UNKNOWN_CATEGORY");
     expect(codeOf(() => map.hold({ holdId: "h2", userId: "bob", quantity: 1, area: "pit" }, T0))).toBe("UNKNOWN_AREA");
     expect(codeOf(() => map.hold({ holdId: "h2", userId: "bob", seats: ["R0-1"], quantity: 1 }, T0))).toBe("VALIDATION_ERROR");
+    // A validation error names its fields, as the API's error shape asks.
+    const fieldsOf = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return ((err as SeatMapError).details?.fields as Array<{ field: string }>).map((f) => f.field);
+      }
+    };
+    expect(fieldsOf(() => map.hold({ holdId: "h2", userId: "bob", seats: ["R0-1"], quantity: 1 }, T0))).toEqual(["seats", "quantity"]);
+    expect(fieldsOf(() => map.hold({ holdId: "h2", userId: "bob", category: "premium" }, T0))).toEqual(["seats", "quantity"]);
+    expect(fieldsOf(() => map.hold({ holdId: "h2", userId: "bob", quantity: 0 }, T0))).toEqual(["quantity"]);
+    expect(fieldsOf(() => map.hold({ holdId: "h2", userId: "bob", seats: [] }, T0))).toEqual(["seats"]);
     expect(map.encodeStatus()).toBe(before);
     expect(map.version).toBe(version);
     expect(map.drain().claimInserts).toHaveLength(1);
