@@ -78,7 +78,13 @@ export class ClusterNode {
         if (generation === this.generation) reject(new Error(`node ${this.spec.name} exited (${code ?? signal}) while starting:\n${this.logs().slice(-3000)}`));
       });
     });
-    await Promise.race([up, new Promise((_, rej) => setTimeout(() => rej(new Error(`node ${this.spec.name} did not start in 60 s:\n${this.logs().slice(-3000)}`)), 60_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`node ${this.spec.name} did not start in 60 s:\n${this.logs().slice(-3000)}`)), 60_000)));
+    try {
+      await Promise.race([up, late]);
+    } finally {
+      clearTimeout(timer);
+    }
     if (this.hasApi) await waitFor(`${this.spec.name} /ready`, async () => (await this.http.get("/ready")).status === 200, 30_000);
   }
 
@@ -88,7 +94,9 @@ export class ClusterNode {
     if (!child || !this.running) return;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     child.kill(signal);
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 15_000)))]);
+    clearTimeout(timer);
     if (this.running) {
       child.kill("SIGKILL");
       await exited;
