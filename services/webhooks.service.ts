@@ -28,7 +28,7 @@ import {
 } from "../src/domain/webhooks";
 import { pageParams } from "../src/platform/pagination";
 import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
-import { badRequest, notFound } from "../src/platform/errors";
+import { badRequest, conflict, notFound } from "../src/platform/errors";
 
 interface WebhookRow {
   id: string;
@@ -111,13 +111,12 @@ const WebhooksService: ServiceSchema = {
       async handler(this: any, ctx: AuthContext<{ url: string; events: WebhookEvent[] }>) {
         const user = currentUser(ctx);
         const url = parseWebhookUrl(ctx.params.url);
-        if (!url) throw badRequest("The webhook URL must be an absolute http(s) URL without credentials.", { field: "url" });
-        if (await this.reachesPrivateNetwork(url)) {
-          throw badRequest("The webhook URL must resolve to a public address.", { field: "url" });
-        }
+        const refuse = (message: string) => badRequest(message, { fields: [{ field: "url", message, type: "url" }] });
+        if (!url) throw refuse("The webhook URL must be an absolute http(s) URL without credentials.");
+        if (await this.reachesPrivateNetwork(url)) throw refuse("The webhook URL must resolve to a public address.");
         const db: Knex = this.db;
         const [{ count }] = await db("webhooks").where({ owner_id: user.id }).count<{ count: number }[]>({ count: "*" });
-        if (Number(count) >= MAX_HOOKS_PER_OWNER) throw badRequest(`At most ${MAX_HOOKS_PER_OWNER} webhooks per account.`);
+        if (Number(count) >= MAX_HOOKS_PER_OWNER) throw conflict("TOO_MANY_WEBHOOKS", `At most ${MAX_HOOKS_PER_OWNER} webhooks per account: delete one first.`);
         const row = {
           id: randomUUID(),
           owner_id: user.id,

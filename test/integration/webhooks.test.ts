@@ -73,13 +73,26 @@ describe("webhooks", () => {
     for (const url of ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "http://user:pw@example.com/h", "not a url"]) {
       const res = await organizer.http.post("/api/webhooks", { url, events: ["orders.confirmed"] });
       expect(res.status).toBe(400);
-      expect(res.body.error.code).toBe("VALIDATION_ERROR");
+      expect(res.body.error).toMatchObject({ code: "VALIDATION_ERROR", details: { fields: [{ field: "url" }] } });
     }
     expect((await organizer.http.post("/api/webhooks", { url: `${base}/x`, events: ["orders.nope"] })).status).toBe(400);
     expect((await organizer.http.post("/api/webhooks", { url: `${base}/x`, events: [] })).status).toBe(400);
     expect((await organizer.http.post("/api/webhooks", { url: `${base}/x`, events: ["orders.confirmed"], secret: "mine" })).status).toBe(400);
     expect((await buyer.http.post("/api/webhooks", { url: `${base}/x`, events: ["orders.confirmed"] })).status).toBe(403);
     expect((await node.http.post("/api/webhooks", { url: `${base}/x`, events: ["orders.confirmed"] })).status).toBe(401);
+  });
+
+  it("keeps an account to 20 webhooks: the 21st is a 409 until one is deleted", async () => {
+    const many = userOf(node, ["organizer"], "Many");
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await many.http.post("/api/webhooks", { url: `${base}/many/${i}`, events: ["orders.confirmed"] });
+      expect(res.status).toBe(201);
+      ids.push(res.body.id);
+    }
+    expect(await many.http.post("/api/webhooks", { url: `${base}/many/20`, events: ["orders.confirmed"] })).toMatchObject({ status: 409, body: { error: { code: "TOO_MANY_WEBHOOKS" } } });
+    expect((await many.http.delete(`/api/webhooks/${ids[0]}`)).status).toBe(204);
+    expect((await many.http.post("/api/webhooks", { url: `${base}/many/20`, events: ["orders.confirmed"] })).status).toBe(201);
   });
 
   it("delivers an order's events signed, retrying failed attempts with backoff, to its organizer only", async () => {
@@ -172,7 +185,7 @@ describe("webhooks", () => {
     try {
       for (const url of [`${base}/x`, "http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/", "http://10.0.0.7/h", "http://localhost/h"]) {
         const res = await organizer.http.post("/api/webhooks", { url, events: ["orders.confirmed"] });
-        expect([url, res.status, res.body.error?.code]).toEqual([url, 400, "VALIDATION_ERROR"]);
+        expect([url, res.status, res.body.error?.code, res.body.error?.details?.fields?.[0]?.field]).toEqual([url, 400, "VALIDATION_ERROR", "url"]);
       }
       // A hook registered earlier is not called once its target counts as private.
       await confirm(node, confirmedOrder(buyer, catalog, [1]));
