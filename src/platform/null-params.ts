@@ -15,62 +15,53 @@ export interface NullParamError {
   actual: null;
 }
 
-type Rule = Record<string, unknown>;
-type Check = (value: Record<string, unknown>, path: string, errors: NullParamError[]) => void;
+type ValueCheck = (value: unknown, field: string, errors: NullParamError[]) => void;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** The null check of one object schema (`{field: rule}`), or null when it has nothing to check. */
-function objectCheck(schema: Record<string, unknown>): Check | null {
-  const checks: Array<{ key: string; refuseNull: boolean; inner: Check | null }> = [];
-  for (const [key, rule] of Object.entries(schema)) {
-    if (key.startsWith("$$") || !isObject(rule)) continue; // shorthand strings and multi rules: fastest-validator's own handling
-    const refuseNull = rule.optional === true && rule.nullable !== true && rule.default === undefined;
-    const inner = ruleCheck(rule);
-    if (refuseNull || inner) checks.push({ key, refuseNull, inner });
-  }
-  if (!checks.length) return null;
-  return (value, path, errors) => {
-    for (const { key, refuseNull, inner } of checks) {
-      const v = value[key];
-      const field = path ? `${path}.${key}` : key;
-      if (v === null) {
-        if (refuseNull) errors.push({ type: "notNull", field, message: `The '${field}' field must not be null.`, actual: null });
-      } else if (inner && typeof v === "object") {
-        inner(v as Record<string, unknown>, field, errors);
-      }
+/**
+ * The check of a value of this rule: null refused unless the rule allows it, then what is inside
+ * an object or an array. Null when there is nothing to check (shorthand strings and multi rules
+ * are left to fastest-validator).
+ */
+function valueCheck(rule: unknown): ValueCheck | null {
+  if (!isObject(rule)) return null;
+  const refuseNull = rule.optional === true && rule.nullable !== true && rule.default === undefined;
+  const inner = innerCheck(rule);
+  if (!refuseNull && !inner) return null;
+  return (value, field, errors) => {
+    if (value === null) {
+      if (refuseNull) errors.push({ type: "notNull", field, message: `The '${field}' field must not be null.`, actual: null });
+    } else if (inner) {
+      inner(value, field, errors);
     }
   };
 }
 
-/** What to check inside a value of this rule: an object's props, an array's items. */
-function ruleCheck(rule: Rule): Check | null {
+/** What is inside a value of this rule: an object's props, an array's elements. */
+function innerCheck(rule: Record<string, unknown>): ValueCheck | null {
   const props = rule.props ?? rule.properties;
-  if (rule.type === "object" && isObject(props)) {
-    const check = objectCheck(props);
-    if (!check) return null;
-    return (v, path, errors) => {
-      if (isObject(v)) check(v, path, errors);
-    };
+  if (rule.type === "object" && isObject(props)) return fieldsCheck(props);
+  if (rule.type !== "array") return null;
+  const element = valueCheck(rule.items);
+  if (!element) return null;
+  return (value, path, errors) => {
+    if (Array.isArray(value)) value.forEach((v, i) => element(v, `${path}[${i}]`, errors));
+  };
+}
+
+/** The checks of an object schema's fields (`{field: rule}`). */
+function fieldsCheck(schema: Record<string, unknown>): ValueCheck | null {
+  const checks: Array<[string, ValueCheck]> = [];
+  for (const [key, rule] of Object.entries(schema)) {
+    const check = key.startsWith("$$") ? null : valueCheck(rule);
+    if (check) checks.push([key, check]);
   }
-  if (rule.type === "array" && isObject(rule.items)) {
-    const item = rule.items;
-    const refuseNull = item.optional === true && item.nullable !== true && item.default === undefined;
-    const inner = ruleCheck(item);
-    if (!refuseNull && !inner) return null;
-    return (v, path, errors) => {
-      if (!Array.isArray(v)) return;
-      v.forEach((element, i) => {
-        const field = `${path}[${i}]`;
-        if (element === null) {
-          if (refuseNull) errors.push({ type: "notNull", field, message: `The '${field}' field must not be null.`, actual: null });
-        } else if (inner && typeof element === "object") {
-          inner(element as Record<string, unknown>, field, errors);
-        }
-      });
-    };
-  }
-  return null;
+  if (!checks.length) return null;
+  return (value, path, errors) => {
+    if (!isObject(value)) return;
+    for (const [key, check] of checks) check(value[key], path ? `${path}.${key}` : key, errors);
+  };
 }
 
 /**
@@ -79,11 +70,11 @@ function ruleCheck(rule: Rule): Check | null {
  */
 export function nullParamsCheck(schema: unknown): ((params: unknown) => NullParamError[]) | null {
   if (!isObject(schema) || schema.$$root === true) return null;
-  const check = objectCheck(schema);
+  const check = fieldsCheck(schema);
   if (!check) return null;
   return (params) => {
     const errors: NullParamError[] = [];
-    if (isObject(params)) check(params, "", errors);
+    check(params, "", errors);
     return errors;
   };
 }
