@@ -463,8 +463,10 @@ export class SeatMap {
     assert(req.userId, "hold without user");
     const modes = (req.seats ? 1 : 0) + (req.area !== undefined ? 1 : 0) + (req.quantity !== undefined && req.area === undefined ? 1 : 0);
     if (modes !== 1) {
+      // Two ways sent name both; none sent names the two a buyer may choose between.
       const sent = (["seats", "quantity", "area"] as const).filter((f) => req[f] !== undefined);
-      const fields = sent.length > 1 ? sent.map((field) => ({ field, message: "Send only one way of choosing seats.", type: "conflict" })) : [{ field: "seats", message: "Send seats or a quantity.", type: "required" }, { field: "quantity", message: "Send seats or a quantity.", type: "required" }];
+      const [named, message, type] = sent.length > 1 ? [sent, "Send only one way of choosing seats.", "conflict"] : [["seats", "quantity"], "Send seats or a quantity.", "required"];
+      const fields = named.map((field) => ({ field, message, type }));
       throw new SeatMapError("VALIDATION_ERROR", "Send either seats, or a quantity (with an optional category), or a quantity and a GA area.", { fields });
     }
     let slots: number[];

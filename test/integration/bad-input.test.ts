@@ -300,7 +300,10 @@ describe("bad input to every route", () => {
       const res = await buyer.http.get(`/api/orders/${placed.body.orderId}`);
       return res.body.status === "CONFIRMED" && res.body;
     });
-    const tickets = await waitFor("its tickets", async () => (await buyer.http.get(`/api/tickets/my?orderId=${order.id}`)).body.items?.length === 2 && (await buyer.http.get(`/api/tickets/my?orderId=${order.id}`)).body.items);
+    const tickets = await waitFor("its tickets", async () => {
+      const items = (await buyer.http.get(`/api/tickets/my?orderId=${order.id}`)).body.items;
+      return items?.length === 2 && items;
+    });
     const open = await buyer.http.post(`/api/sessions/${session.sessionId}/holds`, { seats: [session.seatIds[2]] });
     const webhook = await node.http.as(adminToken).post("/api/webhooks", { url: "https://example.com/hooks/ticketflash", events: ["orders.confirmed"] });
     expect([sold.status, open.status, webhook.status]).toEqual([201, 201, 201]);
