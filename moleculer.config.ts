@@ -31,6 +31,7 @@ import { SessionRoutingMiddleware } from "./src/seats/routing";
 import { SeatMapCopiesMiddleware } from "./src/seats/seat-map-copies";
 import { channelMiddlewares } from "./channels/adapter";
 import { RequestMetricsMiddleware } from "./src/platform/request-metrics";
+import { OutageMiddleware } from "./src/platform/outage";
 import { nullParamsCheck } from "./src/platform/null-params";
 
 type ParamSchema = Record<string, unknown>;
@@ -95,9 +96,10 @@ export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
     metrics: { enabled: true, reporter: [] },
     validator: new StrictValidator(),
     // @moleculer/channels (NATS JetStream in cluster, in-process when embedded) + the outbox relay,
-    // then Moleculer's own middlewares in their usual order, with request metrics that tally
-    // instead of writing the registry on every call (src/platform/request-metrics.ts).
-    middlewares: [SeatMapCopiesMiddleware(), SessionRoutingMiddleware(), ...channelMiddlewares(config), ...internalMiddlewares()],
+    // a dependency out of reach answered as 503 instead of 500 (src/platform/outage.ts), then
+    // Moleculer's own middlewares in their usual order, with request metrics that tally instead of
+    // writing the registry on every call (src/platform/request-metrics.ts).
+    middlewares: [SeatMapCopiesMiddleware(), SessionRoutingMiddleware(), ...channelMiddlewares(config), OutageMiddleware() as unknown as Middleware, ...internalMiddlewares()],
     internalMiddlewares: false,
     errorRegenerator: undefined,
   };

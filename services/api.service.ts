@@ -326,6 +326,16 @@ const ApiService: ServiceSchema = {
 
   methods: {
     /**
+     * moleculer-web's, without its own log line, which logged every 503 at error level with its
+     * stack: thousands of lines in a few seconds of a database outage. `sendError` (the routes'
+     * onError) logs the faults (a 5xx other than 503); a 503 is logged where it arises
+     * (src/platform/outage.ts).
+     */
+    errorHandler(this: { sendError(req: Req, res: ServerResponse, err: unknown): void }, req: Req, res: ServerResponse, err: unknown) {
+      this.sendError(req, res, err);
+    },
+
+    /**
      * moleculer-web rebuilds the generated routes whenever a service comes or goes, and drops the
      * routes of a service whose last node just died: buyers would get 404 for a route that exists.
      * Keep those routes; a call to them then answers 503 with Retry-After until a node is back.
