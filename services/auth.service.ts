@@ -8,7 +8,7 @@ import crypto from "crypto";
 import type { Service, ServiceSchema } from "moleculer";
 import { DbMixin, DbThis } from "../mixins/db.mixin";
 import { AuthContext, signAccessToken } from "../src/platform/auth";
-import { unauthorized } from "../src/platform/errors";
+import { isRefusal, unauthorized } from "../src/platform/errors";
 import { hashRefreshToken, IssuedRefreshToken, judgeRefreshToken, looksLikeRefreshToken, newRefreshToken } from "../src/domain/refresh-tokens";
 import type { User } from "../src/domain/users";
 import { CREDENTIALS_RATE_LIMIT, userParams } from "./users.service";
@@ -101,7 +101,7 @@ const AuthService: ServiceSchema = {
         try {
           user = await ctx.call<User, { id: string }>("users.get", { id: found.user_id });
         } catch (err) {
-          if ((err as { code?: unknown }).code === 404) throw invalidRefreshToken();
+          if (isRefusal(err, 404)) throw invalidRefreshToken();
           throw err;
         }
         const now = new Date();

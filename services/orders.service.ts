@@ -21,7 +21,7 @@ import type { CardInput } from "../src/domain/payments";
 import { cardFingerprint, normalizeCardNumber } from "../src/domain/payments";
 import { PricedItem, priceOrder, PricingError } from "../src/domain/pricing";
 import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
-import { badRequest, conflict, notFound, unprocessable } from "../src/platform/errors";
+import { badRequest, conflict, isRefusal, notFound, unprocessable } from "../src/platform/errors";
 import { orderTiming } from "../src/platform/order-timing";
 import { findHoldToOrder } from "../src/seats/store";
 import type { Platform } from "../src/platform/platform";
@@ -107,14 +107,12 @@ function present(order: OrderRow, tickets?: unknown[]) {
 }
 
 const errorType = (err: unknown) => (err as { type?: string })?.type;
-const errorStatus = (err: unknown) => Number((err as { code?: unknown })?.code) || 0;
 /** Compensation must get through a hold that already expired or seats that were never sold. */
 async function tolerateGone(work: Promise<unknown>) {
   try {
     await work;
   } catch (err) {
-    const status = errorStatus(err);
-    if (status !== 404 && status !== 409) throw err;
+    if (!isRefusal(err, 404, 409)) throw err;
   }
 }
 const leaseUntil = (db: Knex, seconds = LEASE_SECONDS) => db.raw("now() + make_interval(secs => ?)", [seconds]);
@@ -451,9 +449,9 @@ const OrdersService: ServiceSchema = {
       try {
         await this.broker.call("seats.confirm", { sessionId: order.session_id, holdId: order.hold_id, orderId: order.id });
       } catch (err) {
-        // 409 HOLD_EXPIRED, or the hold is gone: final. Anything else (a moving actor, a timeout) is retried.
-        const status = errorStatus(err);
-        if (errorType(err) === "HOLD_EXPIRED" || status === 404 || status === 409) {
+        // 409 HOLD_EXPIRED, or the hold is gone: final. Anything else (a moving actor, a timeout,
+        // the seats service out of reach) is retried.
+        if (isRefusal(err, 404, 409)) {
           await this.fail(order, "HOLD_EXPIRED");
           return;
         }

@@ -32,6 +32,18 @@ export const unprocessable = (code: string, message: string, details?: Record<st
 export const unavailable = (message = "Temporarily unavailable, try again shortly.", retryAfterSeconds = 1) =>
   new ApiError(503, "SERVICE_UNAVAILABLE", message, { retryAfter: retryAfterSeconds });
 
+/**
+ * Whether a call failed with the called service's own answer of one of these statuses (the thing
+ * is not there, or not in that state), and not with Moleculer's word that the service could not be
+ * reached: SERVICE_NOT_FOUND and SERVICE_NOT_AVAILABLE are 404s too, but retryable. Taken for "the
+ * hold is gone", they failed paid orders as HOLD_EXPIRED and left their seats sold while NATS was
+ * down (test/cluster/outage.test.ts).
+ */
+export function isRefusal(err: unknown, ...statuses: number[]): boolean {
+  const e = err as { code?: unknown; retryable?: boolean } | null | undefined;
+  return !!e && !e.retryable && statuses.includes(Number(e.code));
+}
+
 export interface HttpError {
   status: number;
   body: { error: { code: string; message: string; details?: Record<string, unknown> } };
