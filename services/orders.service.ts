@@ -30,6 +30,12 @@ import { CARD_PARAMS, PaymentOutcome } from "./payments.service";
 /** How long a node may drive an order before another may take over. Renewed at every step. */
 const LEASE_SECONDS = 15;
 const SWEEP_INTERVAL_MS = 1000;
+/**
+ * How long a node keeps a card whose authorization has not been answered: a step that failed on a
+ * passing outage (the database, the payments node) is retried with it. An order whose card is gone
+ * by its retry (its node died, or the outage outlasted this) fails as PAYMENT_INTERRUPTED.
+ */
+const CARD_KEPT_MS = 60_000;
 /** Off unless TF_ORDER_TIMING names a file (src/platform/order-timing.ts). */
 const timing = orderTiming();
 
@@ -73,11 +79,15 @@ interface OrdersThis {
   advanced: Map<string, OrderRow>;
   /** What payments.authorize answered while this node drives the order, handed to the capture (memory only, like the card). */
   authorized: Map<string, { id: string; authorizationId: string; amountCents: number }>;
+  /** Cards of orders this node placed, until their authorization is answered (CARD_KEPT_MS at most). */
+  cards: Map<string, { card: CardInput; timer: NodeJS.Timeout }>;
   sweeping?: NodeJS.Timeout;
   stopping: boolean;
   /** `leased`: the order's row as this node just wrote it, lease included (skips the first read). */
-  drive(orderId: string, card?: CardInput, leased?: OrderRow): Promise<void>;
-  runStep(order: OrderRow, card?: CardInput): Promise<void>;
+  drive(orderId: string, leased?: OrderRow): Promise<void>;
+  runStep(order: OrderRow): Promise<void>;
+  keepCard(orderId: string, card: CardInput): void;
+  forgetCard(orderId: string): void;
   sellAndCapture(order: OrderRow): Promise<void>;
   captureAndConfirm(order: OrderRow): Promise<void>;
   advance(order: OrderRow, patch: Partial<OrderRow>): Promise<boolean>;
@@ -135,6 +145,7 @@ async function stopSweeping(self: OrdersThis) {
   if (self.sweeping) clearTimeout(self.sweeping);
   // Let running steps finish; whatever is left is resumed by the next node from its step.
   for (let i = 0; i < 100 && self.driving.size; i++) await new Promise((r) => setTimeout(r, 50));
+  for (const orderId of [...self.cards.keys()]) self.forgetCard(orderId);
 }
 
 const OrdersService: ServiceSchema = {
@@ -147,6 +158,7 @@ const OrdersService: ServiceSchema = {
     self.driving = new Set();
     self.advanced = new Map();
     self.authorized = new Map();
+    self.cards = new Map();
     self.stopping = false;
   },
 
@@ -269,7 +281,8 @@ const OrdersService: ServiceSchema = {
         this.announce({ id: orderId, user_id: user.id }, "PENDING");
         // The card stays in this process's memory only, for the authorization.
         // The new row already carries this node's lease: the first step needs no read.
-        void this.drive(orderId, payment.card, created);
+        this.keepCard(orderId, payment.card);
+        void this.drive(orderId, created);
         ctx.meta.$statusCode = 202;
         return { orderId, status: "PENDING" };
       },
@@ -341,7 +354,7 @@ const OrdersService: ServiceSchema = {
 
   methods: {
     /** Runs the order's remaining steps while this node holds its lease. */
-    async drive(this: OrdersThis, orderId: string, card?: CardInput, leased?: OrderRow) {
+    async drive(this: OrdersThis, orderId: string, leased?: OrderRow) {
       if (this.driving.has(orderId) || this.stopping) return;
       this.driving.add(orderId);
       try {
@@ -361,7 +374,7 @@ const OrdersService: ServiceSchema = {
           } else if (order.step === "DONE" || order.saga_owner !== this.broker.nodeID) return;
           try {
             this.advanced.delete(orderId);
-            await this.runStep(order, card);
+            await this.runStep(order);
             carried = this.advanced.get(orderId);
             this.advanced.delete(orderId);
           } catch (err) {
@@ -383,10 +396,11 @@ const OrdersService: ServiceSchema = {
       }
     },
 
-    async runStep(this: OrdersThis, order: OrderRow, card?: CardInput) {
+    async runStep(this: OrdersThis, order: OrderRow) {
       const call = <T>(action: string, params: object) => this.broker.call(action, params) as Promise<T>;
       switch (order.step) {
         case "AUTHORIZE": {
+          const card = this.cards.get(order.id)?.card;
           const payment = await call<PaymentOutcome>("payments.authorize", {
             orderId: order.id,
             userId: order.user_id,
@@ -394,6 +408,8 @@ const OrdersService: ServiceSchema = {
             currency: order.currency,
             ...(card ? { card } : {}),
           });
+          // Answered (authorized, declined, or interrupted for want of a card): the card's work is done.
+          this.forgetCard(order.id);
           timing.mark(order.id, "authorized");
           const paid = { ...order, payment_id: payment.id };
           // CAPTURED: a saga resumed here after its node captured; the rest is idempotent.
@@ -442,6 +458,19 @@ const OrdersService: ServiceSchema = {
         default:
           return;
       }
+    },
+
+    keepCard(this: OrdersThis, orderId: string, card: CardInput) {
+      const timer = setTimeout(() => this.cards.delete(orderId), CARD_KEPT_MS);
+      timer.unref();
+      this.cards.set(orderId, { card, timer });
+    },
+
+    forgetCard(this: OrdersThis, orderId: string) {
+      const kept = this.cards.get(orderId);
+      if (!kept) return;
+      clearTimeout(kept.timer);
+      this.cards.delete(orderId);
     },
 
     /** Sells the hold's seats to the order, then captures and confirms (HOLD_EXPIRED fails the order). */

@@ -356,6 +356,30 @@ describe("orders and payments (embedded)", () => {
     expect(await status(hold.seats[0])).toBe("s");
   });
 
+  it("retries an authorization cut off by a passing outage with the card it kept: confirmed, charged once, not interrupted", async () => {
+    const b = buyer();
+    const hold = await holdFor(b, ["premium"]);
+    // The provider's connection is cut on the first attempt (a network blip), as it may be in a sale.
+    const provider = (node.broker.getLocalService("payments") as unknown as { provider: { authorize: (...a: unknown[]) => Promise<unknown> } }).provider;
+    const authorize = provider.authorize;
+    let cut = 0;
+    provider.authorize = async function (this: unknown, ...args: unknown[]) {
+      if (!cut++) throw Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+      return authorize.apply(this, args);
+    };
+    try {
+      const placed = await order(b.http, hold.holdId);
+      expect(placed.status).toBe(202);
+      expect((await settled(b.http, placed.body.orderId)).body).toMatchObject({ status: "CONFIRMED" });
+      expect(cut).toBe(2);
+      const payment = await db("payments").where({ order_id: placed.body.orderId }).first();
+      expect(payment.status).toBe("CAPTURED");
+      expect(await count("mock_provider_operations", { idempotency_key: `${payment.id}:capture` })).toBe(1);
+    } finally {
+      provider.authorize = authorize;
+    }
+  });
+
   it.each(["AUTHORIZE", "CONFIRM_SEATS", "CAPTURE"])("resumes an order its node left at %s with the seats sold and the payment authorized: confirmed, charged once", async (step) => {
     const b = buyer();
     const hold = await holdFor(b, ["premium"]);
