@@ -12,7 +12,8 @@ import { platformOf } from "../src/platform/platform";
 import { AuthUser, hasRole, Meta, Role } from "../src/platform/auth";
 import { verifyBearerToken } from "../src/platform/oidc";
 import { ApiError, badRequest, forbidden, toHttpError, unauthorized } from "../src/platform/errors";
-import { clientAddress, MemoryRateLimiter, parseTrustedProxies, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
+import { clientAddress, FallbackRateLimiter, MemoryRateLimiter, parseTrustedProxies, RateLimiter, RedisRateLimiter } from "../src/platform/rate-limit";
+import { everySecondAtMost } from "../src/platform/outage";
 import { buildOpenApi, openApiPage } from "../src/platform/openapi";
 import { Realtime } from "../src/platform/realtime";
 import { talliesOf } from "../src/platform/request-metrics";
@@ -294,7 +295,10 @@ const ApiService: ServiceSchema = {
     this.trustedProxies = parseTrustedProxies(platform.config.trustedProxies);
     const redis = platform.redis();
     // Counters are per cluster: two clusters (namespaces) sharing one Redis must not share budgets.
-    this.rateLimiter = redis ? new RedisRateLimiter(redis, `tf:${this.broker.namespace || "default"}:rl:`) : new MemoryRateLimiter();
+    this.rateLimiter = redis
+      ? new FallbackRateLimiter(new RedisRateLimiter(redis, `tf:${this.broker.namespace || "default"}:rl:`), new MemoryRateLimiter(), everySecondAtMost((err: Error, unlogged) =>
+          this.logger.warn(`Rate limits counted on this node alone, Redis not answering: ${err.message}${unlogged ? ` (and ${unlogged} more since the last line)` : ""}`)))
+      : new MemoryRateLimiter();
     this.prometheus = new InlinePrometheus({});
     this.httpMetrics = registerHttpMetrics(this.broker);
     // Before moleculer-web's handler (and socket.io's, which wraps it), so every answer is counted.
@@ -389,14 +393,7 @@ const ApiService: ServiceSchema = {
         checks.push([`${action.name}:ip:${address}`, action.rateLimit.limit, action.rateLimit.windowMs]);
       }
       for (const [key, limit, windowMs] of checks) {
-        let decision;
-        try {
-          decision = await limiter.hit(key, limit, windowMs);
-        } catch (err) {
-          // Redis down: serve unlimited rather than refuse every request; /ready reports it.
-          this.logger.warn("Rate limiter unavailable, request allowed:", (err as Error).message);
-          return;
-        }
+        const decision = await limiter.hit(key, limit, windowMs);
         if (!decision.allowed) {
           throw new ApiError(429, "RATE_LIMITED", "Too many requests, slow down.", { retryAfter: decision.retryAfterSeconds });
         }

@@ -105,6 +105,29 @@ export class RedisRateLimiter implements RateLimiter {
   }
 }
 
+/**
+ * Counts in Redis while Redis answers, and in this node's memory while it does not. Redis holds
+ * nothing but these counters, so its outage must not stop the sale, nor lift every limit (login and
+ * registration are limited per address against password guessing): each node then counts alone,
+ * as an embedded node does. The client is told of each miss, to log it.
+ */
+export class FallbackRateLimiter implements RateLimiter {
+  constructor(
+    private primary: RateLimiter,
+    private fallback: RateLimiter,
+    private onFallback: (err: Error) => void,
+  ) {}
+
+  async hit(key: string, limit: number, windowMs: number): Promise<RateDecision> {
+    try {
+      return await this.primary.hit(key, limit, windowMs);
+    } catch (err) {
+      this.onFallback(err as Error);
+      return this.fallback.hit(key, limit, windowMs);
+    }
+  }
+}
+
 function decide(count: number, limit: number, msLeft: number): RateDecision {
   return {
     allowed: count <= limit,
