@@ -136,10 +136,18 @@ export interface HttpResponse<T = any> {
 }
 
 export class HttpClient {
-  constructor(readonly baseUrl: string, private token?: string) {}
+  constructor(readonly baseUrl: string, private token?: string, private localAddress?: string) {}
 
   as(token: string | undefined): HttpClient {
-    return new HttpClient(this.baseUrl, token);
+    return new HttpClient(this.baseUrl, token, this.localAddress);
+  }
+
+  /**
+   * The same client sending from `address`, a loopback address of its own (Linux routes all of
+   * 127/8 to `lo`): routes limited per address (POST /api/orders: 60 a minute) see another client.
+   */
+  from(address: string): HttpClient {
+    return new HttpClient(this.baseUrl, this.token, address);
   }
 
   async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResponse<T>> {
@@ -150,7 +158,7 @@ export class HttpClient {
       payload = typeof body === "string" ? body : JSON.stringify(body);
       h["content-type"] = h["content-type"] ?? "application/json";
     }
-    const res = await fetch(this.baseUrl + path, { method, headers: h, body: payload });
+    const res = this.localAddress ? await this.send(method, path, h, payload, this.localAddress) : await fetch(this.baseUrl + path, { method, headers: h, body: payload });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -159,6 +167,25 @@ export class HttpClient {
       /* not JSON: keep text */
     }
     return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+
+  /** fetch cannot choose the source address; this is the part of its answer that `request` reads. */
+  private send(method: string, path: string, headers: Record<string, string>, payload: string | undefined, localAddress: string) {
+    return new Promise<{ status: number; headers: Headers; text(): Promise<string> }>((resolve, reject) => {
+      const req = http.request(this.baseUrl + path, { method, headers, localAddress, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const h = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) h.set(name, Array.isArray(value) ? value.join(", ") : value);
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({ status: res.statusCode ?? 0, headers: h, text: async () => text });
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
   }
 
   get<T = any>(path: string, headers?: Record<string, string>) {

@@ -1,0 +1,303 @@
+/**
+ * A sale through an outage of what the cluster depends on: the PostgreSQL database refusing
+ * connections for a few seconds (its backends killed, as a restart or failover does), the NATS
+ * server (transporter and JetStream channels) killed and started again on its stored data, and
+ * Redis (the rate limits' counters) killed and started again empty.
+ * Buyers keep holding and ordering through it, as browsers do: a 503 is waited out and the order
+ * sent again with its Idempotency-Key.
+ *
+ * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
+ * counted from the database: every acknowledged hold and order is stored, every order ends
+ * CONFIRMED with its tickets, no payment is left merely authorized, nothing is sold twice, the
+ * outbox empties, and the sale goes on.
+ */
+import { ChildProcess, spawn } from "child_process";
+import fs from "fs";
+import net from "net";
+import os from "os";
+import path from "path";
+import { randomUUID } from "crypto";
+import knexFactory, { Knex } from "knex";
+import { Client } from "pg";
+import { Cluster, startCluster } from "../helpers/cluster";
+import { freePort, PG_ADMIN_URL, waitFor } from "../helpers/infra";
+import { randomLoopbackAddress } from "../helpers/accounts";
+import { HttpClient, HttpResponse } from "../helpers/node";
+import { createSession, gridLayout, SessionFixture } from "../helpers/seat-fixtures";
+import { signAccessToken } from "../../src/platform/auth";
+import { TEST_CARDS } from "../../src/domain/payments";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const BUYERS = 16;
+const NODES = [
+  { name: "gw", services: ["api", "holds", "accounts", "catalog"] },
+  { name: "seats", services: ["seats"] },
+  { name: "orders", services: ["orders", "payments", "outbox"] },
+  { name: "fulfilment", services: ["fulfilment"] },
+];
+
+interface SaleLog {
+  /** holdId -> seats, for every 201. */
+  holds: Map<string, string[]>;
+  /** Every 202's orderId. */
+  orders: Set<string>;
+  /** Answers other than the expected ones: a 5xx other than 503, a network error, an error body off the API's shape. */
+  faults: string[];
+  statuses: Record<string, number>;
+  /** Orders a buyer saw reach CONFIRMED, and when. */
+  confirmedAt: number[];
+  /** The longest answer, in ms (for the test's log line: how an outage felt to a buyer). */
+  slowestMs: number;
+}
+
+/**
+ * What every request of the sale goes through: counts the answer, and notes as a fault any answer
+ * but the expected ones and 503 (with Retry-After, in the API's error shape), and no answer at all.
+ */
+async function call(log: SaleLog, what: string, expected: number[], send: () => Promise<HttpResponse>): Promise<HttpResponse | undefined> {
+  let res: HttpResponse;
+  const t0 = Date.now();
+  try {
+    res = await send();
+  } catch (err) {
+    log.faults.push(`${what}: ${(err as Error).message}`);
+    return undefined;
+  }
+  log.slowestMs = Math.max(log.slowestMs, Date.now() - t0);
+  const code = res.body?.error?.code;
+  const key = `${what} ${res.status}${code ? ` ${code}` : ""}`;
+  log.statuses[key] = (log.statuses[key] ?? 0) + 1;
+  if (!expected.includes(res.status) && res.status !== 503) log.faults.push(`${key}: ${res.text.slice(0, 300)}`);
+  if (res.status === 503 && !res.headers.get("retry-after")) log.faults.push(`${key} without Retry-After`);
+  if (res.status >= 400 && typeof code !== "string") log.faults.push(`${key} off the error shape: ${res.text.slice(0, 300)}`);
+  return res;
+}
+
+/**
+ * One buyer after another on each of BUYERS lanes until `stop()`: best-available hold of two, an
+ * order (sent again with its key while it gets 503 or no answer), then its status until settled.
+ */
+function sale(cluster: Cluster, session: SessionFixture) {
+  const log: SaleLog = { holds: new Map(), orders: new Set(), faults: [], statuses: {}, confirmedAt: [], slowestMs: 0 };
+  let stopped = false;
+  const base = cluster.node("gw").baseUrl;
+  const lane = async () => {
+    while (!stopped) {
+      const id = randomUUID();
+      const http = new HttpClient(base).from(randomLoopbackAddress()).as(signAccessToken(cluster.env.JWT_SECRET, { id, email: `${id.slice(0, 8)}@example.test`, name: "Buyer", roles: ["buyer"] }));
+      const hold = await call(log, "hold", [201, 409], () => http.post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2 }));
+      if (hold?.status === 409) return; // sold out
+      if (hold?.status !== 201) {
+        await sleep(200);
+        continue;
+      }
+      log.holds.set(hold.body.holdId, hold.body.seats);
+      const key = randomUUID();
+      const body = { holdId: hold.body.holdId, payment: { method: "card", card: { number: TEST_CARDS.success, expMonth: 12, expYear: new Date().getUTCFullYear() + 2, cvc: "123" } } };
+      let orderId: string | undefined;
+      for (let tries = 0; !orderId && tries < 100; tries++) {
+        const res = await call(log, "order", [202], () => http.post("/api/orders", body, { "idempotency-key": key }));
+        if (res?.status === 202) orderId = res.body.orderId;
+        else if (!res || res.status === 503) await sleep(300);
+        else break;
+      }
+      if (!orderId) continue;
+      log.orders.add(orderId);
+      for (let polls = 0; polls < 300; polls++) {
+        const res = await call(log, "status", [200], () => http.get(`/api/orders/${orderId}`));
+        if (res?.status === 200 && res.body.status !== "PENDING") {
+          if (res.body.status === "CONFIRMED") log.confirmedAt.push(Date.now());
+          break;
+        }
+        await sleep(200);
+      }
+    }
+  };
+  const lanes = Promise.all(Array.from({ length: BUYERS }, lane));
+  return {
+    log,
+    /** Waits for `count` orders confirmed after `since`; says what the buyers and nodes saw if they do not come. */
+    async confirmed(count: number, since: number, what: string) {
+      await waitFor(what, async () => log.confirmedAt.filter((t) => t > since).length >= count, 60_000, 200).catch((err) => {
+        console.log(`${what}: answers ${JSON.stringify(log.statuses)}, faults ${JSON.stringify(log.faults.slice(0, 5))}`);
+        for (const n of cluster.nodes) console.log(`${n.spec.name}:\n${n.logs().slice(-2000)}`);
+        throw err;
+      });
+    },
+    async stop() {
+      stopped = true;
+      await lanes;
+      return log;
+    },
+  };
+}
+
+/** What must hold once the dust has settled, counted from the database. */
+async function checkAfterwards(db: Knex, cluster: Cluster, session: SessionFixture, log: SaleLog, outageEndedAt: number) {
+  if (log.faults.length) for (const n of cluster.nodes) console.log(`${n.spec.name}'s errors:\n${n.logs().split("\n").filter((l) => /ERROR|Error:/.test(l)).slice(-30).join("\n")}`);
+  expect(log.faults).toEqual([]);
+  const orderIds = [...log.orders];
+  expect(orderIds.length).toBeGreaterThan(0);
+
+  // Every acknowledged hold is stored with the seats it was answered with.
+  const holds = await db("holds").whereIn("id", [...log.holds.keys()]);
+  expect(holds).toHaveLength(log.holds.size);
+  for (const h of holds) expect(h.items.map((i: { seatId: string }) => i.seatId).sort()).toEqual([...log.holds.get(h.id)!].sort());
+
+  // Every acknowledged order is stored and settles; its saga finishes.
+  await waitFor("every order settled", async () => {
+    const open = await db("orders").whereIn("id", orderIds).andWhere((q) => q.where({ status: "PENDING" }).orWhereNot({ step: "DONE" }));
+    return open.length === 0;
+  }, 90_000, 500);
+  const orders = await db("orders").whereIn("id", orderIds);
+  expect(orders).toHaveLength(orderIds.length);
+  const outcome = orders.reduce((n: Record<string, number>, o) => ({ ...n, [o.reason ?? o.status]: (n[o.reason ?? o.status] ?? 0) + 1 }), {});
+  console.log(`sale through the outage: ${log.holds.size} holds, ${orderIds.length} orders ${JSON.stringify(outcome)}; answers ${JSON.stringify(log.statuses)}, the slowest in ${log.slowestMs} ms`);
+  // Holds last ten minutes here, every card is good and no node dies: every order is confirmed. (A
+  // step cut off by the outage is retried, the authorization with the card its node kept.)
+  expect(orders.filter((o) => o.status !== "CONFIRMED").map((o) => [o.id, o.status, o.reason])).toEqual([]);
+  const confirmed = orders.filter((o) => o.status === "CONFIRMED");
+  // The sale went on after the outage, not only before it.
+  expect(log.confirmedAt.filter((t) => t > outageEndedAt).length).toBeGreaterThan(0);
+
+  // Money: a capture for every confirmed order and for nothing else; nothing left merely authorized.
+  const payments = await db("payments").whereIn("order_id", orderIds);
+  for (const p of payments) {
+    const o = orders.find((x) => x.id === p.order_id)!;
+    expect([o.id, p.status === "CAPTURED"]).toEqual([o.id, o.status === "CONFIRMED"]);
+    expect(p.status).not.toBe("AUTHORIZED");
+  }
+  const open = await db("mock_provider_authorizations").where({ status: "authorized" });
+  expect(open).toEqual([]);
+
+  // Tickets: one per seat of each confirmed order, each seat once.
+  const seatsConfirmed = confirmed.reduce((n, o) => n + o.items.length, 0);
+  await waitFor("tickets issued", async () => {
+    const [{ c }] = await db("tickets").whereIn("order_id", orderIds).count<{ c: number }[]>({ c: "*" });
+    return Number(c) === seatsConfirmed;
+  }, 60_000, 500);
+  const tickets = await db("tickets").where({ session_id: session.sessionId });
+  expect(new Set(tickets.map((t) => t.seat_id)).size).toBe(tickets.length);
+  expect(tickets).toHaveLength(seatsConfirmed);
+
+  // The events went out: the outbox empties.
+  await waitFor("outbox drained", async () => (await db("outbox").where({ status: "PENDING" })).length === 0, 60_000, 500);
+
+  // The seat map agrees: sold seats are the confirmed orders', no seat sold that no order paid for.
+  const map = await new HttpClient(cluster.node("gw").baseUrl).get(`/api/sessions/${session.sessionId}/seat-map`);
+  const sold = new Set(confirmed.flatMap((o) => o.items.map((i: { seatId: string }) => i.seatId)));
+  const soldOnMap = (map.body.seatIds as string[]).filter((_, i) => map.body.status[i] === "s");
+  expect(soldOnMap.sort()).toEqual([...sold].sort());
+}
+
+/** A server of the test's own (NATS with JetStream on disk, or Redis), so that stopping it touches nobody else. */
+class LocalServer {
+  process?: ChildProcess;
+  private constructor(readonly port: number, readonly dir: string, private command: string, private args: string[]) {}
+  static async nats(): Promise<LocalServer> {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-nats-"));
+    return new LocalServer(port, dir, "nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir]);
+  }
+  static async redis(): Promise<LocalServer> {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-redis-"));
+    return new LocalServer(port, dir, "redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--dir", dir]);
+  }
+  url(scheme: string): string {
+    return `${scheme}://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    this.process = spawn(this.command, this.args, { stdio: "ignore" });
+    await waitFor(`${this.command} listening`, () => new Promise<boolean>((resolve) => {
+      const s = net.connect(this.port, "127.0.0.1");
+      s.once("connect", () => (s.destroy(), resolve(true)));
+      s.once("error", () => resolve(false));
+    }), 10_000, 50);
+  }
+  async stop(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill(signal);
+    });
+  }
+  async remove(): Promise<void> {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A sale on a cluster of NODES through one outage: ten orders confirmed, then `outage()` (which
+ * resolves once the dependency is back), then ten more, then the checks.
+ */
+function saleThrough(title: string, opts: { server?: () => Promise<LocalServer>; env?: (server?: LocalServer) => Record<string, string>; outage: (ctx: { cluster: Cluster; server?: LocalServer; sale: ReturnType<typeof sale> }) => Promise<void> }) {
+  describe(title, () => {
+    let server: LocalServer | undefined;
+    let cluster: Cluster;
+    let db: Knex;
+    let session: SessionFixture;
+
+    beforeAll(async () => {
+      server = await opts.server?.();
+      await server?.start();
+      cluster = await startCluster({ nodes: NODES, env: opts.env?.(server) });
+      db = knexFactory({ client: "pg", connection: cluster.database.url, pool: { min: 0, max: 2 } });
+      session = await createSession(db, { layout: gridLayout(20, 25), maxPerCustomer: 4 });
+    });
+    afterAll(async () => {
+      await db?.destroy();
+      await cluster?.stop();
+      await server?.remove();
+    });
+
+    it("answers 503 while it lasts, loses nothing acknowledged, and sells on after", async () => {
+      const running = sale(cluster, session);
+      await running.confirmed(10, 0, "a few orders confirmed");
+      await opts.outage({ cluster, server, sale: running });
+      const endedAt = Date.now();
+      await running.confirmed(10, endedAt, "orders confirmed after the outage");
+      await checkAfterwards(db, cluster, session, await running.stop(), endedAt);
+    });
+  });
+}
+
+saleThrough("a sale through a database outage (PostgreSQL refusing connections for 5 s)", {
+  async outage({ cluster }) {
+    const admin = new Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    const name = cluster.database.name;
+    try {
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+      await sleep(5_000);
+    } finally {
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.end();
+    }
+  },
+});
+
+saleThrough("a sale through a NATS outage (the server killed, started again 5 s later on its stored streams)", {
+  server: LocalServer.nats,
+  env: (nats) => ({ TRANSPORTER: nats!.url("nats") }),
+  async outage({ server }) {
+    await server!.stop();
+    await sleep(5_000);
+    await server!.start();
+  },
+});
+
+// Redis holds only the rate limits' counters: without it each gateway counts alone, and the sale
+// does not wait for it.
+saleThrough("a sale through a Redis outage (killed, started again empty once 20 more orders are confirmed)", {
+  server: LocalServer.redis,
+  env: (redis) => ({ REDIS_URL: redis!.url("redis") }),
+  async outage({ server, sale }) {
+    await server!.stop();
+    await sale.confirmed(20, Date.now(), "orders confirmed while Redis is down");
+    await server!.start();
+  },
+});
