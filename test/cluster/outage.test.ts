@@ -208,7 +208,12 @@ class LocalServer {
     return `${scheme}://127.0.0.1:${this.port}`;
   }
   async start(): Promise<void> {
-    this.process = spawn(this.command, this.args, { stdio: "ignore" });
+    // Debian puts nats-server in /usr/sbin, which a non-root PATH may lack.
+    const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/usr/bin"].filter(Boolean);
+    const binary = dirs.map((d) => path.join(d, this.command)).find((f) => fs.existsSync(f));
+    if (!binary) throw new Error(`${this.command} is not installed (the machine's servers come from Debian's packages)`);
+    this.process = spawn(binary, this.args, { stdio: "ignore" });
+    this.process.on("error", (err) => console.error(`${this.command}: ${err.message}`));
     await waitFor(`${this.command} listening`, () => new Promise<boolean>((resolve) => {
       const s = net.connect(this.port, "127.0.0.1");
       s.once("connect", () => (s.destroy(), resolve(true)));
