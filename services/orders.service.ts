@@ -36,6 +36,8 @@ const SWEEP_INTERVAL_MS = 1000;
  * by its retry (its node died, or the outage outlasted this) fails as PAYMENT_INTERRUPTED.
  */
 const CARD_KEPT_MS = 60_000;
+/** A node holding an order's card retries its step itself; its lease outlasts the retry's delay by this. */
+const RETRY_HERE_MARGIN_MS = 5_000;
 /** Off unless TF_ORDER_TIMING names a file (src/platform/order-timing.ts). */
 const timing = orderTiming();
 
@@ -88,6 +90,7 @@ interface OrdersThis {
   runStep(order: OrderRow): Promise<void>;
   keepCard(orderId: string, card: CardInput): void;
   forgetCard(orderId: string): void;
+  retryHere(orderId: string, delayMs: number): void;
   sellAndCapture(order: OrderRow): Promise<void>;
   captureAndConfirm(order: OrderRow): Promise<void>;
   advance(order: OrderRow, patch: Partial<OrderRow>): Promise<boolean>;
@@ -380,15 +383,22 @@ const OrdersService: ServiceSchema = {
           } catch (err) {
             const attempt = order.step_attempts + 1;
             const delay = backoffDelay(attempt, SAGA_BACKOFF);
+            // The node holding the order's card retries the step itself, before its lease runs
+            // out: another node's sweep, without the card, would fail it as PAYMENT_INTERRUPTED.
+            const here = this.cards.has(orderId);
             this.logger.warn(`Order ${orderId}: step ${order.step} failed (attempt ${attempt}), retrying in ${delay} ms:`, (err as Error).message);
             await this.db("orders")
               .where({ id: orderId, step: order.step })
-              .update({ step_attempts: attempt, saga_locked_until: leaseUntil(this.db, delay / 1000) });
+              .update({ step_attempts: attempt, saga_locked_until: leaseUntil(this.db, (here ? delay + RETRY_HERE_MARGIN_MS : delay) / 1000) });
+            if (here) this.retryHere(orderId, delay);
             return;
           }
         }
       } catch (err) {
-        this.logger.error(`Order ${orderId}: saga stopped, the sweep resumes it:`, (err as Error).message);
+        // Not even the retry could be written (the database out of reach): the lease still stands.
+        const here = this.cards.has(orderId);
+        this.logger.error(`Order ${orderId}: saga stopped, ${here ? "retried here in 1 s" : "the sweep resumes it"}:`, (err as Error).message);
+        if (here) this.retryHere(orderId, 1000);
       } finally {
         this.driving.delete(orderId);
         this.advanced.delete(orderId);
@@ -464,6 +474,10 @@ const OrdersService: ServiceSchema = {
       const timer = setTimeout(() => this.cards.delete(orderId), CARD_KEPT_MS);
       timer.unref();
       this.cards.set(orderId, { card, timer });
+    },
+
+    retryHere(this: OrdersThis, orderId: string, delayMs: number) {
+      setTimeout(() => void this.drive(orderId), delayMs).unref();
     },
 
     forgetCard(this: OrdersThis, orderId: string) {
