@@ -19,6 +19,7 @@ import path from "path";
 import { randomUUID } from "crypto";
 import knexFactory, { Knex } from "knex";
 import { Client } from "pg";
+import { io as connect } from "socket.io-client";
 import { Cluster, startCluster } from "../helpers/cluster";
 import { freePort, PG_ADMIN_URL, waitFor } from "../helpers/infra";
 import { randomLoopbackAddress } from "../helpers/accounts";
@@ -259,12 +260,24 @@ function saleThrough(title: string, opts: { server?: () => Promise<LocalServer>;
     });
 
     it("answers 503 while it lasts, loses nothing acknowledged, and sells on after", async () => {
-      const running = sale(cluster, session);
-      await running.confirmed(10, 0, "a few orders confirmed");
-      await opts.outage({ cluster, server, sale: running });
-      const endedAt = Date.now();
-      await running.confirmed(10, endedAt, "orders confirmed after the outage");
-      await checkAfterwards(db, cluster, session, await running.stop(), endedAt);
+      // A browser on the session page, connected before the outage, as buyers are.
+      const socket = connect(cluster.node("gw").baseUrl, { transports: ["websocket"], reconnection: false, forceNew: true });
+      const seatEventsAt: number[] = [];
+      socket.on("seats", () => seatEventsAt.push(Date.now()));
+      try {
+        await new Promise<void>((resolve, reject) => (socket.once("connect", () => resolve()), socket.once("connect_error", reject)));
+        expect(await socket.timeout(5000).emitWithAck("subscribe", { sessionId: session.sessionId })).toMatchObject({ ok: true });
+        const running = sale(cluster, session);
+        await running.confirmed(10, 0, "a few orders confirmed");
+        await opts.outage({ cluster, server, sale: running });
+        const endedAt = Date.now();
+        await running.confirmed(10, endedAt, "orders confirmed after the outage");
+        await checkAfterwards(db, cluster, session, await running.stop(), endedAt);
+        // The live seat map kept up: the same socket heard of the seats taken after the outage.
+        expect(seatEventsAt.filter((t) => t > endedAt).length).toBeGreaterThan(0);
+      } finally {
+        socket.disconnect();
+      }
     });
   });
 }
