@@ -4,12 +4,11 @@
  * /ready turns 503 while the database refuses connections (and 200 again after).
  */
 import { randomUUID } from "crypto";
-import { Client } from "pg";
 import { io as connect, Socket } from "socket.io-client";
 import { ServiceBroker } from "moleculer";
 import { signAccessToken } from "../../src/platform/auth";
 import { Cluster, startCluster } from "../helpers/cluster";
-import { NATS_URL, PG_ADMIN_URL, waitFor } from "../helpers/infra";
+import { NATS_URL, waitFor, whileDatabaseClosed } from "../helpers/infra";
 
 const LIMIT = 8;
 
@@ -93,12 +92,7 @@ describe("gateways in a cluster", () => {
   it("answers /ready 503 while the database refuses connections, and 200 again after", async () => {
     const gw = cluster.node("gw1").http;
     expect((await gw.get("/ready")).status).toBe(200);
-    const admin = new Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    const name = cluster.database.name;
-    try {
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+    await whileDatabaseClosed(cluster.database.name, async () => {
       const down = await waitFor("/ready to report the database", async () => {
         const r = await gw.get("/ready");
         return r.status === 503 ? r : undefined;
@@ -108,10 +102,7 @@ describe("gateways in a cluster", () => {
       expect(down.headers.get("retry-after")).toBeTruthy();
       // Liveness is not readiness: the process is fine, an orchestrator must not restart it.
       expect((await gw.get("/health")).status).toBe(200);
-    } finally {
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
-      await admin.end();
-    }
+    });
     await waitFor("/ready to recover", async () => (await gw.get("/ready")).status === 200, 30_000);
   });
 });

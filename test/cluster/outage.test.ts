@@ -18,17 +18,16 @@ import os from "os";
 import path from "path";
 import { randomUUID } from "crypto";
 import knexFactory, { Knex } from "knex";
-import { Client } from "pg";
 import { io as connect } from "socket.io-client";
 import { Cluster, startCluster } from "../helpers/cluster";
-import { freePort, PG_ADMIN_URL, waitFor } from "../helpers/infra";
+import { freePort, waitFor, whileDatabaseClosed } from "../helpers/infra";
 import { randomLoopbackAddress } from "../helpers/accounts";
 import { HttpClient, HttpResponse } from "../helpers/node";
 import { createSession, gridLayout, SessionFixture } from "../helpers/seat-fixtures";
 import { signAccessToken } from "../../src/platform/auth";
 import { TEST_CARDS } from "../../src/domain/payments";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const BUYERS = 16;
 const NODES = [
   { name: "gw", services: ["api", "holds", "accounts", "catalog"] },
@@ -283,19 +282,7 @@ function saleThrough(title: string, opts: { server?: () => Promise<LocalServer>;
 }
 
 saleThrough("a sale through a database outage (PostgreSQL refusing connections for 5 s)", {
-  async outage({ cluster }) {
-    const admin = new Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    const name = cluster.database.name;
-    try {
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
-      await sleep(5_000);
-    } finally {
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
-      await admin.end();
-    }
-  },
+  outage: ({ cluster }) => whileDatabaseClosed(cluster.database.name, () => sleep(5_000)),
 });
 
 saleThrough("a sale through a NATS outage (the server killed, started again 5 s later on its stored streams)", {

@@ -47,6 +47,23 @@ export async function createTestDatabase(prefix = "tf_test"): Promise<TestDataba
   };
 }
 
+/**
+ * Runs `during` while database `name` refuses connections, its open ones terminated (as a restart
+ * or failover does to the platform's pools), and opens it again afterwards, whatever happened.
+ */
+export async function whileDatabaseClosed<T>(name: string, during: () => Promise<T>): Promise<T> {
+  const admin = new Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+    return await during();
+  } finally {
+    await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+    await admin.end();
+  }
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
