@@ -124,7 +124,14 @@ const SUBSCRIBE_ATTEMPTS = 5;
 export function channelAdapterOptions(config: Config) {
   if (config.transporter) {
     return new JetStreamAdapter({
-      nats: { url: config.transporter, streamConfig: { max_age: STREAM_MAX_AGE_DAYS * 24 * 3600 * 1e9 } },
+      nats: {
+        url: config.transporter,
+        // Reconnect for as long as it takes, as the transporter does (moleculer.config.ts). The
+        // client's default gives up after 10 attempts 2 s apart: after a 20 s NATS outage this
+        // connection stayed closed, and no event was published or consumed again until a restart.
+        connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 1000 },
+        streamConfig: { max_age: STREAM_MAX_AGE_DAYS * 24 * 3600 * 1e9 },
+      },
       maxInFlight: 16,
     });
   }
