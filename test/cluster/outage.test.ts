@@ -2,8 +2,8 @@
  * A sale through an outage of what the cluster depends on: the PostgreSQL database refusing
  * connections for a few seconds (its backends killed, as a restart or failover does), the NATS
  * server (transporter and JetStream channels) killed and started again 25 s later on its stored
- * data, and Redis (the rate limits' counters) killed and started again empty.
- * Buyers keep holding and ordering through it, as browsers do: a 503 is waited out and the order
+ * data, and Redis (the rate limits' counters) killed and started again empty; and an operator's
+ * rolling restart of every node behind the gateway. Buyers keep holding and ordering through it, as browsers do: a 503 is waited out and the order
  * sent again with its Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
@@ -19,7 +19,7 @@ import path from "path";
 import { randomUUID } from "crypto";
 import knexFactory, { Knex } from "knex";
 import { io as connect } from "socket.io-client";
-import { Cluster, startCluster } from "../helpers/cluster";
+import { Cluster, ClusterNodeSpec, startCluster } from "../helpers/cluster";
 import { freePort, waitFor, whileDatabaseClosed } from "../helpers/infra";
 import { randomLoopbackAddress } from "../helpers/accounts";
 import { HttpClient, HttpResponse } from "../helpers/node";
@@ -111,6 +111,8 @@ function sale(cluster: Cluster, session: SessionFixture) {
         }
         await sleep(200);
       }
+      // The next buyer takes a moment on the page: the session lasts through the longest outage.
+      await sleep(500);
     }
   };
   const lanes = Promise.all(Array.from({ length: BUYERS }, lane));
@@ -238,7 +240,7 @@ class LocalServer {
  * A sale on a cluster of NODES through one outage: ten orders confirmed, then `outage()` (which
  * resolves once the dependency is back), then ten more, then the checks.
  */
-function saleThrough(title: string, opts: { server?: () => Promise<LocalServer>; env?: (server?: LocalServer) => Record<string, string>; outage: (ctx: { cluster: Cluster; server?: LocalServer; sale: ReturnType<typeof sale> }) => Promise<void> }) {
+function saleThrough(title: string, opts: { nodes?: ClusterNodeSpec[]; server?: () => Promise<LocalServer>; env?: (server?: LocalServer) => Record<string, string>; outage: (ctx: { cluster: Cluster; server?: LocalServer; sale: ReturnType<typeof sale> }) => Promise<void> }) {
   describe(title, () => {
     let server: LocalServer | undefined;
     let cluster: Cluster;
@@ -248,9 +250,9 @@ function saleThrough(title: string, opts: { server?: () => Promise<LocalServer>;
     beforeAll(async () => {
       server = await opts.server?.();
       await server?.start();
-      cluster = await startCluster({ nodes: NODES, env: opts.env?.(server) });
+      cluster = await startCluster({ nodes: opts.nodes ?? NODES, env: opts.env?.(server) });
       db = knexFactory({ client: "pg", connection: cluster.database.url, pool: { min: 0, max: 2 } });
-      session = await createSession(db, { layout: gridLayout(20, 25), maxPerCustomer: 4 });
+      session = await createSession(db, { layout: gridLayout(80, 25), maxPerCustomer: 4 });
     });
     afterAll(async () => {
       await db?.destroy();
@@ -306,5 +308,25 @@ saleThrough("a sale through a Redis outage (killed, started again empty once 20 
     await server!.stop();
     await sale.confirmed(20, Date.now(), "orders confirmed while Redis is down");
     await server!.start();
+  },
+});
+
+// What an operator's rolling deploy does: every node but the gateway stopped (SIGTERM) and started
+// again, one after the other, with two of each so that the other serves meanwhile.
+saleThrough("a sale through a rolling restart of every node behind the gateway", {
+  nodes: [
+    { name: "gw", services: ["api", "holds", "accounts", "catalog"] },
+    { name: "seats-1", services: ["seats"] },
+    { name: "seats-2", services: ["seats"] },
+    { name: "orders-1", services: ["orders", "payments", "outbox"] },
+    { name: "orders-2", services: ["orders", "payments", "outbox"] },
+    { name: "fulfilment", services: ["fulfilment"] },
+  ],
+  async outage({ cluster }) {
+    for (const node of cluster.nodes.filter((n) => n.spec.name !== "gw")) {
+      await node.stop();
+      await node.start();
+      await sleep(1_000);
+    }
   },
 });
