@@ -2,8 +2,9 @@
  * A sale through an outage of what the cluster depends on: the PostgreSQL database refusing
  * connections for a few seconds (its backends killed, as a restart or failover does), the NATS
  * server (transporter and JetStream channels) killed and started again 25 s later on its stored
- * data, and Redis (the rate limits' counters) killed and started again empty; and an operator's
- * rolling restart of every node behind the gateway. Buyers keep holding and ordering through it, as browsers do: a 503 is waited out and the order
+ * data, Redis (the rate limits' counters) killed and started again empty, and the database
+ * stalled (a partition: no byte through, nothing closed); and an operator's rolling restart of
+ * every node behind the gateway. Buyers keep holding and ordering through it, as browsers do: a 503 is waited out and the order
  * sent again with its Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
@@ -20,7 +21,7 @@ import { randomUUID } from "crypto";
 import knexFactory, { Knex } from "knex";
 import { io as connect } from "socket.io-client";
 import { Cluster, ClusterNodeSpec, startCluster } from "../helpers/cluster";
-import { freePort, waitFor, whileDatabaseClosed } from "../helpers/infra";
+import { freePort, TestDatabase, waitFor, whileDatabaseClosed } from "../helpers/infra";
 import { randomLoopbackAddress } from "../helpers/accounts";
 import { HttpClient, HttpResponse } from "../helpers/node";
 import { createSession, gridLayout, SessionFixture } from "../helpers/seat-fixtures";
@@ -240,7 +241,7 @@ class LocalServer {
  * A sale on a cluster of NODES through one outage: ten orders confirmed, then `outage()` (which
  * resolves once the dependency is back), then ten more, then the checks.
  */
-function saleThrough(title: string, opts: { nodes?: ClusterNodeSpec[]; server?: () => Promise<LocalServer>; env?: (server?: LocalServer) => Record<string, string>; outage: (ctx: { cluster: Cluster; server?: LocalServer; sale: ReturnType<typeof sale> }) => Promise<void> }) {
+function saleThrough(title: string, opts: { nodes?: ClusterNodeSpec[]; server?: () => Promise<LocalServer>; env?: (server: LocalServer | undefined, database: TestDatabase) => Record<string, string>; outage: (ctx: { cluster: Cluster; server?: LocalServer; sale: ReturnType<typeof sale> }) => Promise<void> }) {
   describe(title, () => {
     let server: LocalServer | undefined;
     let cluster: Cluster;
@@ -250,7 +251,7 @@ function saleThrough(title: string, opts: { nodes?: ClusterNodeSpec[]; server?: 
     beforeAll(async () => {
       server = await opts.server?.();
       await server?.start();
-      cluster = await startCluster({ nodes: opts.nodes ?? NODES, env: opts.env?.(server) });
+      cluster = await startCluster({ nodes: opts.nodes ?? NODES, env: (database) => opts.env?.(server, database) ?? {} });
       db = knexFactory({ client: "pg", connection: cluster.database.url, pool: { min: 0, max: 2 } });
       session = await createSession(db, { layout: gridLayout(80, 25), maxPerCustomer: 4 });
     });
@@ -327,6 +328,65 @@ saleThrough("a sale through a rolling restart of every node behind the gateway",
       await node.stop();
       await node.start();
       await sleep(1_000);
+    }
+  },
+});
+
+/**
+ * A TCP proxy to PostgreSQL that can stall: while `stalled`, it passes no bytes either way and
+ * closes nothing, as a network partition does to open connections (and new ones get no answer).
+ */
+class StallingProxy {
+  private server = net.createServer((client) => this.pipe(client));
+  private pairs = new Set<[net.Socket, net.Socket]>();
+  stalled = false;
+  port = 0;
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", () => resolve()));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+  private pipe(client: net.Socket) {
+    const upstream = net.connect(5432, "127.0.0.1");
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    this.pairs.add(pair);
+    if (this.stalled) for (const s of pair) s.pause();
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      this.pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  }
+  stall(on: boolean) {
+    this.stalled = on;
+    for (const pair of this.pairs) for (const s of pair) if (on) s.pause(); else s.resume();
+  }
+  url(database: TestDatabase): string {
+    const url = new URL(database.url);
+    url.port = String(this.port);
+    return url.toString();
+  }
+  async close(): Promise<void> {
+    for (const pair of this.pairs) for (const s of pair) s.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+const proxy = new StallingProxy();
+beforeAll(() => proxy.listen());
+afterAll(() => proxy.close());
+
+saleThrough("a sale through a stalled database (no byte through for 15 s, nothing closed)", {
+  env: (_, database) => ({ DATABASE_URL: proxy.url(database) }),
+  async outage() {
+    proxy.stall(true);
+    try {
+      await sleep(15_000);
+    } finally {
+      proxy.stall(false);
     }
   },
 });

@@ -142,7 +142,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(opts: { nodes: ClusterNodeSpec[]; env?: Record<string, string> }): Promise<Cluster> {
+/** `env` may depend on the test database made for the cluster (to reach it through a proxy, say). */
+export async function startCluster(opts: { nodes: ClusterNodeSpec[]; env?: Record<string, string> | ((database: TestDatabase) => Record<string, string>) }): Promise<Cluster> {
   const database = await createTestDatabase(`tf_cluster_${process.env.TF_TEST_RUN ?? "x"}`);
   const suffix = randomSuffix();
   const namespace = `tf-test-${process.env.TF_TEST_RUN ?? "x"}-${suffix}`;
@@ -157,7 +158,7 @@ export async function startCluster(opts: { nodes: ClusterNodeSpec[]; env?: Recor
     ADMIN_PASSWORD: "cluster-admin-password",
     RATE_LIMIT_PER_MINUTE: "100000",
     ...sharedSecretsEnv(),
-    ...opts.env,
+    ...(typeof opts.env === "function" ? opts.env(database) : opts.env),
   };
   const nodes: ClusterNode[] = [];
   const cluster: Cluster = {
