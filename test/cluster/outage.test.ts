@@ -4,8 +4,8 @@
  * server (transporter and JetStream channels) killed and started again 25 s later on its stored
  * data, Redis (the rate limits' counters) killed and started again empty, and the database
  * stalled (a partition: no byte through, nothing closed); and an operator's rolling restart of
- * every node behind the gateway. Buyers keep holding and ordering through it, as browsers do: a 503 is waited out and the order
- * sent again with its Idempotency-Key.
+ * every node behind the gateway. Buyers keep holding and ordering through it, as browsers do: a
+ * 503 is waited out and the order sent again with its Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
  * counted from the database: every acknowledged hold and order is stored, every order ends
