@@ -11,10 +11,9 @@
  * real client still meets.
  */
 import crypto from "crypto";
-import http from "http";
 import type { Role } from "../../src/platform/auth";
 import type { User } from "../../src/domain/users";
-import type { HttpClient, TestNode } from "./node";
+import { HttpClient, TestNode } from "./node";
 
 export interface SignedUp {
   user: User;
@@ -40,37 +39,9 @@ export function randomLoopbackAddress(): string {
 }
 
 /** POSTs JSON from a chosen source address; answers {status, body}. */
-export function postFrom(baseUrl: string, path: string, body: unknown, localAddress = randomLoopbackAddress()): Promise<{ status: number; body: any }> {
-  const url = new URL(path, baseUrl);
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method: "POST",
-        localAddress,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            /* not JSON: keep the text */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
+export async function postFrom(baseUrl: string, path: string, body: unknown, localAddress = randomLoopbackAddress()): Promise<{ status: number; body: any }> {
+  const { status, body: answer } = await new HttpClient(baseUrl).from(localAddress).post(path, body);
+  return { status, body: answer };
 }
 
 /**

@@ -8,7 +8,6 @@
  */
 import crypto from "crypto";
 import fs from "fs";
-import http from "http";
 import os from "os";
 import path from "path";
 import { signAccessToken } from "../../src/platform/auth";
@@ -17,37 +16,17 @@ import { randomLoopbackAddress } from "../helpers/accounts";
 import { ClusterNode } from "../helpers/cluster";
 import { readEmbeddedDatabase } from "../helpers/embedded-db";
 import { freePort, randomSuffix, waitFor } from "../helpers/infra";
+import { HttpClient } from "../helpers/node";
 
-interface Answer {
-  status: number;
-  body: any;
-}
-
-/** A request from an address of its own: each buyer is a different client (POST /orders is limited per address). */
-function call(port: number, method: string, url: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const h: Record<string, string | number> = { ...headers };
-    if (token) h.authorization = `Bearer ${token}`;
-    if (payload) Object.assign(h, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
-    const req = http.request({ host: "127.0.0.1", port, path: url, method, headers: h, localAddress: randomLoopbackAddress(), agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          // a PDF, say
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
-    // The node died under the request: the buyer was told nothing.
-    req.on("error", () => resolve({ status: 0, body: undefined }));
-    req.end(payload);
-  });
+/**
+ * A request from an address of its own: each buyer is a different client (POST /orders is limited
+ * per address). A node that died under the request told the buyer nothing: status 0.
+ */
+function call(port: number, method: string, url: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  return new HttpClient(`http://127.0.0.1:${port}`, token)
+    .from(randomLoopbackAddress())
+    .request(method, url, body, headers)
+    .catch(() => ({ status: 0, body: undefined }));
 }
 
 describe("an embedded node killed mid-sale and started again", () => {
