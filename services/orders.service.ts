@@ -21,7 +21,8 @@ import type { CardInput } from "../src/domain/payments";
 import { cardFingerprint, normalizeCardNumber } from "../src/domain/payments";
 import { PricedItem, priceOrder, PricingError } from "../src/domain/pricing";
 import { AuthContext, currentUser, hasRole } from "../src/platform/auth";
-import { badRequest, conflict, isRefusal, notFound, unprocessable } from "../src/platform/errors";
+import { conflict, isRefusal, notFound, unprocessable } from "../src/platform/errors";
+import { idempotencyKey } from "../src/platform/idempotency";
 import { orderTiming } from "../src/platform/order-timing";
 import { findHoldToOrder } from "../src/seats/store";
 import type { Platform } from "../src/platform/platform";
@@ -188,15 +189,7 @@ const OrdersService: ServiceSchema = {
       async handler(this: OrdersThis, ctx: AuthContext<CreateParams>) {
         const receivedAt = performance.now();
         const user = currentUser(ctx);
-        const key = ctx.meta.headers?.["idempotency-key"]?.trim();
-        if (!key) {
-          throw badRequest("Send an Idempotency-Key header with every order.", {
-            fields: [{ field: "Idempotency-Key", message: "The Idempotency-Key header is required.", type: "required" }],
-          });
-        }
-        if (key.length > 200) {
-          throw badRequest("The Idempotency-Key header is too long.", { fields: [{ field: "Idempotency-Key", message: "At most 200 characters.", type: "stringMax" }] });
-        }
+        const key = idempotencyKey(ctx, "order")!;
         const { holdId, payment } = ctx.params;
         const requestHash = createHash("sha256")
           .update(JSON.stringify([holdId, cardFingerprint(normalizeCardNumber(payment.card.number), this.platform.secrets.jwtSecret)]))

@@ -10,6 +10,7 @@
  * due, so holds expire on time even after a restart or a failover.
  */
 import { randomId } from "../src/platform/random-id";
+import { idempotencyKey, idForKey } from "../src/platform/idempotency";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Knex } from "knex";
 import { DbMixin, DbThis } from "../mixins/db.mixin";
@@ -43,6 +44,7 @@ const STATUS_OF: Record<string, number> = {
   HOLD_CONFIRMED: 409,
   ORDER_CONFIRMED: 409,
   LIMIT_EXCEEDED: 422,
+  IDEMPOTENCY_KEY_REUSED: 422,
 };
 
 /** "Try again": the session is moving between nodes or its actor just stepped down. Moleculer retries these. */
@@ -100,12 +102,23 @@ const SeatsService: ServiceSchema = {
       async handler(this: SeatsThis, ctx: AuthContext<{ id: string; seats?: string[]; quantity?: number; category?: string; adjacent?: boolean; area?: string }>) {
         const user = currentUser(ctx);
         const { id: sid, ...req } = ctx.params;
+        // With an Idempotency-Key, a request sent again (its answer lost to a timeout, a 503, a
+        // dropped connection) answers with the hold the first one made: its id is derived from
+        // the buyer, the session and the key. Without one, each request is a new hold.
+        const key = idempotencyKey(ctx, false);
+        // Either way 128 unguessable bits: hold ids are capabilities for whoever holds them.
+        const holdId = key ? idForKey(this.platform.secrets.jwtSecret, "hold", user.id, sid, key) : randomId();
         const hold = await this.serve(sid, async (actor) => {
+          const repeat = key !== undefined && actor.map.getHold(holdId) !== undefined;
+          if (key && !repeat) {
+            // Made by this key once and ended since (released, expired, bought): not made again.
+            const ended = await findHold(this.db, holdId);
+            if (ended) throw new SeatMapError(ended.status === "CONFIRMED" ? "HOLD_CONFIRMED" : "HOLD_EXPIRED", ended.status === "CONFIRMED" ? "This hold was already bought." : "The hold made with this Idempotency-Key has ended; send a new key to hold seats again.");
+          }
           const info = await actor.freshInfo();
-          if (!onSale(info, Date.now())) throw unprocessable("SALES_CLOSED", "This session is not on sale right now.");
-          // 128 random bits: hold ids are capabilities for whoever holds them, so they must be unguessable.
-          const holdId = randomId();
-          return holdJson(sid, await actor.hold({ ...req, userId: user.id }, holdId));
+          if (!repeat && !onSale(info, Date.now())) throw unprocessable("SALES_CLOSED", "This session is not on sale right now.");
+          const asked = { ...req, userId: user.id };
+          return holdJson(sid, await (key ? actor.holdOnce(asked, holdId) : actor.hold(asked, holdId)));
         });
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/holds/${hold.holdId}`;

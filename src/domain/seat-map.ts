@@ -457,6 +457,23 @@ export class SeatMap {
     return r === undefined ? undefined : this.view(this.records[r]!);
   }
 
+  /**
+   * A hold asked for with an idempotency key (its id derived from the key): the hold with that id
+   * if it exists, as long as this request could have made it (else IDEMPOTENCY_KEY_REUSED), or a
+   * new one. A repeat changes nothing, so a retried request never holds seats twice. A hold that
+   * ended is no longer here; the caller looks it up before asking (it is not made again).
+   */
+  holdOnce(req: HoldRequest, now: number): HoldView {
+    const r = this.byId.get(req.holdId);
+    if (r === undefined) return this.hold(req, now);
+    const record = this.records[r]!;
+    if (record.userId !== req.userId || !sameRequest(req, this.view(record))) {
+      throw new SeatMapError("IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used for a different hold.");
+    }
+    if (record.status === "CONFIRMED") throw new SeatMapError("HOLD_CONFIRMED", "This hold was already bought.");
+    return this.view(record);
+  }
+
   /** Places a hold, or throws SeatMapError (state unchanged). */
   hold(req: HoldRequest, now: number): HoldView {
     assert(req.holdId && !this.byId.has(req.holdId), `hold id ${req.holdId} reused`);
@@ -846,4 +863,13 @@ export class SeatMap {
 function sameClaim(a: Claim | null, b: Claim | null): boolean {
   if (a === null || b === null) return a === b;
   return a.kind === b.kind && a.holdId === b.holdId && a.orderId === b.orderId && a.seatId === b.seatId;
+}
+
+/** Whether a hold request could have made this hold: the same seats, or as many of the kind asked for. */
+function sameRequest(req: HoldRequest, hold: HoldView): boolean {
+  if (req.seats) return req.seats.length === hold.seats.length && req.seats.every((s) => hold.seats.includes(s));
+  if (req.quantity !== hold.items.length) return false;
+  if (req.area !== undefined) return hold.items.every((i) => i.areaId === req.area);
+  if (req.category !== undefined) return hold.items.every((i) => i.category === req.category);
+  return true;
 }

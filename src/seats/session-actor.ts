@@ -119,6 +119,11 @@ export class SessionActor {
     return this.command((map, now) => map.hold({ ...req, holdId }, now));
   }
 
+  /** A hold asked for with an idempotency key: the hold with this id if it is here, else a new one (SeatMap.holdOnce). */
+  holdOnce(req: Omit<HoldRequest, "holdId">, holdId: string): Promise<HoldView> {
+    return this.command((map, now) => map.holdOnce({ ...req, holdId }, now));
+  }
+
   release(holdId: string): Promise<boolean> {
     return this.command((map) => map.release(holdId));
   }

@@ -171,6 +171,53 @@ describe("seats and holds (one node)", () => {
     expect(again.status).toBe(201);
   });
 
+  it("a hold sent again with its Idempotency-Key answers with the same hold and never holds seats twice", async () => {
+    const session = await createSession(db, { maxPerCustomer: 4 });
+    const ann = tokenFor(secret);
+    const bob = tokenFor(secret);
+    const holds = `/api/sessions/${session.sessionId}/holds`;
+    const key = { "Idempotency-Key": "ann-1" };
+    // A buyer whose answer was lost sends again, several times at once.
+    const sent = await Promise.all(Array.from({ length: 8 }, () => node.http.as(ann.token).request("POST", holds, { quantity: 2 }, key)));
+    expect(sent.map((r) => r.status)).toEqual(Array(8).fill(201));
+    const hold = sent[0].body;
+    expect(new Set(sent.map((r) => r.body.holdId))).toEqual(new Set([hold.holdId]));
+    expect(sent.every((r) => JSON.stringify(r.body.seats) === JSON.stringify(hold.seats))).toBe(true);
+    expect(await db("holds").where({ session_id: session.sessionId, user_id: ann.user.id })).toHaveLength(1);
+    expect(await db("seat_claims").where({ session_id: session.sessionId, kind: "hold" })).toHaveLength(2);
+
+    // The node forgets the session (a restart, a move): the key still names the stored hold.
+    await node.broker.call("seats.passivate", { sessionId: session.sessionId });
+    const afterRestart = await node.http.as(ann.token).request("POST", holds, { quantity: 2 }, key);
+    expect(afterRestart.status).toBe(201);
+    expect(afterRestart.body).toMatchObject({ holdId: hold.holdId, seats: hold.seats, status: "ACTIVE" });
+
+    // The same key for another request is refused; another buyer's same key is theirs alone.
+    const reused = await node.http.as(ann.token).request("POST", holds, { quantity: 3 }, key);
+    expect(reused.status).toBe(422);
+    expect(reused.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
+    const bobs = await node.http.as(bob.token).request("POST", holds, { quantity: 2 }, key);
+    expect(bobs.status).toBe(201);
+    expect(bobs.body.holdId).not.toBe(hold.holdId);
+    expect(bobs.body.seats.some((s: string) => hold.seats.includes(s))).toBe(false);
+    // Without a key, every request is a hold of its own.
+    const plain = await Promise.all([1, 2].map(() => node.http.as(ann.token).post(holds, { quantity: 1 })));
+    expect(new Set(plain.map((r) => r.body.holdId)).size).toBe(2);
+
+    // Released, the key does not hold the seats again: the buyer starts over with a new key.
+    expect((await node.http.as(ann.token).delete(`/api/holds/${hold.holdId}`)).status).toBe(204);
+    const ended = await node.http.as(ann.token).request("POST", holds, { quantity: 2 }, key);
+    expect(ended.status).toBe(409);
+    expect(ended.body.error.code).toBe("HOLD_EXPIRED");
+    expect(await db("holds").where({ session_id: session.sessionId, user_id: ann.user.id, status: "ACTIVE" })).toHaveLength(2);
+    const fresh = await node.http.as(ann.token).request("POST", holds, { quantity: 2 }, { "Idempotency-Key": "ann-2" });
+    expect(fresh.status).toBe(201);
+
+    const tooLong = await node.http.as(ann.token).request("POST", holds, { quantity: 1 }, { "Idempotency-Key": "k".repeat(201) });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.details.fields[0].field).toBe("Idempotency-Key");
+  });
+
   it("confirms a hold for an order idempotently, counts purchases against the limit, and unsells", async () => {
     const session = await createSession(db, { maxPerCustomer: 3 });
     const ann = tokenFor(secret);

@@ -156,6 +156,33 @@ describe("SeatMap", () => {
     expect(batch.stockChanged).toBe(true);
   });
 
+  it("answers a hold asked again with its key with the same hold, and never holds twice", () => {
+    const map = new SeatMap(new SeatPlan(theatre(2, 5, [{ id: "pit", name: "Pit", capacity: 5, category: "standing" }])), rules);
+    const first = map.holdOnce({ holdId: "k1", userId: "ann", quantity: 2, category: "back" }, T0);
+    map.drain();
+    // Asked again: the same seats, and nothing to commit.
+    expect(map.holdOnce({ holdId: "k1", userId: "ann", quantity: 2, category: "back" }, T0 + 1000)).toEqual(first);
+    expect(map.pending).toBe(false);
+    expect(map.encodeStatus().split("h")).toHaveLength(3);
+    // The same id with another request, or from another buyer, is refused; nothing changes.
+    expect(codeOf(() => map.holdOnce({ holdId: "k1", userId: "ann", quantity: 3, category: "back" }, T0))).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(codeOf(() => map.holdOnce({ holdId: "k1", userId: "ann", quantity: 2, category: "front" }, T0))).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(codeOf(() => map.holdOnce({ holdId: "k1", userId: "bob", quantity: 2, category: "back" }, T0))).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(map.pending).toBe(false);
+
+    const seats = map.holdOnce({ holdId: "k2", userId: "ann", seats: ["R0-0", "R0-1"] }, T0);
+    expect(map.holdOnce({ holdId: "k2", userId: "ann", seats: ["R0-1", "R0-0"] }, T0)).toEqual(seats);
+    expect(codeOf(() => map.holdOnce({ holdId: "k2", userId: "ann", seats: ["R0-0"] }, T0))).toBe("IDEMPOTENCY_KEY_REUSED");
+    const ga = map.holdOnce({ holdId: "k3", userId: "ann", quantity: 2, area: "pit" }, T0);
+    expect(map.holdOnce({ holdId: "k3", userId: "ann", quantity: 2, area: "pit" }, T0)).toEqual(ga);
+    expect(map.areaAvailability()).toEqual([{ id: "pit", capacity: 5, available: 3 }]);
+
+    // Bought: asking again does not hold the seats again.
+    map.confirm("k2", "o1", T0);
+    expect(codeOf(() => map.holdOnce({ holdId: "k2", userId: "ann", seats: ["R0-0", "R0-1"] }, T0))).toBe("HOLD_CONFIRMED");
+    expect(map.encodeStatus().slice(0, 2)).toBe("ss");
+  });
+
   it("commits the net effect of a batch: a hold taken and released in one batch leaves no claim", () => {
     const map = new SeatMap(new SeatPlan(theatre(1, 4)), rules);
     map.hold({ holdId: "h1", userId: "ann", seats: ["R0-0"] }, T0);
