@@ -141,20 +141,28 @@ export async function api(path, opts = {}) {
     if (auth && auth.accessToken) h.authorization = `Bearer ${auth.accessToken}`;
     return fetch(url, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal });
   };
+  // A read, or a change sent with an Idempotency-Key (a hold, an order), may be sent again: the
+  // server answers a repeated key with what the first request did, never doing it twice.
+  const repeatable = method === "GET" || Object.keys(headers).some((name) => name.toLowerCase() === "idempotency-key");
+  const pause = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   let res;
-  try {
-    res = await send();
-    noteServerClock(res);
-    if (res.status === 401 && auth && (await refreshSession())) res = await send();
-    // A read that meets a busy or restarting node is simply asked again, as the server suggests.
-    for (let attempt = 0; method === "GET" && (res.status === 503 || res.status === 429) && attempt < 3; attempt++) {
-      const wait = Math.min(5, Number(res.headers.get("retry-after")) || 1);
-      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  for (let attempt = 0; ; attempt++) {
+    try {
       res = await send();
+      noteServerClock(res);
+      if (res.status === 401 && auth && (await refreshSession())) res = await send();
+      // A busy or restarting node is simply asked again, as the server suggests.
+      for (let busy = 0; repeatable && (res.status === 503 || res.status === 429) && busy < 3; busy++) {
+        await pause(Math.min(5, Number(res.headers.get("retry-after")) || 1));
+        res = await send();
+      }
+      break;
+    } catch (err) {
+      if (err && err.name === "AbortError") throw err;
+      // No answer at all (a dropped connection, a gateway restarting): again, if that is safe.
+      if (!repeatable || attempt >= 2) throw new ApiError(0, "NETWORK", t("err.network"));
+      await pause(1);
     }
-  } catch (err) {
-    if (err && err.name === "AbortError") throw err;
-    throw new ApiError(0, "NETWORK", t("err.network"));
   }
   if (res.status === 401) window.dispatchEvent(new CustomEvent("tf:signin-required", { detail: {} }));
   if (!res.ok && res.status !== 304) {

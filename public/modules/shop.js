@@ -400,7 +400,9 @@ async function sessionPage(root, sessionId) {
     if (!currentUser()) return emit("tf:signin-required", {});
     for (const b of side.querySelectorAll("button")) b.disabled = true;
     try {
-      hold = await api(`/api/sessions/${encodeURIComponent(sessionId)}/holds`, { method: "POST", body });
+      // One key per click: if the answer is lost and the request sent again, it is the same hold.
+      const headers = { "Idempotency-Key": crypto.randomUUID() };
+      hold = await api(`/api/sessions/${encodeURIComponent(sessionId)}/holds`, { method: "POST", body, headers });
       hold.idempotencyKey = crypto.randomUUID();
       sessionStorage.setItem(holdKey, JSON.stringify({ holdId: hold.holdId, key: hold.idempotencyKey }));
       selected.clear();
@@ -486,8 +488,8 @@ async function sessionPage(root, sessionId) {
         followOrder();
       } catch (err) {
         submit.disabled = false;
-        // Only a request that may have reached the server is retried with the same key.
-        if (err.status !== 0) hold.idempotencyKey = crypto.randomUUID();
+        // A request that may have been done (no answer, or "try again") keeps its key for the next try.
+        if (err.status !== 0 && err.status !== 503) hold.idempotencyKey = crypto.randomUUID();
         const fields = fieldErrorsOf(err);
         const mapped = {};
         for (const [k, v] of Object.entries(fields)) mapped[/exp/i.test(k) ? "exp" : /cvc/i.test(k) ? "cvc" : /number|card/i.test(k) ? "number" : k] = v;

@@ -260,6 +260,44 @@ describe("buyer", () => {
     expect(watcher.problems).toEqual([]);
   });
 
+  it("sends a hold whose answer was lost again, and holds the seats once", async () => {
+    const { page } = buyer;
+    await page.goto(sessionUrl);
+    const seats = await twoFreeSeats(page);
+    for (const i of seats) await page.click(`rect.seat[data-i="${i}"]`);
+    // The first hold reaches the server, which holds the seats, but its answer never reaches the
+    // browser (a dropped connection); the page sends it again.
+    const keys: string[] = [];
+    await page.route("**/api/sessions/*/holds", async (route) => {
+      keys.push(route.request().headers()["idempotency-key"] ?? "");
+      if (keys.length > 1) return route.continue();
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    try {
+      await page.click("[data-testid=hold]");
+      await page.waitForSelector("[data-testid=held-seats] li");
+    } finally {
+      await page.unroute("**/api/sessions/*/holds");
+    }
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/\S{16,}/);
+    expect(keys[1]).toBe(keys[0]);
+    // One hold, of the seats picked: the page shows it, and the database has no second one.
+    const sessionId = decodeURIComponent(sessionUrl.split("/").pop() as string);
+    const made = await node.platform.db().then((db) => db("holds").where({ session_id: sessionId }).where("created_at", ">=", new Date(testStarted)));
+    expect(made).toHaveLength(1);
+    expect(made[0].status).toBe("ACTIVE");
+    expect(await page.locator("[data-testid=held-seats] li").count()).toBe(2);
+    const { seatIds } = (await node.http.get(`/api/sessions/${sessionId}/seat-map`)).body as { seatIds: string[] };
+    const claimed = await node.platform.db().then((db) => db("seat_claims").where({ session_id: sessionId, hold_id: made[0].id }).pluck("seat_id"));
+    expect(claimed.sort()).toEqual(seats.map((i) => seatIds[Number(i)]).sort());
+    for (const i of seats) await waitSeatState(watcher.page, i, ["h"]);
+    await page.click("button:has-text('Release')");
+    for (const i of seats) await waitSeatState(watcher.page, i, ["a"]);
+    expect(buyer.problems).toEqual([]);
+  });
+
   it("selects seats with the keyboard, holds and releases the best available, and switches the event texts to German", async () => {
     const { page } = buyer;
     await page.goto(sessionUrl);
