@@ -5,12 +5,12 @@
  * data, Redis (the rate limits' counters) killed and started again empty, and the database
  * stalled (a partition: no byte through, nothing closed); and an operator's rolling restart of
  * every node behind the gateway. Buyers keep holding and ordering through it, as browsers do: a
- * 503 is waited out and the order sent again with its Idempotency-Key.
+ * 503 is waited out and the hold or order sent again with its Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
- * counted from the database: every acknowledged hold and order is stored, every order ends
- * CONFIRMED with its tickets, no payment is left merely authorized, nothing is sold twice, the
- * outbox empties, and the sale goes on.
+ * counted from the database: every acknowledged hold and order is stored, no other hold holds
+ * seats, every order ends CONFIRMED with its tickets, no payment is left merely authorized,
+ * nothing is sold twice, the outbox empties, and the sale goes on.
  */
 import { ChildProcess, spawn } from "child_process";
 import fs from "fs";
@@ -86,12 +86,16 @@ function sale(cluster: Cluster, session: SessionFixture) {
     while (!stopped) {
       const id = randomUUID();
       const http = new HttpClient(base).from(randomLoopbackAddress()).as(signAccessToken(cluster.env.JWT_SECRET, { id, email: `${id.slice(0, 8)}@example.test`, name: "Buyer", roles: ["buyer"] }));
-      const hold = await call(log, "hold", [201, 409], () => http.post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2 }));
-      if (hold?.status === 409) return; // sold out
-      if (hold?.status !== 201) {
-        await sleep(200);
-        continue;
+      // The hold too is sent again with its key while it gets 503 or no answer: one whose answer
+      // was lost (committed after its caller gave up) is the one the retry gets, not a second.
+      const holdKey = randomUUID();
+      let hold: HttpResponse | undefined;
+      for (let tries = 0; tries < 200 && hold?.status !== 201 && hold?.status !== 409; tries++) {
+        if (tries) await sleep(300);
+        hold = await call(log, "hold", [201, 409], () => http.post(`/api/sessions/${session.sessionId}/holds`, { quantity: 2 }, { "idempotency-key": holdKey }));
       }
+      if (hold?.status === 409) return; // sold out
+      if (hold?.status !== 201) continue;
       log.holds.set(hold.body.holdId, hold.body.seats);
       const key = randomUUID();
       const body = { holdId: hold.body.holdId, payment: { method: "card", card: { number: TEST_CARDS.success, expMonth: 12, expYear: new Date().getUTCFullYear() + 2, cvc: "123" } } };
@@ -146,6 +150,9 @@ async function checkAfterwards(db: Knex, cluster: Cluster, session: SessionFixtu
   const holds = await db("holds").whereIn("id", [...log.holds.keys()]);
   expect(holds).toHaveLength(log.holds.size);
   for (const h of holds) expect(h.items.map((i: { seatId: string }) => i.seatId).sort()).toEqual([...log.holds.get(h.id)!].sort());
+  // And no hold holds seats that no buyer was told of.
+  const unknown = await db("holds").where({ session_id: session.sessionId }).whereIn("status", ["ACTIVE", "CONFIRMED"]).whereNotIn("id", [...log.holds.keys()]);
+  expect(unknown.map((h) => [h.id, h.status, h.created_at])).toEqual([]);
 
   // Every acknowledged order is stored and settles; its saga finishes.
   await waitFor("every order settled", async () => {
