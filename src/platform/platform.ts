@@ -9,11 +9,18 @@ import type Redis from "ioredis";
 import { Config, loadConfig } from "./config";
 import { loadSecrets, Secrets } from "./secrets";
 import { Database, migrate, openDatabase } from "./database";
+import { everySecondAtMost, isOutage } from "./outage";
+
+/** While the database is out of reach at start: the longest pause between attempts. */
+const DB_WAIT_MAX_MS = 2000;
 
 export class Platform {
   readonly secrets: Secrets;
   private database?: Promise<Database>;
   private redisClient?: Redis;
+  private closing = false;
+  /** The node's logger, once attached to a broker. */
+  logger?: { warn(...args: unknown[]): void };
 
   constructor(readonly config: Config) {
     this.secrets = loadSecrets(config);
@@ -22,15 +29,34 @@ export class Platform {
   /** The migrated database; opened on first use. */
   db(): Promise<Knex> {
     if (!this.database) {
-      this.database = (async () => {
-        const db = await openDatabase(this.config);
-        await migrate(db.knex);
-        return db;
-      })();
+      this.database = this.open();
       // A failed open must not stick: the next caller retries.
       this.database.catch(() => (this.database = undefined));
     }
     return this.database.then((d) => d.knex);
+  }
+
+  /**
+   * Opens and migrates the database. A PostgreSQL server out of reach (restarting, failing over)
+   * is waited for, as the transporter waits for NATS: a node started meanwhile starts once it is
+   * back, instead of exiting into its orchestrator's restart back-off, which outlasts the outage.
+   */
+  private async open(): Promise<Database> {
+    const db = await openDatabase(this.config);
+    const warn = everySecondAtMost((err: Error) => this.logger?.warn(`PostgreSQL is out of reach (${err.message}); waiting for it before starting.`));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await migrate(db.knex);
+        return db;
+      } catch (err) {
+        if (!this.config.databaseUrl || !isOutage(err) || this.closing) {
+          await db.close().catch(() => undefined);
+          throw err;
+        }
+        warn(err as Error);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(DB_WAIT_MAX_MS, 250 * attempt)));
+      }
+    }
   }
 
   get embedded(): boolean {
@@ -45,6 +71,7 @@ export class Platform {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     const db = this.database;
     this.database = undefined;
     if (db) await (await db).close().catch(() => undefined);
@@ -59,6 +86,7 @@ const platforms = new WeakMap<ServiceBroker, Platform>();
 
 export function attachPlatform(broker: ServiceBroker, platform: Platform): Platform {
   platforms.set(broker, platform);
+  platform.logger ??= broker.getLogger("platform");
   return platform;
 }
 

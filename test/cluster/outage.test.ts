@@ -3,9 +3,10 @@
  * connections for a few seconds (its backends killed, as a restart or failover does), the NATS
  * server (transporter and JetStream channels) killed and started again 25 s later on its stored
  * data, Redis (the rate limits' counters) killed and started again empty, and the database
- * stalled (a partition: no byte through, nothing closed); and an operator's rolling restart of
- * every node behind the gateway. Buyers keep holding and ordering through it, as browsers do: a
- * 503 is waited out and the hold or order sent again with its Idempotency-Key.
+ * stalled (a partition: no byte through, nothing closed); an operator's rolling restart of every
+ * node behind the gateway, and a node replaced while the database is down. Buyers keep holding
+ * and ordering through it, as browsers do: a 503 is waited out and the hold or order sent again
+ * with its Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
  * counted from the database: every acknowledged hold and order is stored, no other hold holds
@@ -293,6 +294,25 @@ function saleThrough(title: string, opts: { nodes?: ClusterNodeSpec[]; server?: 
 
 saleThrough("a sale through a database outage (PostgreSQL refusing connections for 5 s)", {
   outage: ({ cluster }) => whileDatabaseClosed(cluster.database.name, () => sleep(5_000)),
+});
+
+// An orchestrator replacing a node while the database is down: the replacement waits for
+// PostgreSQL instead of exiting (which would put it in a restart back-off longer than the outage).
+saleThrough("a sale through a database outage during which a node is replaced (PostgreSQL refusing connections for 10 s)", {
+  async outage({ cluster }) {
+    let starting: Promise<unknown> | undefined;
+    await whileDatabaseClosed(cluster.database.name, async () => {
+      await cluster.node("fulfilment").stop();
+      starting = cluster.add({ name: "fulfilment-2", services: ["fulfilment"] });
+      starting.catch(() => undefined);
+      await sleep(10_000);
+      const late = cluster.node("fulfilment-2");
+      expect(late.running).toBe(true);
+      expect(late.logs()).toContain("PostgreSQL is out of reach");
+    });
+    // Up once the database is back; from here on only it can issue the tickets.
+    await starting;
+  },
 });
 
 // 25 s: longer than the NATS client's default reconnection (10 attempts 2 s apart), after which a
