@@ -18,7 +18,7 @@ import { AuthContext, currentUser } from "../src/platform/auth";
 import { ApiError, notFound, unavailable, unprocessable } from "../src/platform/errors";
 import { SeatMapError } from "../src/domain/seat-map";
 import { ActorUnavailable, SessionActor } from "../src/seats/session-actor";
-import { findHold, onSale, SeatCommitter, sessionsWithHoldsDue } from "../src/seats/store";
+import { findHold, HoldStatusFinder, onSale, SeatCommitter, sessionsWithHoldsDue } from "../src/seats/store";
 import { nodesWith, ownerOf } from "../src/seats/routing";
 import { holdJson } from "../src/seats/contract";
 import { SeatMapAnswers } from "../src/seats/seat-map-answer";
@@ -63,6 +63,7 @@ type SeatsThis = Service & DbThis & {
   /** Each live actor's encoded seat-map answers. */
   answers: WeakMap<SessionActor, SeatMapAnswers>;
   committer: SeatCommitter;
+  holdStatus: HoldStatusFinder;
   sweepTimer?: NodeJS.Timeout;
   sweeping: boolean;
   membershipChangedAt: number;
@@ -109,16 +110,20 @@ const SeatsService: ServiceSchema = {
         // Either way 128 unguessable bits: hold ids are capabilities for whoever holds them.
         const holdId = key ? idForKey(this.platform.secrets.jwtSecret, "hold", user.id, sid, key) : randomId();
         const hold = await this.serve(sid, async (actor) => {
-          const repeat = key !== undefined && actor.map.getHold(holdId) !== undefined;
+          const here = () => key !== undefined && actor.map.getHold(holdId) !== undefined;
+          let repeat = here();
           if (key && !repeat) {
+            const stored = await this.holdStatus.find(holdId);
+            // The same key's other request may have made it meanwhile: that one is answered.
+            repeat = here();
             // Made by this key once and ended since (released, expired, bought): not made again.
-            const ended = await findHold(this.db, holdId);
-            if (ended) throw new SeatMapError(ended.status === "CONFIRMED" ? "HOLD_CONFIRMED" : "HOLD_EXPIRED", ended.status === "CONFIRMED" ? "This hold was already bought." : "The hold made with this Idempotency-Key has ended; send a new key to hold seats again.");
+            if (stored === "CONFIRMED" && !repeat) throw new SeatMapError("HOLD_CONFIRMED", "This hold was already bought.");
+            if (stored && !repeat) throw new SeatMapError("HOLD_EXPIRED", "The hold made with this Idempotency-Key has ended; send a new key to hold seats again.");
           }
           const info = await actor.freshInfo();
           if (!repeat && !onSale(info, Date.now())) throw unprocessable("SALES_CLOSED", "This session is not on sale right now.");
           const asked = { ...req, userId: user.id };
-          return holdJson(sid, await (key ? actor.holdOnce(asked, holdId) : actor.hold(asked, holdId)));
+          return holdJson(sid, await (key ? actor.holdOnce(asked, holdId, !repeat) : actor.hold(asked, holdId)));
         });
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/holds/${hold.holdId}`;
@@ -446,6 +451,7 @@ const SeatsService: ServiceSchema = {
         if (self.broker.isMetricsEnabled()) self.broker.metrics.increment("seats_commit_calls_total");
       },
     });
+    self.holdStatus = new HoldStatusFinder(self.db as Knex);
     self.sweepTimer = setInterval(() => void self.sweep(), SWEEP_MS);
     self.sweepTimer.unref?.();
   },

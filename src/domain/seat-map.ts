@@ -461,11 +461,15 @@ export class SeatMap {
    * A hold asked for with an idempotency key (its id derived from the key): the hold with that id
    * if it exists, as long as this request could have made it (else IDEMPOTENCY_KEY_REUSED), or a
    * new one. A repeat changes nothing, so a retried request never holds seats twice. A hold that
-   * ended is no longer here; the caller looks it up before asking (it is not made again).
+   * ended is no longer here; the caller looks it up before asking (it is not made again), and
+   * says `create: false` when it saw the hold here: if it has ended since, it is not made again.
    */
-  holdOnce(req: HoldRequest, now: number): HoldView {
+  holdOnce(req: HoldRequest, now: number, create = true): HoldView {
     const r = this.byId.get(req.holdId);
-    if (r === undefined) return this.hold(req, now);
+    if (r === undefined) {
+      if (!create) throw new SeatMapError("HOLD_EXPIRED", "The hold made with this Idempotency-Key has ended; send a new key to hold seats again.");
+      return this.hold(req, now);
+    }
     const record = this.records[r]!;
     if (record.userId !== req.userId || !sameRequest(req, this.view(record))) {
       throw new SeatMapError("IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used for a different hold.");

@@ -120,8 +120,8 @@ export class SessionActor {
   }
 
   /** A hold asked for with an idempotency key: the hold with this id if it is here, else a new one (SeatMap.holdOnce). */
-  holdOnce(req: Omit<HoldRequest, "holdId">, holdId: string): Promise<HoldView> {
-    return this.command((map, now) => map.holdOnce({ ...req, holdId }, now));
+  holdOnce(req: Omit<HoldRequest, "holdId">, holdId: string, create = true): Promise<HoldView> {
+    return this.command((map, now) => map.holdOnce({ ...req, holdId }, now, create));
   }
 
   release(holdId: string): Promise<boolean> {

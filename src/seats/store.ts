@@ -292,3 +292,41 @@ export async function findHold(knex: Knex, holdId: string): Promise<(HoldRow & {
   const row = await knex("holds").where({ id: holdId }).first();
   return row ? { ...holdFromRow(row), sessionId: row.session_id } : undefined;
 }
+
+/**
+ * The stored status of holds by id, for holds asked for with an Idempotency-Key (was this key's
+ * hold made, and has it ended?). Every buyer of the web UI sends one, so in a sale's rush this is
+ * a lookup per hold: the ids asked for while a query is out go together in the next one, as the
+ * committer gathers commits, so the lookups cost a query per round trip, not per hold.
+ */
+export class HoldStatusFinder {
+  private asked = new Map<string, Array<{ resolve(status: HoldStatus | undefined): void; reject(err: Error): void }>>();
+  private querying = false;
+
+  constructor(private readonly knex: Knex) {}
+
+  find(holdId: string): Promise<HoldStatus | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.asked.get(holdId);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.asked.set(holdId, [{ resolve, reject }]);
+      if (!this.querying) void this.query();
+    });
+  }
+
+  private async query(): Promise<void> {
+    this.querying = true;
+    while (this.asked.size) {
+      const batch = this.asked;
+      this.asked = new Map();
+      try {
+        const rows: Array<{ id: string; status: HoldStatus }> = await this.knex("holds").whereIn("id", [...batch.keys()]).select("id", "status");
+        const found = new Map(rows.map((r) => [r.id, r.status]));
+        for (const [id, waiters] of batch) for (const w of waiters) w.resolve(found.get(id));
+      } catch (err) {
+        for (const waiters of batch.values()) for (const w of waiters) w.reject(err as Error);
+      }
+    }
+    this.querying = false;
+  }
+}

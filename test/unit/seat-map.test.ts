@@ -177,6 +177,14 @@ describe("SeatMap", () => {
     expect(map.holdOnce({ holdId: "k3", userId: "ann", quantity: 2, area: "pit" }, T0)).toEqual(ga);
     expect(map.areaAvailability()).toEqual([{ id: "pit", capacity: 5, available: 3 }]);
 
+    // Seen by the caller, then ended (expired) before its turn: not made again.
+    const short = new SeatMap(new SeatPlan(theatre(1, 4)), rules);
+    short.holdOnce({ holdId: "k9", userId: "ann", quantity: 1 }, T0);
+    expect(codeOf(() => short.holdOnce({ holdId: "k9", userId: "ann", quantity: 1 }, T0 + rules.holdMs + 1, false))).toBe("OK");
+    short.expire(T0 + rules.holdMs + 1);
+    expect(codeOf(() => short.holdOnce({ holdId: "k9", userId: "ann", quantity: 1 }, T0 + rules.holdMs + 1, false))).toBe("HOLD_EXPIRED");
+    expect(short.activeHolds).toBe(0);
+
     // Bought: asking again does not hold the seats again.
     map.confirm("k2", "o1", T0);
     expect(codeOf(() => map.holdOnce({ holdId: "k2", userId: "ann", seats: ["R0-0", "R0-1"] }, T0))).toBe("HOLD_CONFIRMED");
