@@ -37,6 +37,11 @@ export function buyerAddress(n: number): string {
   return `127.${1 + Math.floor(m / 62500)}.${Math.floor(m / 250) % 250}.${1 + (m % 250)}`;
 }
 
+/** A hold's headers: the buyer's token and, as the web UI sends with every hold, an Idempotency-Key. */
+function holdHeaders(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}`, "idempotency-key": randomUUID() };
+}
+
 function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, localAddress?: string, retried = false): Promise<Resp> {
   const url = new URL(path, base);
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -261,7 +266,7 @@ async function hold(job: HoldJob) {
       const seats = useExplicit ? avail.pick(k) : [];
       const body = seats.length ? { seats } : { quantity: Math.min(k, Math.max(1, avail.left)) };
       const token = mintToken(job.jwtSecret);
-      const r = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, body, { authorization: `Bearer ${token}` }, buyerAddress(b));
+      const r = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, body, holdHeaders(token), buyerAddress(b));
       latencies.push(r.ms);
       (r.fresh ? onNewConnection : onOpenConnection).push(r.ms);
       bump(codes, codeOf(r));
@@ -536,13 +541,13 @@ async function purchase(job: PurchaseJob) {
     const k = 1 + Math.floor(Math.random() * 4);
     // The buyer's page has its socket open before they pay, as the web UI does.
     const live = new Follower(base, token);
-    const [h] = await Promise.all([request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, auth, ip), live.connected()]);
+    const [h] = await Promise.all([request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: k }, holdHeaders(token), ip), live.connected()]);
     holdMs.push(h.ms);
     bump(codes, `hold ${codeOf(h)}`);
     if (h.status !== 201) {
       if (h.status === 409 || h.status === 422) {
         // Fewer than k left: try one seat; if even that fails the session is sold out.
-        const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, auth, ip);
+        const one = await request(base, "POST", `/api/sessions/${job.sessionId}/holds`, { quantity: 1 }, holdHeaders(token), ip);
         bump(codes, `hold ${codeOf(one)}`);
         if (one.status !== 201) {
           live.close();
