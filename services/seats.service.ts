@@ -112,18 +112,18 @@ const SeatsService: ServiceSchema = {
         const hold = await this.serve(sid, async (actor) => {
           const here = () => key !== undefined && actor.map.getHold(holdId) !== undefined;
           let repeat = here();
+          let create = !repeat;
           if (key && !repeat) {
             const stored = await this.holdStatus.find(holdId);
             // The same key's other request may have made it meanwhile: that one is answered.
             repeat = here();
-            // Made by this key once and ended since (released, expired, bought): not made again.
-            if (stored === "CONFIRMED" && !repeat) throw new SeatMapError("HOLD_CONFIRMED", "This hold was already bought.");
-            if (stored && !repeat) throw new SeatMapError("HOLD_EXPIRED", "The hold made with this Idempotency-Key has ended; send a new key to hold seats again.");
+            // Made by this key once and ended since: not made again (SeatMap.holdOnce answers HOLD_EXPIRED).
+            create = !repeat && !stored;
           }
           const info = await actor.freshInfo();
           if (!repeat && !onSale(info, Date.now())) throw unprocessable("SALES_CLOSED", "This session is not on sale right now.");
           const asked = { ...req, userId: user.id };
-          return holdJson(sid, await (key ? actor.holdOnce(asked, holdId, !repeat) : actor.hold(asked, holdId)));
+          return holdJson(sid, await (key ? actor.holdOnce(asked, holdId, create) : actor.hold(asked, holdId)));
         });
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/holds/${hold.holdId}`;
