@@ -15,6 +15,8 @@ export interface Config {
   dataDir: string;
   transporter?: string;
   databaseUrl?: string;
+  /** A PostgreSQL server's statement that gets no answer this long drops its connection (0: never). */
+  databaseQueryTimeoutMs: number;
   redisUrl?: string;
   /** Service names this node runs; empty means all. */
   services: string[];
@@ -61,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argvServices: s
     dataDir,
     transporter,
     databaseUrl: env.DATABASE_URL || undefined,
+    databaseQueryTimeoutMs: Number(env.DATABASE_QUERY_TIMEOUT_MS ?? 20_000),
     redisUrl: env.REDIS_URL || undefined,
     services: argvServices.length ? argvServices : list(env.SERVICES),
     logLevel: env.LOG_LEVEL || "info",

@@ -200,6 +200,8 @@ function recordQueryStats(knex: Knex, file: string): void {
 export interface OpenOptions {
   /** Connections in the pool (a PostgreSQL server; default 10). */
   pool?: number;
+  /** A PostgreSQL server: how long a statement may go without an answer (default: the config's; 0: no bound). */
+  queryTimeoutMs?: number;
   /** Embedded: how long a statement may wait behind another connection's transaction (default 60 s). */
   embeddedWaitLimitMs?: number;
   /** Embedded: how often the PGlite thread vacuums its tables while in use (default 60 s; PGlite has no autovacuum). */
@@ -208,11 +210,42 @@ export interface OpenOptions {
   embeddedReplanAfter?: number;
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
+type PgClientClass = new (config: Knex.Config) => { _query(connection: PgConnection, obj: unknown): Promise<unknown> };
+interface PgConnection {
+  connection?: { stream?: { destroy(err?: Error): void } };
+}
+
+/**
+ * knex's PostgreSQL client with a bound on how long a statement may go without an answer. When a
+ * failover leaves connections open to a server that vanished, they get no byte and no reset, and
+ * TCP gives up on them only after about 15 minutes: a seat actor's commit waited on one that long,
+ * and its session sold nothing (test/cluster/outage.test.ts). At the bound the connection's socket
+ * is destroyed: pg fails what was sent on it (the outage middleware answers 503), knex drops the
+ * connection, and the next statement gets a new one. pg's own query_timeout is no help here: it
+ * fails the statement but leaves the connection stuck behind it.
+ */
+function boundedPgClient(timeoutMs: number): PgClientClass {
+  const ClientPG = require("knex/lib/dialects/postgres") as PgClientClass;
+  return class BoundedPgClient extends ClientPG {
+    _query(connection: PgConnection, obj: unknown): Promise<unknown> {
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error(`PostgreSQL did not answer a statement in ${timeoutMs} ms; its connection is dropped`), { code: "ETIMEDOUT" });
+        connection.connection?.stream?.destroy(err);
+      }, timeoutMs);
+      return super._query(connection, obj).finally(() => clearTimeout(timer));
+    }
+  };
+}
+
 export async function openDatabase(config: Config, opts: OpenOptions = {}): Promise<Database> {
   if (config.databaseUrl) {
+    const queryTimeoutMs = opts.queryTimeoutMs ?? config.databaseQueryTimeoutMs;
     const knex = knexFactory({
-      client: "pg",
-      connection: config.databaseUrl,
+      client: queryTimeoutMs > 0 ? (boundedPgClient(queryTimeoutMs) as unknown as typeof Knex.Client) : "pg",
+      // A server that does not answer the connect (a failed-over host gone) is given up on.
+      connection: { connectionString: config.databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
       pool: { min: 0, max: opts.pool ?? 10 },
     });
     if (process.env.TF_QUERY_STATS) recordQueryStats(knex, process.env.TF_QUERY_STATS);

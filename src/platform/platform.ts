@@ -43,19 +43,26 @@ export class Platform {
    */
   private async open(): Promise<Database> {
     const db = await openDatabase(this.config);
+    // Migrations may take long (an index on a big table): a connection of their own, without the
+    // bound on a statement's answer that the node's pool has.
+    const migrator = this.config.databaseUrl ? await openDatabase(this.config, { pool: 1, queryTimeoutMs: 0 }) : db;
     const warn = everySecondAtMost((err: Error) => this.logger?.warn(`PostgreSQL is out of reach (${err.message}); waiting for it before starting.`));
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await migrate(db.knex);
-        return db;
-      } catch (err) {
-        if (!this.config.databaseUrl || !isOutage(err) || this.closing) {
-          await db.close().catch(() => undefined);
-          throw err;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await migrate(migrator.knex);
+          return db;
+        } catch (err) {
+          if (!this.config.databaseUrl || !isOutage(err) || this.closing) {
+            await db.close().catch(() => undefined);
+            throw err;
+          }
+          warn(err as Error);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(DB_WAIT_MAX_MS, 250 * attempt)));
         }
-        warn(err as Error);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(DB_WAIT_MAX_MS, 250 * attempt)));
       }
+    } finally {
+      if (migrator !== db) await migrator.close().catch(() => undefined);
     }
   }
 
