@@ -2,11 +2,11 @@
  * A sale through an outage of what the cluster depends on: the PostgreSQL database refusing
  * connections for a few seconds (its backends killed, as a restart or failover does), the NATS
  * server (transporter and JetStream channels) killed and started again 25 s later on its stored
- * data, Redis (the rate limits' counters) killed and started again empty, and the database
- * stalled (a partition: no byte through, nothing closed); an operator's rolling restart of every
- * node behind the gateway, and a node replaced while the database is down. Buyers keep holding
- * and ordering through it, as browsers do: a 503 is waited out and the hold or order sent again
- * with its Idempotency-Key.
+ * data, Redis (the rate limits' counters) killed and started again empty, the database stalled
+ * (a partition: no byte through, nothing closed) or its open connections stranded for good by a
+ * failover; an operator's rolling restart of every node behind the gateway, and a node replaced
+ * while the database is down. Buyers keep holding and ordering through it, as browsers do: a 503
+ * is waited out and the hold or order sent again with its Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
  * counted from the database: every acknowledged hold and order is stored, no other hold holds
@@ -391,13 +391,20 @@ class StallingProxy {
     this.stalled = on;
     for (const pair of this.pairs) for (const s of pair) if (on) s.pause(); else s.resume();
   }
+  /** The open connections pass no byte ever again and are never closed (their server vanished); new ones go through. */
+  strand() {
+    for (const pair of this.pairs) for (const s of pair) s.pause();
+    this.stranded.push(...this.pairs);
+    this.pairs.clear();
+  }
+  private stranded: Array<[net.Socket, net.Socket]> = [];
   url(database: TestDatabase): string {
     const url = new URL(database.url);
     url.port = String(this.port);
     return url.toString();
   }
   async close(): Promise<void> {
-    for (const pair of this.pairs) for (const s of pair) s.destroy();
+    for (const pair of [...this.pairs, ...this.stranded]) for (const s of pair) s.destroy();
     await new Promise((resolve) => this.server.close(resolve));
   }
 }
@@ -415,5 +422,14 @@ saleThrough("a sale through a stalled database (no byte through for 15 s, nothin
     } finally {
       proxy.stall(false);
     }
+  },
+});
+
+// A failover whose old server vanished: the connections open to it get no byte and no reset (TCP
+// would give up on them only after about 15 minutes), while new connections reach the new server.
+saleThrough("a sale through a failover that strands every open database connection", {
+  env: (_, database) => ({ DATABASE_URL: proxy.url(database) }),
+  async outage() {
+    proxy.strand();
   },
 });
