@@ -31,7 +31,7 @@ import { SessionRoutingMiddleware } from "./src/seats/routing";
 import { SeatMapCopiesMiddleware } from "./src/seats/seat-map-copies";
 import { channelMiddlewares } from "./channels/adapter";
 import { RequestMetricsMiddleware } from "./src/platform/request-metrics";
-import { OutageMiddleware } from "./src/platform/outage";
+import { NATS_LIVENESS, OutageMiddleware } from "./src/platform/outage";
 import { nullParamsCheck } from "./src/platform/null-params";
 
 type ParamSchema = Record<string, unknown>;
@@ -80,7 +80,7 @@ export function brokerOptions(config: Config = loadConfig()): BrokerOptions {
     namespace: config.namespace,
     nodeID: config.nodeID,
     transporter: config.transporter
-      ? { type: "NATS", options: { url: config.transporter, maxReconnectAttempts: -1 } }
+      ? { type: "NATS", options: { url: config.transporter, maxReconnectAttempts: -1, ...NATS_LIVENESS } }
       : undefined,
     logger: {
       type: "Console",

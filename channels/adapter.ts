@@ -10,6 +10,7 @@ import type { Middleware, ServiceBroker } from "moleculer";
 import { Adapters, Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { Config } from "../src/platform/config";
 import { durableRuntime, STREAM_MAX_AGE_DAYS } from "../mixins/outbox.mixin";
+import { NATS_LIVENESS } from "../src/platform/outage";
 
 interface Chan {
   id: string;
@@ -129,7 +130,7 @@ export function channelAdapterOptions(config: Config) {
         // Reconnect for as long as it takes, as the transporter does (moleculer.config.ts). The
         // client's default gives up after 10 attempts 2 s apart: after a 20 s NATS outage this
         // connection stayed closed, and no event was published or consumed again until a restart.
-        connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 1000 },
+        connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 1000, ...NATS_LIVENESS },
         streamConfig: { max_age: STREAM_MAX_AGE_DAYS * 24 * 3600 * 1e9 },
       },
       maxInFlight: 16,

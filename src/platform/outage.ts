@@ -108,3 +108,12 @@ export function OutageMiddleware() {
     },
   };
 }
+
+/**
+ * How a NATS connection (the transporter's, and JetStream's for the channels) finds out that its
+ * server is gone when nothing says so: a failover whose old server vanished leaves the connection
+ * open with no byte and no reset. The client's default pings every 2 minutes and gives up after two
+ * unanswered, so the node heard and sent nothing for over 4 minutes; here a dead connection is
+ * found within 10-15 s and the client reconnects (test/cluster/outage.test.ts).
+ */
+export const NATS_LIVENESS = { pingInterval: 5000, maxPingOut: 2 } as const;
