@@ -4,9 +4,10 @@
  * server (transporter and JetStream channels) killed and started again 25 s later on its stored
  * data, Redis (the rate limits' counters) killed and started again empty, the database stalled
  * (a partition: no byte through, nothing closed) or its open connections stranded for good by a
- * failover; an operator's rolling restart of every node behind the gateway, and a node replaced
- * while the database is down. Buyers keep holding and ordering through it, as browsers do: a 503
- * is waited out and the hold or order sent again with its Idempotency-Key.
+ * failover, the same failover of NATS; an operator's rolling restart of every node behind the
+ * gateway, and a node replaced while the database is down. Buyers keep holding and ordering
+ * through it, as browsers do: a 503 is waited out and the hold or order sent again with its
+ * Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
  * counted from the database: every acknowledged hold and order is stored, no other hold holds
@@ -22,7 +23,7 @@ import { randomUUID } from "crypto";
 import knexFactory, { Knex } from "knex";
 import { io as connect } from "socket.io-client";
 import { Cluster, ClusterNodeSpec, startCluster } from "../helpers/cluster";
-import { freePort, TestDatabase, waitFor, whileDatabaseClosed } from "../helpers/infra";
+import { freePort, NATS_URL, TestDatabase, waitFor, whileDatabaseClosed } from "../helpers/infra";
 import { randomLoopbackAddress } from "../helpers/accounts";
 import { HttpClient, HttpResponse } from "../helpers/node";
 import { createSession, gridLayout, SessionFixture } from "../helpers/seat-fixtures";
@@ -360,10 +361,11 @@ saleThrough("a sale through a rolling restart of every node behind the gateway",
 });
 
 /**
- * A TCP proxy to PostgreSQL that can stall: while `stalled`, it passes no bytes either way and
- * closes nothing, as a network partition does to open connections (and new ones get no answer).
+ * A TCP proxy (to PostgreSQL, or NATS) that can stall: while `stalled`, it passes no bytes either
+ * way and closes nothing, as a network partition does to open connections (and new ones get no answer).
  */
 class StallingProxy {
+  constructor(private readonly targetPort: number) {}
   private server = net.createServer((client) => this.pipe(client));
   private pairs = new Set<[net.Socket, net.Socket]>();
   stalled = false;
@@ -373,7 +375,7 @@ class StallingProxy {
     this.port = (this.server.address() as net.AddressInfo).port;
   }
   private pipe(client: net.Socket) {
-    const upstream = net.connect(5432, "127.0.0.1");
+    const upstream = net.connect(this.targetPort, "127.0.0.1");
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.pairs.add(pair);
     if (this.stalled) for (const s of pair) s.pause();
@@ -391,27 +393,38 @@ class StallingProxy {
     this.stalled = on;
     for (const pair of this.pairs) for (const s of pair) if (on) s.pause(); else s.resume();
   }
-  /** The open connections pass no byte ever again and are never closed (their server vanished); new ones go through. */
+  /**
+   * A failover whose old server vanished: the clients' open connections get no byte ever again
+   * and are never closed, and the server they reach now never had them (here: it sees them
+   * closed, and drops their sessions, locks and subscriptions). New connections go through.
+   */
   strand() {
-    for (const pair of this.pairs) for (const s of pair) s.pause();
-    this.stranded.push(...this.pairs);
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe();
+      upstream.unpipe();
+      client.pause();
+      upstream.removeAllListeners("close").removeAllListeners("error").on("error", () => undefined);
+      upstream.destroy();
+      this.stranded.push(client);
+    }
     this.pairs.clear();
   }
-  private stranded: Array<[net.Socket, net.Socket]> = [];
+  private stranded: net.Socket[] = [];
   url(database: TestDatabase): string {
     const url = new URL(database.url);
     url.port = String(this.port);
     return url.toString();
   }
   async close(): Promise<void> {
-    for (const pair of [...this.pairs, ...this.stranded]) for (const s of pair) s.destroy();
+    for (const s of [...[...this.pairs].flat(), ...this.stranded]) s.destroy();
     await new Promise((resolve) => this.server.close(resolve));
   }
 }
 
-const proxy = new StallingProxy();
-beforeAll(() => proxy.listen());
-afterAll(() => proxy.close());
+const proxy = new StallingProxy(5432);
+const natsProxy = new StallingProxy(Number(new URL(NATS_URL).port || 4222));
+beforeAll(() => Promise.all([proxy.listen(), natsProxy.listen()]));
+afterAll(() => Promise.all([proxy.close(), natsProxy.close()]));
 
 saleThrough("a sale through a stalled database (no byte through for 15 s, nothing closed)", {
   env: (_, database) => ({ DATABASE_URL: proxy.url(database) }),
@@ -431,5 +444,15 @@ saleThrough("a sale through a failover that strands every open database connecti
   env: (_, database) => ({ DATABASE_URL: proxy.url(database) }),
   async outage() {
     proxy.strand();
+  },
+});
+
+// The same failover of NATS: every node's connections (transporter and JetStream) stranded, new
+// ones reach the server. The NATS clients' pings must find the dead connections (their default:
+// a ping every 2 minutes, dead after two unanswered).
+saleThrough("a sale through a NATS failover that strands every open NATS connection", {
+  env: () => ({ TRANSPORTER: `nats://127.0.0.1:${natsProxy.port}` }),
+  async outage() {
+    natsProxy.strand();
   },
 });
