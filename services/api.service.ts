@@ -201,9 +201,11 @@ const ApiService: ServiceSchema = {
           },
           async "GET ready"(this: { ready(): Promise<Record<string, string>> }, _req: Req, res: ServerResponse) {
             const checks = await this.ready();
-            const ok = Object.values(checks).every((v) => v === "ok");
+            // Without Redis the node still sells (each gateway counts rate limits alone): degraded,
+            // not unready, or an orchestrator would take every gateway out of service at once.
+            const ok = Object.entries(checks).every(([name, v]) => v === "ok" || name === "redis");
             if (!ok) res.setHeader("Retry-After", "5");
-            sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", checks });
+            sendJson(res, ok ? 200 : 503, { status: !ok ? "not ready" : checks.redis && checks.redis !== "ok" ? "degraded" : "ready", checks });
           },
           "GET metrics"(this: { metricsText(): string }, _req: Req, res: ServerResponse) {
             sendJson(res, 200, this.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
@@ -294,10 +296,14 @@ const ApiService: ServiceSchema = {
     const platform = platformOf(this.broker);
     this.trustedProxies = parseTrustedProxies(platform.config.trustedProxies);
     const redis = platform.redis();
+    const warnFallback = everySecondAtMost((err: Error, unlogged) =>
+      this.logger.warn(`Rate limits counted on this node alone, Redis not answering: ${err.message}${unlogged ? ` (and ${unlogged} more since the last line)` : ""}`));
     // Counters are per cluster: two clusters (namespaces) sharing one Redis must not share budgets.
     this.rateLimiter = redis
-      ? new FallbackRateLimiter(new RedisRateLimiter(redis, `tf:${this.broker.namespace || "default"}:rl:`), new MemoryRateLimiter(), everySecondAtMost((err: Error, unlogged) =>
-          this.logger.warn(`Rate limits counted on this node alone, Redis not answering: ${err.message}${unlogged ? ` (and ${unlogged} more since the last line)` : ""}`)))
+      ? new FallbackRateLimiter(new RedisRateLimiter(redis, `tf:${this.broker.namespace || "default"}:rl:`), new MemoryRateLimiter(), (err: Error) => {
+          warnFallback(err);
+          if (/timed out/i.test(err.message)) platform.redisUnanswered();
+        })
       : new MemoryRateLimiter();
     this.prometheus = new InlinePrometheus({});
     this.httpMetrics = registerHttpMetrics(this.broker);
