@@ -13,11 +13,14 @@ import { everySecondAtMost, isOutage } from "./outage";
 
 /** While the database is out of reach at start: the longest pause between attempts. */
 const DB_WAIT_MAX_MS = 2000;
+/** A Redis connection whose commands go unanswered is dropped at most this often. */
+const REDIS_REDIAL_MS = 5000;
 
 export class Platform {
   readonly secrets: Secrets;
   private database?: Promise<Database>;
   private redisClient?: Redis;
+  private redisDroppedAt = -Infinity;
   private closing = false;
   /** The node's logger, once attached to a broker. */
   logger?: { warn(...args: unknown[]): void };
@@ -75,6 +78,19 @@ export class Platform {
     if (!this.config.redisUrl) return undefined;
     this.redisClient ??= connectRedis(this.config.redisUrl);
     return this.redisClient;
+  }
+
+  /**
+   * A Redis command went unanswered (commandTimeout). When a failover leaves the connection open to
+   * a server that vanished (no byte, no reset), every later command on it would wait the full
+   * timeout too, for as long as TCP takes to give up (about 15 minutes): the connection is dropped
+   * and made again, at most once every few seconds.
+   */
+  redisUnanswered(now = Date.now()): void {
+    if (!this.redisClient || now - this.redisDroppedAt < REDIS_REDIAL_MS) return;
+    this.redisDroppedAt = now;
+    this.logger?.warn("Redis did not answer in time: its connection is dropped and made again.");
+    this.redisClient.disconnect(true);
   }
 
   async close(): Promise<void> {

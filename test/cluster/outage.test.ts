@@ -4,10 +4,10 @@
  * server (transporter and JetStream channels) killed and started again 25 s later on its stored
  * data, Redis (the rate limits' counters) killed and started again empty, the database stalled
  * (a partition: no byte through, nothing closed) or its open connections stranded for good by a
- * failover, the same failover of NATS; an operator's rolling restart of every node behind the
- * gateway, and a node replaced while the database is down. Buyers keep holding and ordering
- * through it, as browsers do: a 503 is waited out and the hold or order sent again with its
- * Idempotency-Key.
+ * failover, the same failover of NATS and of Redis; an operator's rolling restart of every node
+ * behind the gateway, and a node replaced while the database is down. Buyers keep holding and
+ * ordering through it, as browsers do: a 503 is waited out and the hold or order sent again with
+ * its Idempotency-Key.
  *
  * The buyers may see 503 (with Retry-After) while it lasts, nothing else of the 5xx kind. Afterwards,
  * counted from the database: every acknowledged hold and order is stored, no other hold holds
@@ -23,7 +23,8 @@ import { randomUUID } from "crypto";
 import knexFactory, { Knex } from "knex";
 import { io as connect } from "socket.io-client";
 import { Cluster, ClusterNodeSpec, startCluster } from "../helpers/cluster";
-import { freePort, NATS_URL, TestDatabase, waitFor, whileDatabaseClosed } from "../helpers/infra";
+import IORedis from "ioredis";
+import { freePort, NATS_URL, REDIS_URL, TestDatabase, waitFor, whileDatabaseClosed } from "../helpers/infra";
 import { randomLoopbackAddress } from "../helpers/accounts";
 import { HttpClient, HttpResponse } from "../helpers/node";
 import { createSession, gridLayout, SessionFixture } from "../helpers/seat-fixtures";
@@ -333,9 +334,14 @@ saleThrough("a sale through a NATS outage (the server killed, started again 25 s
 saleThrough("a sale through a Redis outage (killed, started again empty once 20 more orders are confirmed)", {
   server: LocalServer.redis,
   env: (redis) => ({ REDIS_URL: redis!.url("redis") }),
-  async outage({ server, sale }) {
+  async outage({ cluster, server, sale }) {
     await server!.stop();
     await sale.confirmed(20, Date.now(), "orders confirmed while Redis is down");
+    // The gateway sells on without Redis: degraded, not unready (an orchestrator would take
+    // every gateway out of service).
+    const ready = await cluster.node("gw").http.get("/ready");
+    expect([ready.status, ready.body.status]).toEqual([200, "degraded"]);
+    expect(ready.body.checks.redis).not.toBe("ok");
     await server!.start();
   },
 });
@@ -423,8 +429,10 @@ class StallingProxy {
 
 const proxy = new StallingProxy(5432);
 const natsProxy = new StallingProxy(Number(new URL(NATS_URL).port || 4222));
-beforeAll(() => Promise.all([proxy.listen(), natsProxy.listen()]));
-afterAll(() => Promise.all([proxy.close(), natsProxy.close()]));
+const redisProxy = new StallingProxy(Number(new URL(REDIS_URL).port || 6379));
+const proxies = [proxy, natsProxy, redisProxy];
+beforeAll(() => Promise.all(proxies.map((p) => p.listen())));
+afterAll(() => Promise.all(proxies.map((p) => p.close())));
 
 saleThrough("a sale through a stalled database (no byte through for 15 s, nothing closed)", {
   env: (_, database) => ({ DATABASE_URL: proxy.url(database) }),
@@ -454,5 +462,25 @@ saleThrough("a sale through a NATS failover that strands every open NATS connect
   env: () => ({ TRANSPORTER: `nats://127.0.0.1:${natsProxy.port}` }),
   async outage() {
     natsProxy.strand();
+  },
+});
+
+// And of Redis. Each command on the stranded connection would wait out its 500 ms timeout before
+// the gateway counted alone, for as long as TCP takes to give up: the gateway makes a new one.
+saleThrough("a sale through a Redis failover that strands its open connections", {
+  env: () => ({ REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` }),
+  async outage({ cluster }) {
+    const redis = new IORedis(REDIS_URL);
+    try {
+      const counters = async () => (await redis.keys(`tf:${cluster.namespace}:rl:*`)).length;
+      redisProxy.strand();
+      await sleep(1_000);
+      const before = await counters();
+      // New buyers keep coming: their requests are counted in Redis again once the gateway has a
+      // connection that answers.
+      await waitFor("rate limits counted in Redis again", async () => (await counters()) > before + 5, 30_000, 500);
+    } finally {
+      redis.disconnect();
+    }
   },
 });
