@@ -7,7 +7,7 @@ import { startTestNode, TestNode } from "../helpers/node";
 import { rowsRead } from "../helpers/infra";
 import { createSession, gridLayout, tokenFor } from "../helpers/seat-fixtures";
 import { SessionActor } from "../../src/seats/session-actor";
-import { SeatCommitter, sessionsWithHoldsDue } from "../../src/seats/store";
+import { HoldStatusFinder, SeatCommitter, sessionsWithHoldsDue } from "../../src/seats/store";
 import { ownerOf } from "../../src/seats/routing";
 import { CATALOG_READ_TTL_MS } from "../../src/domain/catalog";
 
@@ -216,6 +216,29 @@ describe("seats and holds (one node)", () => {
     const tooLong = await node.http.as(ann.token).request("POST", holds, { quantity: 1 }, { "Idempotency-Key": "k".repeat(201) });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.error.details.fields[0].field).toBe("Idempotency-Key");
+  });
+
+  it("looks keyed holds up together: the ids asked for while one query is out go in the next", async () => {
+    const session = await createSession(db);
+    const ann = tokenFor(secret);
+    const made = (await node.http.as(ann.token).post(`/api/sessions/${session.sessionId}/holds`, { quantity: 1 })).body.holdId as string;
+    const finder = new HoldStatusFinder(db);
+    const lookups: string[] = [];
+    const onQuery = (q: { sql: string }) => {
+      if (/from "holds" where "id" in/.test(q.sql)) lookups.push(q.sql);
+    };
+    db.on("query", onQuery);
+    try {
+      const ids = [made, ...Array.from({ length: 49 }, (_, i) => `never-made-${i}`), made];
+      const found = await Promise.all(ids.map((id) => finder.find(id)));
+      expect(found[0]).toBe("ACTIVE");
+      expect(found[50]).toBe("ACTIVE");
+      expect(found.slice(1, 50).every((s) => s === undefined)).toBe(true);
+      // 51 look-ups: the first goes alone, the 50 asked for while it was out in one more.
+      expect(lookups).toHaveLength(2);
+    } finally {
+      db.removeListener("query", onQuery);
+    }
   });
 
   it("confirms a hold for an order idempotently, counts purchases against the limit, and unsells", async () => {
